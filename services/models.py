@@ -1,0 +1,364 @@
+"""The clinic data model, the alert outbox and conversations (SQLAlchemy 2.x, typed)."""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> datetime:
+    """The current instant, timezone-aware UTC."""
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Stores naive UTC on every backend; always hands back aware UTC datetimes."""
+
+    impl = DateTime(timezone=False)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column; attach a time zone first")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        return None if value is None else value.replace(tzinfo=UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class Role(enum.StrEnum):
+    ADMIN = "admin"
+    STAFF = "staff"
+
+
+class AppointmentStatus(enum.StrEnum):
+    SCHEDULED = "scheduled"
+    CONFIRMED = "confirmed"
+    CANCELLED = "cancelled"
+    COMPLETED = "completed"
+    NO_SHOW = "no_show"
+
+
+class AlertState(enum.StrEnum):
+    QUEUED = "queued"
+    SENDING = "sending"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+    FAILED = "failed"
+
+
+class DeliveryStatus(enum.StrEnum):
+    """Where one client's text is; the rank in STATUS_RANK only ever moves forward."""
+
+    PENDING = "pending"  # waiting for its slot
+    SENDING = "sending"  # claimed, the provider request may be under way
+    IN_DOUBT = "in_doubt"  # the request's outcome is unknown; reconcile, never resend blindly
+    ACCEPTED = "accepted"  # the provider took it (queued / accepted / sending)
+    SENT = "sent"  # handed to the carrier
+    DELIVERED = "delivered"
+    UNDELIVERED = "undelivered"
+    FAILED = "failed"
+    SKIPPED = "skipped"  # never sent: opted out, no usable number, shared number, cancelled
+
+
+STATUS_RANK: dict[str, int] = {
+    "pending": 0,
+    "sending": 1,
+    "in_doubt": 1,
+    "accepted": 2,
+    "sent": 3,
+    "delivered": 4,
+    "undelivered": 4,
+    "failed": 4,
+    "skipped": 4,
+}
+FINAL_STATUSES = frozenset({"delivered", "undelivered", "failed", "skipped"})
+#: Statuses after which the provider has the text (sent for the report's purposes).
+HANDED_OVER = frozenset({"accepted", "sent", "delivered"})
+
+
+class SkipReason(enum.StrEnum):
+    OPTED_OUT = "opted_out"
+    NO_MOBILE = "no_mobile"
+    SHARED_PHONE = "shared_phone"
+    CANCELLED = "cancelled"
+    ALERT_STOPPED = "alert_stopped"
+
+
+class Clinic(Base):
+    __tablename__ = "clinics"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    timezone: Mapped[str] = mapped_column(String(64))
+    two_way_texting: Mapped[bool] = mapped_column(Boolean, default=True)
+    sms_from: Mapped[str | None] = mapped_column(String(20))
+    messaging_service_sid: Mapped[str | None] = mapped_column(String(40))
+    alert_pace_seconds: Mapped[float | None] = mapped_column(Float)
+    contact_phone: Mapped[str | None] = mapped_column(String(40))
+    slack_team_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    slack_channel_id: Mapped[str | None] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    users: Mapped[list[ClinicUser]] = relationship(back_populates="clinic")
+
+    @property
+    def sender_key(self) -> str | None:
+        """The identity pacing is kept for: the Messaging Service, else the From number."""
+        if self.messaging_service_sid:
+            return f"ms:{self.messaging_service_sid}"
+        if self.sms_from:
+            return f"from:{self.sms_from}"
+        return None
+
+
+class ClinicUser(Base):
+    __tablename__ = "clinic_users"
+    __table_args__ = (
+        UniqueConstraint("clinic_id", "email"),
+        Index("ix_clinic_users_slack", "slack_team_id", "slack_user_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    clinic_id: Mapped[int] = mapped_column(ForeignKey("clinics.id", ondelete="CASCADE"))
+    full_name: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str] = mapped_column(String(320))
+    role: Mapped[str] = mapped_column(String(16), default=Role.STAFF)
+    slack_team_id: Mapped[str | None] = mapped_column(String(32))
+    slack_user_id: Mapped[str | None] = mapped_column(String(32))
+
+    clinic: Mapped[Clinic] = relationship(back_populates="users")
+
+
+class Client(Base):
+    __tablename__ = "clients"
+    __table_args__ = (
+        UniqueConstraint("clinic_id", "external_id"),
+        Index("ix_clients_clinic_phone", "clinic_id", "phone_e164"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    clinic_id: Mapped[int] = mapped_column(ForeignKey("clinics.id", ondelete="CASCADE"))
+    external_id: Mapped[str] = mapped_column(String(100))
+    full_name: Mapped[str] = mapped_column(String(200))
+    phone_raw: Mapped[str | None] = mapped_column(String(64))
+    phone_e164: Mapped[str | None] = mapped_column(String(20))
+    phone_error: Mapped[str | None] = mapped_column(String(200))
+    opted_out_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class Patient(Base):
+    __tablename__ = "patients"
+    __table_args__ = (UniqueConstraint("clinic_id", "external_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    clinic_id: Mapped[int] = mapped_column(ForeignKey("clinics.id", ondelete="CASCADE"))
+    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"), index=True)
+    external_id: Mapped[str] = mapped_column(String(100))
+    name: Mapped[str] = mapped_column(String(200))
+    deceased: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class Appointment(Base):
+    __tablename__ = "appointments"
+    __table_args__ = (
+        UniqueConstraint("clinic_id", "external_id"),
+        # The recipients query: one clinic, a start range, the client and status read from the index.
+        Index("ix_appointments_upcoming", "clinic_id", "start_at", "client_id", "status", "patient_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    clinic_id: Mapped[int] = mapped_column(ForeignKey("clinics.id", ondelete="CASCADE"))
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"), index=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"), index=True)
+    external_id: Mapped[str] = mapped_column(String(100))
+    start_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    end_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    status: Mapped[str] = mapped_column(String(16), default=AppointmentStatus.SCHEDULED)
+    reason: Mapped[str | None] = mapped_column(String(200))
+
+
+class Sender(Base):
+    """Pacing state of one sending identity (GCRA: the next slot per lane)."""
+
+    __tablename__ = "senders"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(64), unique=True)
+    next_alert_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    next_any_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_alert_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class MassAlert(Base):
+    __tablename__ = "mass_alerts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    clinic_id: Mapped[int] = mapped_column(ForeignKey("clinics.id", ondelete="CASCADE"), index=True)
+    created_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("clinic_users.id", ondelete="SET NULL"))
+    created_by_name: Mapped[str] = mapped_column(String(200))
+    slack_user_id: Mapped[str | None] = mapped_column(String(32))
+    idempotency_key: Mapped[str | None] = mapped_column(String(128), unique=True)
+    sender_key: Mapped[str] = mapped_column(String(64))
+    pace_seconds: Mapped[float] = mapped_column(Float)
+    range_start: Mapped[datetime] = mapped_column(UTCDateTime())
+    range_end: Mapped[datetime] = mapped_column(UTCDateTime())
+    first_appointment: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_appointment: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    message: Mapped[str] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(String(16), default=AlertState.QUEUED, index=True)
+    total_clients: Mapped[int] = mapped_column(Integer, default=0)
+    to_send: Mapped[int] = mapped_column(Integer, default=0)
+    skipped_count: Mapped[int] = mapped_column(Integer, default=0)
+    sent_count: Mapped[int] = mapped_column(Integer, default=0)
+    failed_count: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text)
+    slack_channel_id: Mapped[str | None] = mapped_column(String(32))
+    slack_message_ts: Mapped[str | None] = mapped_column(String(32))
+    report_path: Mapped[str | None] = mapped_column(String(500))
+    report_permalink: Mapped[str | None] = mapped_column(String(500))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    cancelled_by: Mapped[str | None] = mapped_column(String(200))
+    progress_notified_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    completion_notified_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    clinic: Mapped[Clinic] = relationship()
+
+
+class AlertDelivery(Base):
+    """One client of one alert: the outbox row the dispatcher claims and the report's row."""
+
+    __tablename__ = "alert_deliveries"
+    __table_args__ = (
+        UniqueConstraint("alert_id", "client_id"),
+        Index("ix_alert_deliveries_claim", "alert_id", "status", "next_attempt_at"),
+        Index("ix_alert_deliveries_lease", "status", "lease_until"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    alert_id: Mapped[int] = mapped_column(ForeignKey("mass_alerts.id", ondelete="CASCADE"))
+    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"))
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    client_full_name: Mapped[str] = mapped_column(String(200))
+    phone: Mapped[str | None] = mapped_column(String(64))
+    phone_e164: Mapped[str | None] = mapped_column(String(20))
+    status: Mapped[str] = mapped_column(String(16), default=DeliveryStatus.PENDING)
+    skip_reason: Mapped[str | None] = mapped_column(String(32))
+    skip_detail: Mapped[str | None] = mapped_column(String(300))
+    error_code: Mapped[str | None] = mapped_column(String(16))
+    error_message: Mapped[str | None] = mapped_column(String(500))
+    twilio_sid: Mapped[str | None] = mapped_column(String(64), unique=True)
+    attempt_id: Mapped[str | None] = mapped_column(String(36))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    slot_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    final_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+
+class Conversation(Base):
+    __tablename__ = "conversations"
+    __table_args__ = (
+        # At most one active conversation per clinic and phone number, even under concurrent replies.
+        Index(
+            "uq_conversations_active",
+            "clinic_id",
+            "phone_e164",
+            unique=True,
+            sqlite_where=text("status = 'active'"),
+            postgresql_where=text("status = 'active'"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    clinic_id: Mapped[int] = mapped_column(ForeignKey("clinics.id", ondelete="CASCADE"))
+    client_id: Mapped[int | None] = mapped_column(ForeignKey("clients.id", ondelete="SET NULL"), index=True)
+    phone_e164: Mapped[str] = mapped_column(String(20))
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    unknown_contact: Mapped[bool] = mapped_column(Boolean, default=False)
+    alert_id: Mapped[int | None] = mapped_column(ForeignKey("mass_alerts.id", ondelete="SET NULL"))
+    slack_channel_id: Mapped[str | None] = mapped_column(String(32))
+    slack_thread_ts: Mapped[str | None] = mapped_column(String(32), index=True)
+    opened_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class ConversationMessage(Base):
+    """An inbound reply or an outbound conversation text (the priority lane's outbox row)."""
+
+    __tablename__ = "conversation_messages"
+    __table_args__ = (Index("ix_conversation_messages_claim", "direction", "status", "sender_key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"), index=True)
+    direction: Mapped[str] = mapped_column(String(8))  # inbound | outbound
+    body: Mapped[str] = mapped_column(Text)
+    sender_key: Mapped[str | None] = mapped_column(String(64))
+    to_phone: Mapped[str | None] = mapped_column(String(20))
+    status: Mapped[str] = mapped_column(String(16), default="received")
+    twilio_sid: Mapped[str | None] = mapped_column(String(64), unique=True)
+    attempt_id: Mapped[str | None] = mapped_column(String(36))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    error_code: Mapped[str | None] = mapped_column(String(16))
+    error_message: Mapped[str | None] = mapped_column(String(500))
+    author_slack_user_id: Mapped[str | None] = mapped_column(String(32))
+    slack_ts: Mapped[str | None] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class InboundEvent(Base):
+    """A provider webhook already handled, by its MessageSid: retries are recognised."""
+
+    __tablename__ = "inbound_events"
+
+    message_sid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class DispatcherLock(Base):
+    """Who runs the dispatcher; on SQLite only one holder at a time is allowed."""
+
+    __tablename__ = "dispatcher_locks"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(128))
+    heartbeat_at: Mapped[datetime] = mapped_column(UTCDateTime())
