@@ -1,0 +1,251 @@
+"""Creating, cancelling and reading mass alerts; recipients are frozen as delivery rows."""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from services import outcomes
+from services.errors import DomainError, InvalidInput, NotFound
+from services.models import (
+    AlertDelivery,
+    AlertState,
+    Clinic,
+    DeliveryStatus,
+    MassAlert,
+    Sender,
+    SkipReason,
+)
+from services.notify import AlertSnapshot, Notifier
+from services.recipients import compute
+from services.segments import measure
+from services.timeranges import TimeRange
+
+log = logging.getLogger(__name__)
+
+ACTIVE_STATES = (AlertState.QUEUED, AlertState.SENDING)
+INSERT_BATCH = 5000
+
+
+@dataclass(frozen=True)
+class AlertRequest:
+    """What a confirmation (or `mass-alert send`) asks for."""
+
+    clinic_id: int
+    created_by_name: str
+    rng: TimeRange
+    message: str
+    created_by_user_id: int | None = None
+    slack_user_id: str | None = None
+    slack_channel_id: str | None = None
+    idempotency_key: str | None = None
+
+
+def effective_pace(clinic: Clinic, default_pace: float) -> float:
+    """The clinic's own pace, else the global default."""
+    return clinic.alert_pace_seconds if clinic.alert_pace_seconds is not None else default_pace
+
+
+def _existing(session: Session, key: str | None) -> MassAlert | None:
+    if key is None:
+        return None
+    return session.scalars(select(MassAlert).where(MassAlert.idempotency_key == key)).first()
+
+
+def create_alert(
+    sessions: sessionmaker[Session],
+    request: AlertRequest,
+    *,
+    now: datetime,
+    default_pace: float,
+    max_chars: int,
+) -> tuple[int, bool]:
+    """Freeze the recipients into one delivery row per client; return (alert id, created?)."""
+    message = request.message.strip()
+    if not message:
+        raise InvalidInput("Type the message to send.", field="message")
+    info = measure(message, max_chars)
+    if info.too_long:
+        raise InvalidInput(
+            f"The message is {info.length} characters; the limit is {max_chars}. "
+            f"Shorten it by {-info.remaining}.", field="message")
+    with sessions() as session, session.begin():
+        if (found := _existing(session, request.idempotency_key)) is not None:
+            return found.id, False
+        clinic = session.get(Clinic, request.clinic_id)
+        if clinic is None:
+            raise NotFound(f"No clinic with id {request.clinic_id}.")
+        if not clinic.two_way_texting:
+            raise DomainError(f"Two-way texting is off for {clinic.name}; turn it on before sending alerts.")
+        sender_key = clinic.sender_key
+        if sender_key is None:
+            raise DomainError(f"{clinic.name} has no SMS number or Messaging Service configured.")
+        result = compute(session, clinic.id, request.rng, now)
+        if result.count == 0:
+            raise InvalidInput("No client has an upcoming appointment in this range, so there is nobody to text.",
+                               field="range")
+        alert = MassAlert(
+            clinic_id=clinic.id,
+            created_by_user_id=request.created_by_user_id,
+            created_by_name=request.created_by_name,
+            slack_user_id=request.slack_user_id,
+            slack_channel_id=request.slack_channel_id or clinic.slack_channel_id,
+            idempotency_key=request.idempotency_key,
+            sender_key=sender_key,
+            pace_seconds=effective_pace(clinic, default_pace),
+            range_start=request.rng.start,
+            range_end=request.rng.end,
+            first_appointment=result.first_appointment,
+            last_appointment=result.last_appointment,
+            message=message,
+            state=AlertState.QUEUED,
+            total_clients=result.count + len(result.skipped),
+            to_send=result.count,
+            skipped_count=len(result.skipped),
+            created_at=now,
+        )
+        session.add(alert)
+        try:
+            session.flush()
+        except IntegrityError:
+            # The same confirmation arrived twice at once: the other one won.
+            session.rollback()
+            with sessions() as again:
+                if (found := _existing(again, request.idempotency_key)) is not None:
+                    return found.id, False
+            raise
+        rows = [
+            {"alert_id": alert.id, "client_id": r.client_id, "position": i, "client_full_name": r.full_name,
+             "phone": r.phone or r.phone_e164, "phone_e164": r.phone_e164, "status": DeliveryStatus.PENDING,
+             "updated_at": now}
+            for i, r in enumerate(result.recipients)
+        ]
+        offset = len(rows)
+        rows += [
+            {"alert_id": alert.id, "client_id": s.client_id, "position": offset + i,
+             "client_full_name": s.full_name, "phone": s.phone, "phone_e164": None,
+             "status": DeliveryStatus.SKIPPED, "skip_reason": str(s.reason), "skip_detail": s.detail,
+             "final_at": now, "updated_at": now}
+            for i, s in enumerate(result.skipped)
+        ]
+        for start in range(0, len(rows), INSERT_BATCH):
+            session.execute(insert(AlertDelivery), rows[start:start + INSERT_BATCH])
+        _ensure_sender(session, sender_key, now)
+        return alert.id, True
+
+
+def _ensure_sender(session: Session, key: str, now: datetime) -> None:
+    if session.scalars(select(Sender.id).where(Sender.key == key)).first() is None:
+        session.add(Sender(key=key, next_alert_at=now, next_any_at=now))
+        session.flush()
+
+
+def start_notification(sessions: sessionmaker[Session], alert_id: int, notifier: Notifier, now: datetime) -> None:
+    """Post the activity entry and remember where it went (best effort; the finalizer reports anyway)."""
+    snap = snapshot(sessions, alert_id, now)
+    try:
+        posted = notifier.alert_started(snap)
+    except Exception:  # noqa: BLE001 - the alert runs regardless; completion retries its notice
+        log.exception("could not post the activity entry of alert %s", alert_id)
+        return
+    if posted is not None:
+        with sessions() as session, session.begin():
+            session.execute(update(MassAlert).where(MassAlert.id == alert_id).values(
+                slack_channel_id=posted.channel_id, slack_message_ts=posted.ts, progress_notified_at=now))
+
+
+def cancel_alert(sessions: sessionmaker[Session], alert_id: int, *, by_name: str, now: datetime) -> bool:
+    """Stop an alert: its unsent clients become Not sent (cancelled). False when already over."""
+    with sessions() as session, session.begin():
+        alert = session.get(MassAlert, alert_id, with_for_update=True)
+        if alert is None:
+            raise NotFound(f"No mass alert #{alert_id}.")
+        if alert.state not in ACTIVE_STATES:
+            return False
+        alert.state = AlertState.CANCELLED
+        alert.cancelled_by = by_name
+        session.execute(
+            update(AlertDelivery)
+            .where(AlertDelivery.alert_id == alert_id, AlertDelivery.status == DeliveryStatus.PENDING)
+            .values(status=DeliveryStatus.SKIPPED, skip_reason=SkipReason.CANCELLED,
+                    skip_detail=f"Alert cancelled by {by_name}", final_at=now, updated_at=now)
+        )
+        return True
+
+
+def status_counts(session: Session, alert_id: int) -> Counter[str]:
+    """How many of the alert's deliveries are in each status."""
+    rows = session.execute(
+        select(AlertDelivery.status, func.count()).where(AlertDelivery.alert_id == alert_id)
+        .group_by(AlertDelivery.status)
+    )
+    return Counter({status: count for status, count in rows})
+
+
+def failure_reasons(session: Session, alert_id: int) -> Counter[str]:
+    """Failed deliveries grouped into the short categories the status line shows."""
+    rows = session.execute(
+        select(AlertDelivery.error_code, func.count())
+        .where(AlertDelivery.alert_id == alert_id,
+               AlertDelivery.status.in_((DeliveryStatus.FAILED, DeliveryStatus.UNDELIVERED)))
+        .group_by(AlertDelivery.error_code)
+    )
+    counts: Counter[str] = Counter()
+    for code, count in rows:
+        counts[outcomes.category(code)] += count
+    return counts
+
+
+def snapshot(sessions: sessionmaker[Session], alert_id: int, now: datetime) -> AlertSnapshot:
+    """The alert with live counts and ETA."""
+    with sessions() as session:
+        alert = session.get(MassAlert, alert_id)
+        if alert is None:
+            raise NotFound(f"No mass alert #{alert_id}.")
+        return _snapshot(session, alert, now)
+
+
+def _snapshot(session: Session, alert: MassAlert, now: datetime) -> AlertSnapshot:
+    counts = status_counts(session, alert.id)
+    sent = sum(counts[s] for s in ("accepted", "sent", "delivered"))
+    failed = counts["failed"] + counts["undelivered"]
+    pending = counts["pending"] + counts["sending"] + counts["in_doubt"]
+    eta = None
+    if counts["pending"] and alert.state in ACTIVE_STATES:
+        next_slot = session.scalars(select(Sender.next_alert_at).where(Sender.key == alert.sender_key)).first()
+        start = max(now, next_slot or now)
+        eta = start + timedelta(seconds=alert.pace_seconds * max(counts["pending"] - 1, 0))
+    return AlertSnapshot(
+        id=alert.id, clinic_id=alert.clinic_id, clinic_name=alert.clinic.name, timezone=alert.clinic.timezone,
+        created_by_name=alert.created_by_name, slack_user_id=alert.slack_user_id, message=alert.message,
+        range_start=alert.range_start, range_end=alert.range_end, first_appointment=alert.first_appointment,
+        last_appointment=alert.last_appointment, state=alert.state, pace_seconds=alert.pace_seconds,
+        total_clients=alert.total_clients, to_send=alert.to_send, skipped_count=alert.skipped_count,
+        sent=sent, failed=failed, pending=pending, created_at=alert.created_at, completed_at=alert.completed_at,
+        eta=eta, error=alert.error, cancelled_by=alert.cancelled_by, report_path=alert.report_path,
+        report_permalink=alert.report_permalink, slack_channel_id=alert.slack_channel_id,
+        slack_message_ts=alert.slack_message_ts, failure_reasons=failure_reasons(session, alert.id),
+    )
+
+
+def recent_alerts(sessions: sessionmaker[Session], clinic_ids: list[int], now: datetime,
+                  limit: int = 10) -> list[AlertSnapshot]:
+    """The newest alerts of these clinics, newest first."""
+    with sessions() as session:
+        alerts = session.scalars(
+            select(MassAlert).where(MassAlert.clinic_id.in_(clinic_ids))
+            .order_by(MassAlert.created_at.desc(), MassAlert.id.desc()).limit(limit)
+        ).all()
+        return [_snapshot(session, alert, now) for alert in alerts]
+
+
+def estimate_duration(recipients: int, pace_seconds: float) -> timedelta:
+    """How long sending `recipients` texts takes at `pace_seconds` per text."""
+    return timedelta(seconds=pace_seconds * max(recipients - 1, 0))
+

@@ -1,0 +1,652 @@
+"""The outbox: claim due texts per sender (GCRA pacing, conversation lane first), send, reconcile, finish.
+
+Every step is a short transaction. A claim marks a row `sending` with a fresh attempt id and a lease
+and advances the sender's next slots in the same transaction, so two dispatchers never take the same
+row and a sender's slots never overlap. A send whose outcome is unknown (timeout, 5xx, crash) is put
+`in_doubt` and later looked up in the provider's Messages list (or settled by the status callback
+naming it); only when the provider has no such message is it queued again.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from urllib.parse import urlencode
+
+from sqlalchemy import and_, case, exists, or_, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from services import alerts as alert_service
+from services.db import is_sqlite
+from services.errors import DomainError
+from services.models import (
+    STATUS_RANK,
+    AlertDelivery,
+    AlertState,
+    Client,
+    ConversationMessage,
+    DeliveryStatus,
+    DispatcherLock,
+    MassAlert,
+    Sender,
+    SkipReason,
+)
+from services.notify import Notifier, NullNotifier
+from services.reports import write_report
+from services.sms import ErrorKind, MessageInfo, SendRequest, SmsError, SmsGateway
+
+log = logging.getLogger(__name__)
+
+ACTIVE = (AlertState.QUEUED, AlertState.SENDING)
+IN_FLIGHT = (DeliveryStatus.SENDING, DeliveryStatus.IN_DOUBT)
+NOT_FINAL_HANDED = (DeliveryStatus.ACCEPTED, DeliveryStatus.SENT)
+
+#: Twilio's message statuses -> ours.
+PROVIDER_STATUS = {
+    "queued": DeliveryStatus.ACCEPTED,
+    "accepted": DeliveryStatus.ACCEPTED,
+    "scheduled": DeliveryStatus.ACCEPTED,
+    "sending": DeliveryStatus.ACCEPTED,
+    "sent": DeliveryStatus.SENT,
+    "delivered": DeliveryStatus.DELIVERED,
+    "read": DeliveryStatus.DELIVERED,
+    "undelivered": DeliveryStatus.UNDELIVERED,
+    "failed": DeliveryStatus.FAILED,
+    "canceled": DeliveryStatus.FAILED,
+}
+
+
+@dataclass(frozen=True)
+class DispatchConfig:
+    """Tunables of the dispatcher (from Settings in production, small values in tests)."""
+
+    sender_max_per_second: float = 1.0
+    lookahead_seconds: float = 0.2
+    lease_seconds: float = 20.0
+    in_doubt_recheck_seconds: float = 10.0
+    max_attempts: int = 8
+    completion_grace_seconds: float = 600.0
+    progress_interval_seconds: float = 5.0
+    poll_interval_seconds: float = 5.0
+    public_base_url: str | None = None
+    reports_dir: Path = field(default_factory=lambda: Path("reports"))
+    max_claims_per_tick: int = 64
+
+
+@dataclass(frozen=True)
+class Job:
+    """One claimed text, ready to go to the provider at `slot_at`."""
+
+    kind: str  # "alert" | "conversation"
+    row_id: int
+    attempt_id: str
+    to: str
+    body: str
+    sender_key: str
+    slot_at: datetime
+    alert_id: int | None = None
+
+
+def sender_parts(key: str) -> tuple[str | None, str | None]:
+    """(From number, Messaging Service SID) of a sender key."""
+    kind, _, value = key.partition(":")
+    return (value, None) if kind == "from" else (None, value)
+
+
+def provider_status(status: str) -> str:
+    """Our delivery status for a Twilio message status."""
+    return PROVIDER_STATUS.get(status.lower(), DeliveryStatus.ACCEPTED)
+
+
+def _forward(current: str, new: str) -> bool:
+    return STATUS_RANK[new] > STATUS_RANK[current]
+
+
+class Dispatcher:
+    """Claims, sends and settles texts; each public method is one job the scheduler runs."""
+
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        gateway: SmsGateway,
+        clock: object,
+        config: DispatchConfig,
+        notifier: Notifier | None = None,
+        *,
+        executor: ThreadPoolExecutor | None = None,
+        capacity: int = 16,
+    ) -> None:
+        self.sessions = sessions
+        self.gateway = gateway
+        self.clock = clock
+        self.config = config
+        self.notifier: Notifier = notifier or NullNotifier()
+        self.executor = executor
+        self.capacity = capacity
+        self._in_flight = 0
+        self._lock = threading.Lock()
+        self.on_sent: Callable[[Job], None] | None = None
+
+    # --- claiming -------------------------------------------------------------------------
+
+    def _now(self) -> datetime:
+        return self.clock.now()  # type: ignore[attr-defined,no-any-return]
+
+    def claim(self, limit: int | None = None) -> list[Job]:
+        """Claim every text whose slot is due within the lookahead; advance the senders' slots."""
+        now = self._now()
+        horizon = now + timedelta(seconds=self.config.lookahead_seconds)
+        limit = self.config.max_claims_per_tick if limit is None else limit
+        if limit <= 0:
+            return []
+        conv_waiting = exists().where(
+            ConversationMessage.sender_key == Sender.key,
+            ConversationMessage.direction == "outbound",
+            ConversationMessage.status == "queued",
+            or_(ConversationMessage.next_attempt_at.is_(None), ConversationMessage.next_attempt_at <= horizon),
+        )
+        alert_waiting = (
+            select(AlertDelivery.id)
+            .join(MassAlert, MassAlert.id == AlertDelivery.alert_id)
+            .where(
+                MassAlert.sender_key == Sender.key,
+                MassAlert.state.in_(ACTIVE),
+                AlertDelivery.status == DeliveryStatus.PENDING,
+                or_(AlertDelivery.next_attempt_at.is_(None), AlertDelivery.next_attempt_at <= horizon),
+            )
+            .exists()
+        )
+        jobs: list[Job] = []
+        with self.sessions() as session, session.begin():
+            senders = session.scalars(
+                select(Sender)
+                .where(Sender.next_any_at <= horizon,
+                       or_(conv_waiting, and_(Sender.next_alert_at <= horizon, alert_waiting)))
+                .order_by(Sender.next_alert_at)
+                .limit(limit)
+                .with_for_update(skip_locked=True)
+            ).all()
+            for sender in senders:
+                job = self._claim_conversation(session, sender, now) or self._claim_alert(session, sender, now,
+                                                                                         horizon)
+                if job is not None:
+                    jobs.append(job)
+        return jobs
+
+    def _hard_gap(self) -> timedelta:
+        return timedelta(seconds=1.0 / self.config.sender_max_per_second)
+
+    def _claim_conversation(self, session: Session, sender: Sender, now: datetime) -> Job | None:
+        msg = session.scalars(
+            select(ConversationMessage)
+            .where(ConversationMessage.sender_key == sender.key, ConversationMessage.direction == "outbound",
+                   ConversationMessage.status == "queued",
+                   or_(ConversationMessage.next_attempt_at.is_(None), ConversationMessage.next_attempt_at <= now))
+            .order_by(ConversationMessage.id)
+            .limit(1)
+            .with_for_update(skip_locked=True)
+        ).first()
+        if msg is None or msg.to_phone is None:
+            return None
+        slot = max(now, sender.next_any_at)
+        attempt = uuid.uuid4().hex
+        msg.status = "sending"
+        msg.attempt_id = attempt
+        msg.attempts += 1
+        msg.requested_at = slot
+        msg.lease_until = slot + timedelta(seconds=self.config.lease_seconds)
+        sender.next_any_at = slot + self._hard_gap()
+        return Job("conversation", msg.id, attempt, msg.to_phone, msg.body, sender.key, slot)
+
+    def _claim_alert(self, session: Session, sender: Sender, now: datetime, horizon: datetime) -> Job | None:
+        if sender.next_alert_at > horizon:
+            return None
+        for _ in range(100):  # skip over clients who opted out since the alert was created
+            row = session.execute(
+                select(AlertDelivery, MassAlert, Client.opted_out_at)
+                .join(MassAlert, MassAlert.id == AlertDelivery.alert_id)
+                .join(Client, Client.id == AlertDelivery.client_id)
+                .where(MassAlert.sender_key == sender.key, MassAlert.state.in_(ACTIVE),
+                       AlertDelivery.status == DeliveryStatus.PENDING,
+                       or_(AlertDelivery.next_attempt_at.is_(None), AlertDelivery.next_attempt_at <= horizon))
+                .order_by(MassAlert.id, AlertDelivery.position)
+                .limit(1)
+                .with_for_update(skip_locked=True, of=AlertDelivery)
+            ).first()
+            if row is None:
+                return None
+            delivery, alert, opted_out_at = row
+            if opted_out_at is not None:
+                delivery.status = DeliveryStatus.SKIPPED
+                delivery.skip_reason = SkipReason.OPTED_OUT
+                delivery.skip_detail = "Opted out while the alert was sending"
+                delivery.final_at = now
+                continue
+            pace = timedelta(seconds=alert.pace_seconds)
+            slot = max(now, sender.next_alert_at, sender.next_any_at)
+            if sender.last_alert_sent_at is not None:
+                slot = max(slot, sender.last_alert_sent_at + pace)
+            attempt = uuid.uuid4().hex
+            delivery.status = DeliveryStatus.SENDING
+            delivery.attempt_id = attempt
+            delivery.attempts += 1
+            delivery.slot_at = slot
+            delivery.lease_until = slot + timedelta(seconds=self.config.lease_seconds)
+            sender.next_alert_at = slot + pace
+            sender.next_any_at = max(sender.next_any_at, slot + self._hard_gap())
+            if alert.state == AlertState.QUEUED:
+                alert.state = AlertState.SENDING
+                alert.started_at = now
+            return Job("alert", delivery.id, attempt, delivery.phone_e164 or "", alert.message, sender.key, slot,
+                       alert.id)
+        return None
+
+    # --- sending --------------------------------------------------------------------------
+
+    def callback_url(self, job: Job) -> str | None:
+        """Status callback URL naming the row and attempt (None: no public URL, so poll)."""
+        if not self.config.public_base_url:
+            return None
+        key = "d" if job.kind == "alert" else "m"
+        return f"{self.config.public_base_url}/twilio/status?{urlencode({key: job.row_id, 'a': job.attempt_id})}"
+
+    def execute(self, job: Job) -> None:
+        """Wait for the job's slot, send it, and store what the provider said."""
+        wait = (job.slot_at - self._now()).total_seconds()
+        if wait > 0:
+            self.clock.sleep(wait)  # type: ignore[attr-defined]
+        from_, service = sender_parts(job.sender_key)
+        request = SendRequest(to=job.to, body=job.body, from_=from_, messaging_service_sid=service,
+                              status_callback=self.callback_url(job))
+        requested = self._now()
+        try:
+            result = self.gateway.send(request)
+        except SmsError as error:
+            self._record_error(job, error, requested)
+        except Exception as error:  # noqa: BLE001 - unknown outcome: treat as in doubt, never resend blindly
+            log.exception("send of %s %s raised", job.kind, job.row_id)
+            self._record_error(job, SmsError(ErrorKind.IN_DOUBT, f"Unexpected error: {error}"),
+                               requested)
+        else:
+            self._record_success(job, result.sid, result.status, requested)
+        if self.on_sent is not None:
+            self.on_sent(job)
+
+    def _record_success(self, job: Job, sid: str, status: str, requested: datetime) -> None:
+        new = provider_status(status)
+        with self.sessions() as session, session.begin():
+            if job.kind == "conversation":
+                session.execute(
+                    update(ConversationMessage)
+                    .where(ConversationMessage.id == job.row_id, ConversationMessage.attempt_id == job.attempt_id)
+                    .values(twilio_sid=sid, requested_at=requested, lease_until=None,
+                            status=case((ConversationMessage.status.in_(("sending", "in_doubt")), new),
+                                        else_=ConversationMessage.status))
+                )
+                return
+            session.execute(
+                update(AlertDelivery)
+                .where(AlertDelivery.id == job.row_id, AlertDelivery.attempt_id == job.attempt_id)
+                .values(twilio_sid=sid, requested_at=requested, lease_until=None, updated_at=requested,
+                        status=case((AlertDelivery.status.in_(IN_FLIGHT), new), else_=AlertDelivery.status))
+            )
+            self._mark_sent(session, job, requested)
+
+    def _mark_sent(self, session: Session, job: Job, requested: datetime) -> None:
+        session.execute(update(Sender).where(Sender.key == job.sender_key).values(
+            last_alert_sent_at=case((or_(Sender.last_alert_sent_at.is_(None), Sender.last_alert_sent_at < requested),
+                                     requested), else_=Sender.last_alert_sent_at)))
+        session.execute(update(MassAlert).where(MassAlert.id == job.alert_id).values(last_sent_at=requested))
+
+    def _record_error(self, job: Job, error: SmsError, requested: datetime) -> None:
+        now = self._now()
+        model = AlertDelivery if job.kind == "alert" else ConversationMessage
+        mine = and_(model.id == job.row_id, model.attempt_id == job.attempt_id)
+        code = None if error.code is None else str(error.code)
+        with self.sessions() as session, session.begin():
+            row = session.scalars(select(model).where(mine).with_for_update()).first()
+            if row is None or row.status not in IN_FLIGHT:
+                return  # a callback or the reconciler settled it meanwhile
+            if job.kind == "alert":
+                row.requested_at = requested
+            if error.kind == ErrorKind.IN_DOUBT:
+                row.status = DeliveryStatus.IN_DOUBT
+                row.error_message = error.reason
+                row.lease_until = now + timedelta(seconds=self.config.in_doubt_recheck_seconds)
+                if job.kind == "alert":
+                    self._mark_sent(session, job, requested)
+                return
+            if error.kind == ErrorKind.RETRY and row.attempts < self.config.max_attempts:
+                backoff = error.retry_after or min(2.0 ** row.attempts, 60.0)
+                row.status = "queued" if job.kind == "conversation" else DeliveryStatus.PENDING
+                row.next_attempt_at = now + timedelta(seconds=backoff)
+                row.lease_until = None
+                row.error_code, row.error_message = code, error.reason
+                session.execute(update(Sender).where(Sender.key == job.sender_key).values(
+                    next_any_at=case((Sender.next_any_at < row.next_attempt_at, row.next_attempt_at),
+                                     else_=Sender.next_any_at)))
+                return
+            reason = error.reason
+            if error.kind == ErrorKind.RETRY:
+                reason = f"Gave up after {row.attempts} attempts: {error.reason}"
+            row.status = DeliveryStatus.FAILED
+            row.error_code, row.error_message = code, reason
+            row.lease_until = None
+            if job.kind == "alert":
+                row.final_at = now
+                if error.kind == ErrorKind.CONFIG:
+                    self._stop_alert(session, job.alert_id, reason, now)
+
+    def _stop_alert(self, session: Session, alert_id: int | None, reason: str, now: datetime) -> None:
+        """A configuration error: no other client can be texted either; stop and say why."""
+        alert = session.get(MassAlert, alert_id, with_for_update=True)
+        if alert is None or alert.state not in ACTIVE:
+            return
+        alert.state = AlertState.FAILED
+        alert.error = reason
+        session.execute(
+            update(AlertDelivery)
+            .where(AlertDelivery.alert_id == alert_id, AlertDelivery.status == DeliveryStatus.PENDING)
+            .values(status=DeliveryStatus.SKIPPED, skip_reason=SkipReason.ALERT_STOPPED,
+                    skip_detail=f"Alert stopped: {reason}", final_at=now, updated_at=now)
+        )
+
+    # --- the scheduler's jobs -------------------------------------------------------------
+
+    def tick(self) -> int:
+        """Claim what is due and send it (inline without an executor); the number claimed."""
+        if self.executor is None:
+            jobs = self.claim()
+            for job in jobs:
+                self.execute(job)
+            return len(jobs)
+        with self._lock:
+            free = self.capacity - self._in_flight
+        jobs = self.claim(limit=min(free, self.config.max_claims_per_tick))
+        for job in jobs:
+            with self._lock:
+                self._in_flight += 1
+            self.executor.submit(self._run, job)
+        return len(jobs)
+
+    def _run(self, job: Job) -> None:
+        try:
+            self.execute(job)
+        except Exception:  # noqa: BLE001 - the lease and reconciler recover the row
+            log.exception("sending %s %s failed", job.kind, job.row_id)
+        finally:
+            with self._lock:
+                self._in_flight -= 1
+
+    def reconcile(self) -> int:
+        """Settle rows whose outcome is unknown (expired lease or in doubt); poll when there are no callbacks."""
+        now = self._now()
+        settled = self._reconcile_in_doubt(now)
+        if not self.config.public_base_url:
+            settled += self.poll(now)
+        return settled
+
+    def _reconcile_in_doubt(self, now: datetime) -> int:
+        with self.sessions() as session, session.begin():
+            rows = session.execute(
+                select(AlertDelivery.id, AlertDelivery.attempt_id, AlertDelivery.phone_e164,
+                       AlertDelivery.slot_at, MassAlert.message, MassAlert.sender_key, AlertDelivery.attempts)
+                .join(MassAlert, MassAlert.id == AlertDelivery.alert_id)
+                .where(AlertDelivery.status.in_(IN_FLIGHT), AlertDelivery.lease_until < now)
+                .limit(50)
+                .with_for_update(skip_locked=True, of=AlertDelivery)
+            ).all()
+            for row in rows:  # take them so no other reconciler looks at the same rows
+                session.execute(update(AlertDelivery).where(AlertDelivery.id == row.id).values(
+                    lease_until=now + timedelta(seconds=self.config.lease_seconds)))
+        count = 0
+        for row in rows:
+            from_, service = sender_parts(row.sender_key)
+            since = (row.slot_at or now) - timedelta(seconds=5)
+            try:
+                found = self.gateway.find_sent(row.phone_e164 or "", from_, service, since)
+            except SmsError as error:
+                log.warning("reconciling delivery %s: %s", row.id, error.reason)
+                continue
+            match = self._match(found, row.message)
+            with self.sessions() as session, session.begin():
+                delivery = session.get(AlertDelivery, row.id, with_for_update=True)
+                if delivery is None or delivery.status not in IN_FLIGHT or delivery.attempt_id != row.attempt_id:
+                    continue
+                if match is not None:
+                    self._apply_info(session, delivery, match, now)
+                    log.info("delivery %s was accepted by the provider as %s (found on reconcile)", row.id, match.sid)
+                elif delivery.attempts >= self.config.max_attempts:
+                    delivery.status = DeliveryStatus.FAILED
+                    delivery.error_message = f"Gave up after {delivery.attempts} attempts"
+                    delivery.final_at = now
+                else:
+                    # The provider has no such message: it never left, so queue it for a fresh slot.
+                    delivery.status = DeliveryStatus.PENDING
+                    delivery.lease_until = None
+                    delivery.next_attempt_at = now
+            count += 1
+        return count
+
+    def _match(self, found: list[MessageInfo], body: str) -> MessageInfo | None:
+        candidates = [m for m in found if m.body == body]
+        if not candidates:
+            return None
+        with self.sessions() as session:
+            used = set(session.scalars(select(AlertDelivery.twilio_sid).where(
+                AlertDelivery.twilio_sid.in_([m.sid for m in candidates]))))
+        fresh = [m for m in candidates if m.sid not in used]
+        return fresh[0] if fresh else None
+
+    def _apply_info(self, session: Session, delivery: AlertDelivery, info: MessageInfo, now: datetime) -> None:
+        new = provider_status(info.status)
+        if delivery.twilio_sid is None:
+            delivery.twilio_sid = info.sid
+        if _forward(delivery.status, new) or delivery.status in IN_FLIGHT:
+            delivery.status = new
+            delivery.lease_until = None
+            if info.error_code:
+                delivery.error_code = str(info.error_code)
+                from services.sms import describe
+                delivery.error_message = describe(info.error_code)
+            if new in (DeliveryStatus.DELIVERED, DeliveryStatus.UNDELIVERED, DeliveryStatus.FAILED):
+                delivery.final_at = now
+        delivery.updated_at = now
+
+    def poll(self, now: datetime) -> int:
+        """Without status callbacks: fetch each handed-over message until it is final."""
+        cutoff = now - timedelta(seconds=self.config.poll_interval_seconds)
+        with self.sessions() as session:
+            rows = session.execute(
+                select(AlertDelivery.id, AlertDelivery.twilio_sid)
+                .where(AlertDelivery.status.in_(NOT_FINAL_HANDED), AlertDelivery.twilio_sid.is_not(None),
+                       AlertDelivery.updated_at <= cutoff)
+                .order_by(AlertDelivery.updated_at).limit(100)
+            ).all()
+        for row_id, sid in rows:
+            try:
+                info = self.gateway.fetch(sid)
+            except SmsError as error:
+                log.warning("polling %s: %s", sid, error.reason)
+                continue
+            with self.sessions() as session, session.begin():
+                delivery = session.get(AlertDelivery, row_id, with_for_update=True)
+                if delivery is not None:
+                    self._apply_info(session, delivery, info, now)
+        return len(rows)
+
+    def finalize(self) -> int:
+        """Complete alerts whose texts are all settled; post progress for running ones. Returns completions."""
+        now = self._now()
+        with self.sessions() as session:
+            alert_ids = list(session.scalars(
+                select(MassAlert.id).where(MassAlert.completion_notified_at.is_(None)).order_by(MassAlert.id)))
+        done = 0
+        for alert_id in alert_ids:
+            try:
+                done += self._finalize_one(alert_id, now)
+            except Exception:  # noqa: BLE001 - retried on the next run; one alert never blocks the others
+                log.exception("finalizing alert %s", alert_id)
+        return done
+
+    def _finalize_one(self, alert_id: int, now: datetime) -> int:
+        with self.sessions() as session, session.begin():
+            alert = session.get(MassAlert, alert_id, with_for_update=True)
+            if alert is None or alert.completion_notified_at is not None:
+                return 0
+            counts = alert_service.status_counts(session, alert_id)
+            unsettled = counts["pending"] + counts["sending"] + counts["in_doubt"]
+            awaiting = counts["accepted"] + counts["sent"]
+            last = alert.last_sent_at or alert.started_at or alert.created_at
+            grace_over = now >= last + timedelta(seconds=self.config.completion_grace_seconds)
+            ready = unsettled == 0 and (awaiting == 0 or grace_over)
+            if not ready:
+                due = (alert.progress_notified_at is None or now - alert.progress_notified_at
+                       >= timedelta(seconds=self.config.progress_interval_seconds))
+                if due and alert.state in ACTIVE and alert.slack_message_ts is not None:
+                    alert.progress_notified_at = now
+                else:
+                    return 0
+                progress = True
+            else:
+                progress = False
+                if alert.state in ACTIVE:
+                    alert.state = AlertState.COMPLETED
+                if alert.completed_at is None:
+                    alert.completed_at = now
+                alert.sent_count = counts["accepted"] + counts["sent"] + counts["delivered"]
+                alert.failed_count = counts["failed"] + counts["undelivered"]
+        if progress:
+            try:
+                self.notifier.alert_progress(alert_service.snapshot(self.sessions, alert_id, now))
+            except Exception:  # noqa: BLE001 - progress is best effort
+                log.exception("progress notice for alert %s", alert_id)
+            return 0
+        with self.sessions() as session:
+            alert = session.get(MassAlert, alert_id)
+            assert alert is not None
+            report = Path(alert.report_path) if alert.report_path else None
+        if report is None or not report.exists():
+            report = write_report(self.sessions, alert_id, self.config.reports_dir)
+            with self.sessions() as session, session.begin():
+                session.execute(update(MassAlert).where(MassAlert.id == alert_id).values(report_path=str(report)))
+        snap = alert_service.snapshot(self.sessions, alert_id, now)
+        link = self.notifier.alert_completed(snap, report)  # raises: retried on the next run
+        with self.sessions() as session, session.begin():
+            session.execute(update(MassAlert).where(MassAlert.id == alert_id).values(
+                completion_notified_at=now, report_permalink=link))
+        return 1
+
+
+# --- status callbacks ---------------------------------------------------------------------
+
+def apply_status_callback(sessions: sessionmaker[Session], params: dict[str, str], now: datetime) -> bool:
+    """Apply a provider status callback: forward transitions only; duplicates and stale ones are harmless."""
+    sid = params.get("MessageSid") or params.get("SmsSid")
+    status = (params.get("MessageStatus") or params.get("SmsStatus") or "").lower()
+    if not sid or not status:
+        return False
+    new = provider_status(status)
+    code = params.get("ErrorCode") or None
+    model: type[AlertDelivery] | type[ConversationMessage]
+    if "m" in params:
+        model, row_id = ConversationMessage, params["m"]
+    elif "d" in params:
+        model, row_id = AlertDelivery, params["d"]
+    else:
+        model, row_id = AlertDelivery, None
+    with sessions() as session, session.begin():
+        query = select(model).with_for_update()
+        if row_id is not None and row_id.isdigit():
+            query = query.where(model.id == int(row_id))
+        else:
+            query = query.where(model.twilio_sid == sid)
+        row = session.scalars(query).first()
+        if row is None:
+            return False
+        if row.twilio_sid not in (None, sid):
+            return False  # a callback for another attempt's message; ignore
+        if row.twilio_sid is None:
+            row.twilio_sid = sid
+        current = row.status if row.status in STATUS_RANK else "accepted"
+        if not (_forward(current, new) or row.status in IN_FLIGHT or row.status == "sending"):
+            return True
+        row.status = new
+        row.lease_until = None
+        if code:
+            from services.sms import describe
+            row.error_code = code
+            row.error_message = describe(int(code)) if code.isdigit() else code
+        if isinstance(row, AlertDelivery):
+            row.updated_at = now
+            if new in (DeliveryStatus.DELIVERED, DeliveryStatus.UNDELIVERED, DeliveryStatus.FAILED):
+                row.final_at = now
+    return True
+
+
+# --- the single-dispatcher rule on SQLite -------------------------------------------------
+
+def instance_name() -> str:
+    """host:pid of this process."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _alive(holder: str) -> bool:
+    host, _, pid = holder.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return True
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def acquire_dispatcher(sessions: sessionmaker[Session], holder: str, now: datetime,
+                       stale_after: float = 15.0) -> None:
+    """On SQLite, become the only dispatcher or raise with a clear message; PostgreSQL allows several."""
+    engine = sessions.kw["bind"]
+    if not is_sqlite(engine):
+        return
+    with sessions() as session, session.begin():
+        lock = session.get(DispatcherLock, "dispatcher")
+        if lock is not None and lock.holder != holder:
+            fresh = now - lock.heartbeat_at < timedelta(seconds=stale_after)
+            if fresh and _alive(lock.holder):
+                raise DomainError(
+                    f"Another dispatcher ({lock.holder}) is already sending from this SQLite database. "
+                    "SQLite supports one dispatcher: stop the other one (or run `mass-alert serve "
+                    "--no-worker` beside one `mass-alert worker`), or move to PostgreSQL to run several.")
+        if lock is None:
+            session.add(DispatcherLock(name="dispatcher", holder=holder, heartbeat_at=now))
+        else:
+            lock.holder, lock.heartbeat_at = holder, now
+
+
+def heartbeat(sessions: sessionmaker[Session], holder: str, now: datetime) -> None:
+    """Keep the dispatcher lock fresh."""
+    if not is_sqlite(sessions.kw["bind"]):
+        return
+    with sessions() as session, session.begin():
+        session.execute(update(DispatcherLock).where(DispatcherLock.name == "dispatcher",
+                                                     DispatcherLock.holder == holder).values(heartbeat_at=now))
+
+
+def release_dispatcher(sessions: sessionmaker[Session], holder: str) -> None:
+    """Give the lock up on a clean stop."""
+    if not is_sqlite(sessions.kw["bind"]):
+        return
+    with sessions() as session, session.begin():
+        lock = session.get(DispatcherLock, "dispatcher")
+        if lock is not None and lock.holder == holder:
+            session.delete(lock)

@@ -1,0 +1,98 @@
+"""The Notifier port (how an alert's life reaches people) and the snapshot it is given."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class AlertSnapshot:
+    """An alert as people see it: who, what, how far along, and the outcome."""
+
+    id: int
+    clinic_id: int
+    clinic_name: str
+    timezone: str
+    created_by_name: str
+    slack_user_id: str | None
+    message: str
+    range_start: datetime
+    range_end: datetime
+    first_appointment: datetime | None
+    last_appointment: datetime | None
+    state: str
+    pace_seconds: float
+    total_clients: int
+    to_send: int
+    skipped_count: int
+    sent: int
+    failed: int
+    pending: int
+    created_at: datetime
+    completed_at: datetime | None = None
+    eta: datetime | None = None
+    error: str | None = None
+    cancelled_by: str | None = None
+    report_path: str | None = None
+    report_permalink: str | None = None
+    slack_channel_id: str | None = None
+    slack_message_ts: str | None = None
+    failure_reasons: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def finished(self) -> bool:
+        """True once the outcome is known (completed, cancelled or stopped)."""
+        return self.state in ("completed", "cancelled", "failed") and self.pending == 0
+
+    @property
+    def succeeded(self) -> bool:
+        """Green: every text that was to be sent went out."""
+        return self.state == "completed" and self.failed == 0
+
+    @property
+    def failure_summary(self) -> str:
+        """Plain words for the failures, most common first: '2 landlines, 1 unreachable'."""
+        from services.outcomes import plural_category
+
+        return ", ".join(plural_category(name, count) for name, count in self.failure_reasons.most_common())
+
+
+@dataclass(frozen=True)
+class PostedMessage:
+    """Where the activity entry was posted, so later updates edit the same message."""
+
+    channel_id: str
+    ts: str
+
+
+class Notifier(Protocol):
+    """Tells people about an alert; implemented for Slack (bot.notifier) and the terminal."""
+
+    def alert_started(self, alert: AlertSnapshot) -> PostedMessage | None:
+        """Post the activity entry; return where it went (None when nowhere)."""
+        ...
+
+    def alert_progress(self, alert: AlertSnapshot) -> None:
+        """Update the activity entry with the counts and ETA."""
+        ...
+
+    def alert_completed(self, alert: AlertSnapshot, report: Path) -> str | None:
+        """Show the green/red outcome and share the report; return the report's link if any."""
+        ...
+
+
+class NullNotifier:
+    """Tells nobody (the worker process when another process talks to Slack)."""
+
+    def alert_started(self, alert: AlertSnapshot) -> PostedMessage | None:
+        return None
+
+    def alert_progress(self, alert: AlertSnapshot) -> None:
+        return None
+
+    def alert_completed(self, alert: AlertSnapshot, report: Path) -> str | None:
+        return None

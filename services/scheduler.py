@@ -1,0 +1,73 @@
+"""Runs the dispatcher's jobs on APScheduler 3.11: fixed ids, in-memory store, recreated at start-up."""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import ThreadPoolExecutor
+
+from apscheduler.executors.pool import ThreadPoolExecutor as JobExecutor
+from apscheduler.schedulers.background import BackgroundScheduler
+
+from services.delivery import Dispatcher, acquire_dispatcher, heartbeat, instance_name, release_dispatcher
+
+log = logging.getLogger(__name__)
+
+DISPATCH_JOB = "dispatch-tick"
+RECONCILE_JOB = "in-doubt-reconciler"
+FINALIZE_JOB = "finalizer"
+HEARTBEAT_JOB = "dispatcher-heartbeat"
+
+
+class DeliveryWorker:
+    """The dispatcher running in the background of this process (serve, worker, send --wait)."""
+
+    def __init__(self, dispatcher: Dispatcher, *, interval: float = 0.05, concurrency: int = 16,
+                 reconcile_every: float = 2.0, finalize_every: float = 1.0) -> None:
+        self.dispatcher = dispatcher
+        self.interval = interval
+        self.reconcile_every = reconcile_every
+        self.finalize_every = finalize_every
+        self.holder = instance_name()
+        self.sender_pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="sms-send")
+        dispatcher.executor = self.sender_pool
+        dispatcher.capacity = concurrency
+        self.scheduler = BackgroundScheduler(
+            executors={"default": JobExecutor(8)},
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 30},
+            timezone="UTC",
+        )
+
+    def start(self) -> None:
+        """Take the dispatcher lock (SQLite: only one) and schedule the fixed jobs."""
+        clock = self.dispatcher.clock
+        acquire_dispatcher(self.dispatcher.sessions, self.holder, clock.now())  # type: ignore[attr-defined]
+        jobs = (
+            (DISPATCH_JOB, self._safe(self.dispatcher.tick), self.interval),
+            (RECONCILE_JOB, self._safe(self.dispatcher.reconcile), self.reconcile_every),
+            (FINALIZE_JOB, self._safe(self.dispatcher.finalize), self.finalize_every),
+            (HEARTBEAT_JOB, self._safe(self._heartbeat), 2.0),
+        )
+        for job_id, func, seconds in jobs:
+            self.scheduler.add_job(func, "interval", seconds=seconds, id=job_id, replace_existing=True)
+        self.scheduler.start()
+        log.info("dispatcher %s started (tick every %.3f s)", self.holder, self.interval)
+
+    def _heartbeat(self) -> None:
+        heartbeat(self.dispatcher.sessions, self.holder, self.dispatcher.clock.now())  # type: ignore[attr-defined]
+
+    @staticmethod
+    def _safe(func):  # type: ignore[no-untyped-def]
+        def run() -> None:
+            try:
+                func()
+            except Exception:  # noqa: BLE001 - a failing run is logged; the next run tries again
+                log.exception("scheduled job %s failed", getattr(func, "__name__", func))
+        run.__name__ = getattr(func, "__name__", "job")
+        return run
+
+    def stop(self) -> None:
+        """Stop scheduling, let in-flight sends finish, give the lock up."""
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=True)
+        self.sender_pool.shutdown(wait=True)
+        release_dispatcher(self.dispatcher.sessions, self.holder)
