@@ -1,0 +1,125 @@
+"""`mass-alert send` (create an alert as its confirmation would) and `mass-alert worker` (the dispatcher)."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+import time
+
+from bot.cli_preview import resolve_range
+from bot.console import ConsoleNotifier, outcome_line, progress_line
+from bot.main import build_dispatcher, build_gateway
+from bot.runtime import open_runtime
+from services import alerts, recipients
+from services.clinics import find_clinic
+from services.errors import DomainError
+from services.scheduler import DeliveryWorker
+from services.settings import TWILIO
+from services.timeranges import PRESETS, format_instant, format_span
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    names = ", ".join(name for name, _ in PRESETS)
+    send = subparsers.add_parser("send", help="send a mass text alert to every client with an appointment in a range")
+    send.add_argument("--clinic", required=True, help="the clinic's name or numeric id")
+    which = send.add_mutually_exclusive_group(required=True)
+    which.add_argument("--preset", metavar="NAME", help=f"a preset range: {names}")
+    which.add_argument("--start", metavar="ISO", help="custom range start (clinic time unless an offset is given)")
+    send.add_argument("--end", metavar="ISO", help="custom range end (exclusive); required with --start")
+    send.add_argument("--message", required=True, help="the informational text to send")
+    send.add_argument("--as", dest="sender_name", default="Command line", help="who is sending (shown in reports)")
+    send.add_argument("--yes", action="store_true", help="confirm without asking")
+    send.add_argument("--wait", action="store_true", help="run the dispatcher here until the alert completes")
+    send.set_defaults(func=_send)
+    worker = subparsers.add_parser("worker", help="run the dispatcher alone (no Slack server)")
+    worker.set_defaults(func=_worker)
+
+
+def _confirm(text: str) -> bool:
+    if not sys.stdin.isatty():
+        raise DomainError("Nothing sent: add --yes to confirm without a prompt.")
+    return input(f"{text} [y/N] ").strip().lower() in ("y", "yes")
+
+
+def _send(args: argparse.Namespace) -> int:
+    runtime = open_runtime(require=(TWILIO,) if args.wait else ())
+    settings = runtime.settings
+    try:
+        now = runtime.clock.now()
+        with runtime.sessions() as session:
+            clinic = find_clinic(session, args.clinic)
+            rng = resolve_range(clinic.timezone, now, args.preset, args.start, args.end)
+            result = recipients.compute(session, clinic.id, rng, now)
+            pace = alerts.effective_pace(clinic, settings.alert_pace_seconds)
+            clinic_id, tz = clinic.id, clinic.timezone
+        if result.count and result.first_appointment and result.last_appointment:
+            span = format_span(result.first_appointment, result.last_appointment, tz)
+            done = now + alerts.estimate_duration(result.count, pace)
+            print(f"Send this text to {result.count} clients with appointments {span}?")
+            print(f"> {args.message}")
+            print(f"1 text every {pace:g} s: done around {format_instant(done, tz)}. "
+                  f"{len(result.skipped)} will not be texted.")
+        if not args.yes and not _confirm(f"Send {result.count} texts?"):
+            print("Nothing sent.")
+            return 1
+        alert_id, _ = alerts.create_alert(
+            runtime.sessions,
+            alerts.AlertRequest(clinic_id=clinic_id, created_by_name=args.sender_name, rng=rng, message=args.message),
+            now=runtime.clock.now(), default_pace=settings.alert_pace_seconds, max_chars=settings.alert_max_chars)
+        print(f"Mass text alert #{alert_id} queued.")
+        if not args.wait:
+            print("A running `mass-alert worker` or `mass-alert serve` sends it.")
+            return 0
+        return _wait_for(runtime, alert_id)
+    finally:
+        runtime.close()
+
+
+def _wait_for(runtime, alert_id: int) -> int:  # type: ignore[no-untyped-def]
+    notifier = ConsoleNotifier()
+    dispatcher = build_dispatcher(runtime, build_gateway(runtime.settings), notifier)
+    dispatcher.config = dispatcher.config.__class__(**{**dispatcher.config.__dict__,
+                                                       "progress_interval_seconds": 10 ** 9})
+    worker = DeliveryWorker(dispatcher, interval=runtime.settings.dispatch_interval_seconds,
+                            concurrency=runtime.settings.send_concurrency)
+    worker.start()
+    interactive = sys.stdout.isatty()
+    last = ""
+    try:
+        while True:
+            snap = alerts.snapshot(runtime.sessions, alert_id, runtime.clock.now())
+            if snap.report_path and snap.finished:
+                break
+            line = progress_line(snap)
+            if line != last:
+                print(("\r" + line) if interactive else line, end="" if interactive else "\n", flush=True)
+                last = line
+            time.sleep(0.2)
+    finally:
+        worker.stop()
+    if interactive:
+        print()
+    snap = alerts.snapshot(runtime.sessions, alert_id, runtime.clock.now())
+    print(outcome_line(snap))
+    print(f"Report: {snap.report_path}")
+    return 0
+
+
+def _worker(args: argparse.Namespace) -> int:
+    runtime = open_runtime(require=(TWILIO,))
+    dispatcher = build_dispatcher(runtime, build_gateway(runtime.settings), ConsoleNotifier())
+    worker = DeliveryWorker(dispatcher, interval=runtime.settings.dispatch_interval_seconds,
+                            concurrency=runtime.settings.send_concurrency)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    worker.start()
+    print(f"dispatcher {worker.holder} running; Ctrl-C to stop", flush=True)
+    try:
+        stop.wait()
+    finally:
+        worker.stop()
+        runtime.close()
+    return 0

@@ -1,0 +1,35 @@
+"""Composition root: settings -> engine -> gateway -> dispatcher (-> Slack app, in bot.serve)."""
+
+from __future__ import annotations
+
+from services.delivery import DispatchConfig, Dispatcher
+from services.notify import Notifier
+from services.settings import Settings
+from services.sms import SmsGateway, TwilioGateway
+
+from bot.runtime import Runtime
+
+
+def build_gateway(settings: Settings) -> SmsGateway:
+    """The Twilio gateway (the settings were validated with the TWILIO group required)."""
+    assert settings.twilio_account_sid and settings.twilio_auth_token
+    return TwilioGateway(settings.twilio_account_sid, settings.twilio_auth_token,
+                         api_url=settings.twilio_api_url, timeout=settings.twilio_timeout_seconds)
+
+
+def dispatch_config(settings: Settings) -> DispatchConfig:
+    """Dispatcher tunables from the settings."""
+    return DispatchConfig(
+        sender_max_per_second=settings.sender_max_per_second,
+        lookahead_seconds=max(0.2, settings.dispatch_interval_seconds * 3),
+        lease_seconds=settings.twilio_timeout_seconds + 10,
+        completion_grace_seconds=settings.completion_grace_seconds,
+        public_base_url=settings.public_base_url,
+        reports_dir=settings.reports_dir,
+    )
+
+
+def build_dispatcher(runtime: Runtime, gateway: SmsGateway, notifier: Notifier | None = None) -> Dispatcher:
+    """A dispatcher wired to this process's database, clock and notifier."""
+    return Dispatcher(runtime.sessions, gateway, runtime.clock, dispatch_config(runtime.settings), notifier,
+                      capacity=runtime.settings.send_concurrency)

@@ -1,0 +1,149 @@
+"""The HTTP surface as one WSGI app: /slack/events, /twilio/status, /twilio/inbound, /healthz."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qsl
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session, sessionmaker
+
+from services.clock import Clock
+from services.delivery import apply_status_callback
+from services.sms import validate_signature
+
+log = logging.getLogger(__name__)
+
+WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+MAX_BODY = 1024 * 1024
+EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
+
+
+@dataclass(frozen=True)
+class Reply:
+    """An HTTP answer."""
+
+    status: str
+    body: str
+    content_type: str = "text/plain; charset=utf-8"
+
+
+def _read_body(environ: dict[str, Any]) -> bytes:
+    try:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        length = 0
+    return environ["wsgi.input"].read(min(length, MAX_BODY)) if length > 0 else b""
+
+
+def public_url(environ: dict[str, Any], base_url: str | None) -> str:
+    """The URL Twilio called: PUBLIC_BASE_URL + path + query (else rebuilt from the Host header)."""
+    path = environ.get("PATH_INFO", "")
+    query = environ.get("QUERY_STRING", "")
+    if base_url:
+        root = base_url.rstrip("/")
+    else:
+        scheme = environ.get("HTTP_X_FORWARDED_PROTO") or environ.get("wsgi.url_scheme", "http")
+        root = f"{scheme}://{environ.get('HTTP_HOST') or environ.get('SERVER_NAME', 'localhost')}"
+    return f"{root}{path}" + (f"?{query}" if query else "")
+
+
+class TwilioRoutes:
+    """Twilio's webhooks: every request's X-Twilio-Signature is checked before anything else."""
+
+    def __init__(self, sessions: sessionmaker[Session], clock: Clock, auth_token: str | None,
+                 public_base_url: str | None,
+                 inbound: Callable[[dict[str, str]], str] | None = None) -> None:
+        self.sessions = sessions
+        self.clock = clock
+        self.auth_token = auth_token
+        self.public_base_url = public_base_url
+        self.inbound_handler = inbound
+
+    def _verified(self, environ: dict[str, Any]) -> dict[str, str] | None:
+        body = _read_body(environ).decode("utf-8", errors="replace")
+        form = dict(parse_qsl(body, keep_blank_values=True))
+        url = public_url(environ, self.public_base_url)
+        signature = environ.get("HTTP_X_TWILIO_SIGNATURE")
+        if not self.auth_token or not validate_signature(self.auth_token, url, form, signature):
+            log.warning("refused a Twilio webhook with a missing or wrong signature for %s", url)
+            return None
+        return form
+
+    def status(self, environ: dict[str, Any]) -> Reply:
+        """A message status callback; the query names the delivery (d) or conversation text (m)."""
+        form = self._verified(environ)
+        if form is None:
+            return Reply("403 Forbidden", "invalid Twilio signature")
+        query = dict(parse_qsl(environ.get("QUERY_STRING", "")))
+        params = {**form, **{k: v for k, v in query.items() if k in ("d", "m", "a")}}
+        apply_status_callback(self.sessions, params, self.clock.now())
+        return Reply("204 No Content", "")
+
+    def inbound(self, environ: dict[str, Any]) -> Reply:
+        """An incoming text from a client; answered with TwiML (possibly empty)."""
+        form = self._verified(environ)
+        if form is None:
+            return Reply("403 Forbidden", "invalid Twilio signature")
+        if self.inbound_handler is None:
+            return Reply("200 OK", EMPTY_TWIML, "text/xml; charset=utf-8")
+        return Reply("200 OK", self.inbound_handler(form), "text/xml; charset=utf-8")
+
+
+class WebApp:
+    """Routes requests to Bolt's WSGI handler, the Twilio webhooks and the health check."""
+
+    def __init__(self, sessions: sessionmaker[Session], twilio: TwilioRoutes | None,
+                 slack: WSGIApp | None = None) -> None:
+        self.sessions = sessions
+        self.twilio = twilio
+        self.slack = slack
+
+    def health(self) -> Reply:
+        """200 when the database answers, 503 otherwise."""
+        try:
+            with self.sessions() as session:
+                session.execute(text("SELECT 1"))
+        except Exception as error:  # noqa: BLE001 - reported in the response
+            return Reply("503 Service Unavailable", json.dumps({"ok": False, "database": str(error)}),
+                         "application/json")
+        return Reply("200 OK", json.dumps({"ok": True, "database": "ok"}), "application/json")
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        method = environ.get("REQUEST_METHOD", "GET")
+        if path == "/slack/events" and self.slack is not None:
+            return self.slack(environ, start_response)
+        reply: Reply
+        if path == "/healthz" and method in ("GET", "HEAD"):
+            reply = self.health()
+        elif path in ("/twilio/status", "/twilio/inbound") and self.twilio is not None:
+            if method != "POST":
+                reply = Reply("405 Method Not Allowed", "POST only")
+            else:
+                try:
+                    reply = self.twilio.status(environ) if path == "/twilio/status" else self.twilio.inbound(environ)
+                except Exception:  # noqa: BLE001 - Twilio retries on 5xx; nothing is lost
+                    log.exception("handling %s", path)
+                    reply = Reply("500 Internal Server Error", "error")
+        else:
+            reply = Reply("404 Not Found", "not found")
+        body = reply.body.encode("utf-8")
+        start_response(reply.status, [("Content-Type", reply.content_type), ("Content-Length", str(len(body)))])
+        return [body]
+
+
+def serve_in_thread(app: WSGIApp, host: str = "127.0.0.1", port: int = 0, threads: int = 8) -> Any:
+    """Start waitress on a background thread; returns the server (``.effective_port``, ``.close()``)."""
+    import threading
+
+    from waitress.server import create_server
+
+    server = create_server(app, host=host, port=port, threads=threads, clear_untrusted_proxy_headers=False)
+    thread = threading.Thread(target=server.run, name="http", daemon=True)
+    thread.start()
+    return server
