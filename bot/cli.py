@@ -13,7 +13,10 @@ from services.settings import SettingsError
 
 #: Modules that add verbs; each defines register(subparsers) and sets `func` on its parsers.
 VERB_MODULES = (
+    "bot.cli_data",
     "bot.cli_db",
+    "bot.cli_preview",
+    "bot.cli_send",
 )
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import socket
 import threading
 import uuid
@@ -79,6 +80,8 @@ class DispatchConfig:
     public_base_url: str | None = None
     reports_dir: Path = field(default_factory=lambda: Path("reports"))
     max_claims_per_tick: int = 64
+    #: Added to every alert gap so the provider never sees two texts closer than the pace (network jitter).
+    pace_margin_seconds: float = 0.025
 
 
 @dataclass(frozen=True)
@@ -134,6 +137,20 @@ class Dispatcher:
         self._in_flight = 0
         self._lock = threading.Lock()
         self.on_sent: Callable[[Job], None] | None = None
+        #: Fault injection for the crash tests: {"claimed"|"sent"|"stored": n} kills the process at the nth time.
+        self.crash_points: dict[str, int] = {}
+        self._last_done: dict[str, datetime] = {}
+        self._paces: dict[int, float] = {}
+
+    def _checkpoint(self, name: str) -> None:
+        """Die here (SIGKILL, no clean-up) when a crash test asked for it."""
+        if name not in self.crash_points:
+            return
+        with self._lock:
+            self.crash_points[name] -= 1
+            if self.crash_points[name] <= 0:
+                log.warning("crash test: killing the process at %r", name)
+                os.kill(os.getpid(), signal.SIGKILL)
 
     # --- claiming -------------------------------------------------------------------------
 
@@ -233,14 +250,14 @@ class Dispatcher:
             pace = timedelta(seconds=alert.pace_seconds)
             slot = max(now, sender.next_alert_at, sender.next_any_at)
             if sender.last_alert_sent_at is not None:
-                slot = max(slot, sender.last_alert_sent_at + pace)
+                slot = max(slot, sender.last_alert_sent_at + pace + timedelta(seconds=self.config.pace_margin_seconds))
             attempt = uuid.uuid4().hex
             delivery.status = DeliveryStatus.SENDING
             delivery.attempt_id = attempt
             delivery.attempts += 1
             delivery.slot_at = slot
             delivery.lease_until = slot + timedelta(seconds=self.config.lease_seconds)
-            sender.next_alert_at = slot + pace
+            sender.next_alert_at = slot + pace + timedelta(seconds=self.config.pace_margin_seconds)
             sender.next_any_at = max(sender.next_any_at, slot + self._hard_gap())
             if alert.state == AlertState.QUEUED:
                 alert.state = AlertState.SENDING
@@ -260,12 +277,15 @@ class Dispatcher:
 
     def execute(self, job: Job) -> None:
         """Wait for the job's slot, send it, and store what the provider said."""
+        self._checkpoint("claimed")
         wait = (job.slot_at - self._now()).total_seconds()
         if wait > 0:
             self.clock.sleep(wait)  # type: ignore[attr-defined]
         from_, service = sender_parts(job.sender_key)
         request = SendRequest(to=job.to, body=job.body, from_=from_, messaging_service_sid=service,
                               status_callback=self.callback_url(job))
+        if job.kind == "alert":
+            self._respect_last_send(job)
         requested = self._now()
         try:
             result = self.gateway.send(request)
@@ -276,9 +296,32 @@ class Dispatcher:
             self._record_error(job, SmsError(ErrorKind.IN_DOUBT, f"Unexpected error: {error}"),
                                requested)
         else:
+            self._checkpoint("sent")
             self._record_success(job, result.sid, result.status, requested)
+            self._checkpoint("stored")
         if self.on_sent is not None:
             self.on_sent(job)
+
+    def _respect_last_send(self, job: Job) -> None:
+        """Wait until the pace has passed since this process last heard back from a send on the sender."""
+        with self._lock:
+            last = self._last_done.get(job.sender_key)
+        if last is None:
+            return
+        gap = timedelta(seconds=self._pace_of(job) + self.config.pace_margin_seconds)
+        wait = (last + gap - self._now()).total_seconds()
+        if wait > 0:
+            self.clock.sleep(wait)  # type: ignore[attr-defined]
+
+    def _pace_of(self, job: Job) -> float:
+        with self._lock:
+            cached = self._paces.get(job.alert_id or 0)
+        if cached is None:
+            with self.sessions() as session:
+                cached = session.scalar(select(MassAlert.pace_seconds).where(MassAlert.id == job.alert_id)) or 0.0
+            with self._lock:
+                self._paces[job.alert_id or 0] = cached
+        return cached
 
     def _record_success(self, job: Job, sid: str, status: str, requested: datetime) -> None:
         new = provider_status(status)
@@ -301,9 +344,13 @@ class Dispatcher:
             self._mark_sent(session, job, requested)
 
     def _mark_sent(self, session: Session, job: Job, requested: datetime) -> None:
+        # The provider had the text by the time it answered: pace the next one from the answer.
+        done = self._now()
+        with self._lock:
+            self._last_done[job.sender_key] = max(done, self._last_done.get(job.sender_key, done))
         session.execute(update(Sender).where(Sender.key == job.sender_key).values(
-            last_alert_sent_at=case((or_(Sender.last_alert_sent_at.is_(None), Sender.last_alert_sent_at < requested),
-                                     requested), else_=Sender.last_alert_sent_at)))
+            last_alert_sent_at=case((or_(Sender.last_alert_sent_at.is_(None), Sender.last_alert_sent_at < done),
+                                     done), else_=Sender.last_alert_sent_at)))
         session.execute(update(MassAlert).where(MassAlert.id == job.alert_id).values(last_sent_at=requested))
 
     def _record_error(self, job: Job, error: SmsError, requested: datetime) -> None:

@@ -50,6 +50,7 @@ class Settings:
     twilio_auth_token: str | None = None
     twilio_api_url: str | None = None
     twilio_timeout_seconds: float = 10.0
+    lease_seconds: float | None = None
     host: str = "127.0.0.1"
     port: int = 3000
     log_level: str = "INFO"
@@ -101,6 +102,7 @@ def load_settings(environ: Mapping[str, str] | None = None, require: Iterable[st
         "DISPATCH_INTERVAL_SECONDS": ("dispatch_interval_seconds", 0.005, False),
         "SEND_CONCURRENCY": ("send_concurrency", 1, True),
         "TWILIO_TIMEOUT_SECONDS": ("twilio_timeout_seconds", 0.1, False),
+        "DELIVERY_LEASE_SECONDS": ("lease_seconds", 0.5, False),
         "PORT": ("port", 0, True),
     }
     for name, (attr, minimum, integer) in numeric.items():

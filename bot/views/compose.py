@@ -1,0 +1,261 @@
+"""The /mass-alert modals: loading skeleton, refusal, the compose form and the pushed "See who" list."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+from slack_sdk.models.blocks import (
+    Block,
+    ButtonElement,
+    DateTimePickerElement,
+    InputBlock,
+    Option,
+    PlainTextInputElement,
+    StaticSelectElement,
+)
+from slack_sdk.models.blocks.basic_components import DispatchActionConfig
+from slack_sdk.models.views import View
+
+from bot.ids import ActionId, BlockId, CallbackId
+from bot.views.common import (
+    MODAL_BLOCKS_MAX,
+    OPTION_TEXT_MAX,
+    PLAIN_INPUT_MAX,
+    SECTION_TEXT_MAX,
+    context,
+    escape,
+    format_duration,
+    format_pace,
+    format_span,
+    mrkdwn_section,
+    plain,
+    plural,
+    reason_label,
+    sending_time,
+    skipped_summary,
+    zone_abbreviation,
+)
+from bot.views.models import CUSTOM_PRESET, RANGE_PRESETS, ComposeState, MessageStats, SkippedPerson
+
+TITLE = "Mass Text Alert"
+PLACEHOLDER = "e.g. We're closing at 3 PM today because of the storm. Please call to reschedule."
+#: Slack caps a static select at 100 options.
+MAX_SELECT_OPTIONS = 100
+
+
+def _modal(callback_id: CallbackId, blocks: Sequence[Block], *, submit: str | None = None,
+           close: str = "Cancel", private_metadata: str = "", title: str = TITLE) -> dict:
+    view = View(
+        type="modal",
+        callback_id=str(callback_id),
+        title=plain(title, 24),
+        submit=plain(submit, 24) if submit else None,
+        close=plain(close, 24),
+        blocks=list(blocks),
+        private_metadata=private_metadata or None,
+    )
+    return view.to_dict()
+
+
+def loading_view(private_metadata: str = "") -> dict:
+    """The skeleton opened at once, inside the trigger's 3 s window."""
+    blocks = [mrkdwn_section("⏳ Looking up your clinic and its upcoming appointments…", BlockId.LOADING)]
+    return _modal(CallbackId.LOADING, blocks, private_metadata=private_metadata)
+
+
+def refusal_view(message: str, title: str = TITLE) -> dict:
+    """A modal that tells the person why they cannot send an alert and what to do."""
+    blocks = [mrkdwn_section(f"🚫 {escape(message)}", BlockId.REFUSAL)]
+    return _modal(CallbackId.REFUSED, blocks, close="Close", title=title)
+
+
+def _option(value: str, label: str) -> Option:
+    return Option(value=value, text=plain(label, OPTION_TEXT_MAX))
+
+
+def _clinic_block(state: ComposeState) -> InputBlock:
+    choices = state.clinic_choices[:MAX_SELECT_OPTIONS]
+    if state.clinic_id is not None and all(cid != state.clinic_id for cid, _ in choices):
+        chosen = [c for c in state.clinic_choices if c[0] == state.clinic_id]
+        choices = chosen + choices[: MAX_SELECT_OPTIONS - 1]
+    options = [_option(str(cid), name) for cid, name in choices]
+    initial = next((o for o in options if o.value == str(state.clinic_id)), None)
+    return InputBlock(
+        block_id=BlockId.CLINIC,
+        label=plain("Clinic", 2000),
+        dispatch_action=True,
+        element=StaticSelectElement(
+            action_id=ActionId.CLINIC_SELECT,
+            placeholder=plain("Choose a clinic", 150),
+            options=options,
+            initial_option=initial,
+        ),
+    )
+
+
+def _range_blocks(state: ComposeState) -> list[Block]:
+    options = [_option(value, label) for value, label in RANGE_PRESETS]
+    initial = next((o for o in options if o.value == state.preset), None)
+    blocks: list[Block] = [
+        InputBlock(
+            block_id=BlockId.RANGE,
+            label=plain("Appointments in", 2000),
+            dispatch_action=True,
+            element=StaticSelectElement(
+                action_id=ActionId.RANGE_SELECT,
+                placeholder=plain("Choose a range", 150),
+                options=options,
+                initial_option=initial,
+            ),
+        )
+    ]
+    if state.preset == CUSTOM_PRESET:
+        zone = zone_abbreviation(state.custom_start or state.custom_end or state.as_of or _anchor(), state.tz)
+        for block_id, action_id, label, value in (
+            (BlockId.CUSTOM_START, ActionId.CUSTOM_START, "Start", state.custom_start),
+            (BlockId.CUSTOM_END, ActionId.CUSTOM_END, "End", state.custom_end),
+        ):
+            blocks.append(
+                InputBlock(
+                    block_id=block_id,
+                    label=plain(label, 2000),
+                    dispatch_action=True,
+                    element=DateTimePickerElement(
+                        action_id=action_id,
+                        initial_date_time=int(value.timestamp()) if value is not None else None,
+                    ),
+                )
+            )
+        blocks.append(context(
+            f"Up to {state.max_range_days} days; any date ahead. The clinic's time is {zone}; the pickers "
+            "show your own Slack time zone, and the span below is in clinic time.",
+            block_id=BlockId.CUSTOM_HINT,
+        ))
+    if state.range_error:
+        blocks.append(mrkdwn_section(f"⚠️ *{escape(state.range_error)}*", BlockId.RANGE_ERROR))
+    return blocks
+
+
+def _anchor() -> datetime:
+    # The zone abbreviation needs an instant; callers pass `as_of`, this is the last resort.
+    return datetime.now(UTC)
+
+
+def _recipient_blocks(state: ComposeState) -> list[Block]:
+    if state.range_error:
+        return []
+    if state.recipients is None:
+        prompt = "👥 Choose a range to see how many clients will be texted."
+        return [mrkdwn_section(prompt, BlockId.RECIPIENTS)]
+    if state.recipients == 0:
+        text = ("👥 *No clients will be texted*: nobody with an upcoming appointment in this range "
+                "can be texted.")
+        if not state.skipped_total:
+            text = "👥 *No clients will be texted*: there are no upcoming appointments in this range."
+    else:
+        text = f"👥 *{plural(state.recipients, 'client')} will be texted*"
+        if state.first_appointment and state.last_appointment:
+            span = format_span(state.first_appointment, state.last_appointment, state.tz)
+            text += f"\nappointments {span}"
+    blocks: list[Block] = [mrkdwn_section(text, BlockId.RECIPIENTS)]
+    if state.skipped_total:
+        summary = skipped_summary(state.skipped_by_reason)
+        blocks.append(mrkdwn_section(
+            f"{state.skipped_total:,} will not be texted: {summary}",
+            BlockId.SKIPPED_SUMMARY,
+            accessory=ButtonElement(text=plain("See who", 75), action_id=ActionId.SEE_WHO, value="see_who"),
+        ))
+    return blocks
+
+
+def _stats_text(stats: MessageStats | None, max_chars: int) -> str:
+    if stats is None or stats.length == 0:
+        return f"Up to {max_chars:,} characters · 160 per text, 70 if it contains emoji"
+    texts = plural(stats.segments, "text")
+    per_text = " · contains emoji or special characters: 70 per text" if stats.encoding == "UCS-2" else ""
+    if stats.too_long:
+        over = -stats.remaining
+        excess = f"⚠️ *{plural(over, 'character')} too many*"
+        return f"{excess}: the limit is {stats.max_chars:,} · {texts}{per_text}"
+    return f"{plural(stats.remaining, 'character')} left · {texts} ({stats.encoding}){per_text}"
+
+
+def _message_blocks(state: ComposeState) -> list[Block]:
+    max_chars = state.stats.max_chars if state.stats else 320
+    return [
+        InputBlock(
+            block_id=BlockId.MESSAGE,
+            label=plain("Message", 2000),
+            dispatch_action=True,
+            element=PlainTextInputElement(
+                action_id=ActionId.MESSAGE_INPUT,
+                multiline=True,
+                max_length=PLAIN_INPUT_MAX,
+                initial_value=state.message[:PLAIN_INPUT_MAX] or None,
+                placeholder=plain(PLACEHOLDER, 150),
+                dispatch_action_config=DispatchActionConfig(trigger_actions_on=["on_character_entered"]),
+            ),
+        ),
+        context(_stats_text(state.stats, max_chars), block_id=BlockId.MESSAGE_STATS),
+    ]
+
+
+def _pace_text(state: ComposeState) -> str:
+    text = f"For information only, not marketing. {format_pace(state.pace_seconds)}"
+    if state.recipients:
+        duration = format_duration(sending_time(state.recipients, state.pace_seconds))
+        text += f": {duration} for {plural(state.recipients, 'client')}"
+    return text + "."
+
+
+def compose_view(state: ComposeState) -> dict:
+    """The compose form; input block ids never change, so typed text survives every update."""
+    blocks: list[Block] = []
+    if len(state.clinic_choices) > 1:
+        blocks.append(_clinic_block(state))
+    blocks += _range_blocks(state)
+    blocks += _recipient_blocks(state)
+    blocks += _message_blocks(state)
+    blocks.append(context(_pace_text(state), block_id=BlockId.PACE))
+    return _modal(CallbackId.COMPOSE, blocks, submit="Review", close="Cancel",
+                  private_metadata=state.private_metadata)
+
+
+def skipped_view(people: Sequence[SkippedPerson], total: int | None = None,
+                 private_metadata: str = "") -> dict:
+    """The pushed "See who" list, grouped by reason and capped to Slack's limits with "and N more"."""
+    total = len(people) if total is None else max(total, len(people))
+    groups: dict[str, list[SkippedPerson]] = {}
+    for person in people:
+        groups.setdefault(person.reason, []).append(person)
+    blocks: list[Block] = [context(
+        f"{plural(total, 'client')} with appointments in the range will not be texted. "
+        "Consider calling them instead."
+    )]
+    budget = MODAL_BLOCKS_MAX - 2  # the intro above and a possible "and N more" below
+    shown = 0
+    for reason, members in sorted(groups.items(), key=lambda item: (-len(item[1]), item[0])):
+        if budget < 1:
+            break
+        lines = []
+        for person in members:
+            detail = f" – {escape(person.detail)}" if person.detail else ""
+            lines.append(f"• {escape(person.name)}{detail}")
+        chunk = f"*{escape(reason_label(reason))}* ({len(members):,})"
+        for line in lines:
+            if len(chunk) + 1 + len(line) > SECTION_TEXT_MAX:
+                if budget <= 1:
+                    break
+                blocks.append(mrkdwn_section(chunk))
+                budget -= 1
+                chunk = ""
+            chunk = f"{chunk}\n{line}" if chunk else line
+            shown += 1
+        if chunk and budget > 0:
+            blocks.append(mrkdwn_section(chunk))
+            budget -= 1
+    if total > shown:
+        blocks.append(context(f"…and {total - shown:,} more."))
+    return _modal(CallbackId.SKIPPED, blocks, close="Back", title="Not texted",
+                  private_metadata=private_metadata)

@@ -1,0 +1,154 @@
+"""Plain input values for the view builders (no ORM objects, no I/O)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+#: The range select's choices, in order: (value, label).
+RANGE_PRESETS: tuple[tuple[str, str], ...] = (
+    ("rest-of-today", "Rest of today"),
+    ("today+1", "Rest of today and tomorrow"),
+    ("today+2", "Rest of today and the next 2 days"),
+    ("today+3", "Rest of today and the next 3 days"),
+    ("today+4", "Rest of today and the next 4 days"),
+    ("today+5", "Rest of today and the next 5 days"),
+    ("today+6", "Rest of today and the next 6 days"),
+    ("custom", "Custom range…"),
+)
+CUSTOM_PRESET = "custom"
+DEFAULT_PRESET = "rest-of-today"
+
+
+class SegmentsLike(Protocol):
+    """What services.segments.measure returns (length, remaining, segments, encoding)."""
+
+    @property
+    def length(self) -> int: ...
+    @property
+    def remaining(self) -> int: ...
+    @property
+    def segments(self) -> int: ...
+    @property
+    def encoding(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class MessageStats:
+    """Length arithmetic of the message being typed."""
+
+    length: int
+    remaining: int
+    segments: int
+    encoding: str  # "GSM-7" | "UCS-2"
+    max_chars: int
+
+    @classmethod
+    def of(cls, info: SegmentsLike, max_chars: int) -> MessageStats:
+        """From a services.segments measurement and the clinic's limit."""
+        return cls(info.length, info.remaining, info.segments, info.encoding, max_chars)
+
+    @property
+    def too_long(self) -> bool:
+        """True when the message is over the clinic's limit."""
+        return self.remaining < 0
+
+
+@dataclass(frozen=True)
+class ComposeState:
+    """Everything the compose modal shows."""
+
+    tz: str
+    clinic_choices: list[tuple[int, str]] = field(default_factory=list)
+    clinic_id: int | None = None
+    preset: str = DEFAULT_PRESET
+    custom_start: datetime | None = None
+    custom_end: datetime | None = None
+    recipients: int | None = None
+    first_appointment: datetime | None = None
+    last_appointment: datetime | None = None
+    skipped_by_reason: dict[str, int] = field(default_factory=dict)
+    range_error: str | None = None
+    message: str = ""
+    stats: MessageStats | None = None
+    pace_seconds: float = 12.0
+    max_range_days: int = 7
+    as_of: datetime | None = None
+    private_metadata: str = ""
+
+    @property
+    def skipped_total(self) -> int:
+        """How many clients in range will not be texted."""
+        return sum(self.skipped_by_reason.values())
+
+
+@dataclass(frozen=True)
+class ConfirmState:
+    """The pushed confirmation: recipients, span, ETA and the message."""
+
+    tz: str
+    clinic_name: str
+    recipients: int
+    first_appointment: datetime | None
+    last_appointment: datetime | None
+    message: str
+    pace_seconds: float
+    eta: datetime | None
+    segments: int = 1
+    encoding: str = "GSM-7"
+    skipped: int = 0
+    channel_id: str | None = None
+    private_metadata: str = ""
+
+
+@dataclass(frozen=True)
+class SkippedPerson:
+    """One client in range who will not be texted, and why."""
+
+    name: str
+    reason: str
+    detail: str | None = None
+
+
+@dataclass(frozen=True)
+class ActivitySnapshot:
+    """One alert's state as the channel message shows it."""
+
+    alert_id: int
+    clinic_name: str
+    created_by_name: str
+    created_at: datetime
+    tz: str
+    message: str
+    total_clients: int
+    to_send: int
+    skipped_count: int
+    sent: int
+    failed: int
+    pending: int
+    state: str  # queued | sending | completed | cancelled | failed
+    as_of: datetime
+    first_appointment: datetime | None = None
+    last_appointment: datetime | None = None
+    eta: datetime | None = None
+    failure_summary: str = ""
+    completed_at: datetime | None = None
+    report_permalink: str | None = None
+    error: str | None = None
+    cancelled_by: str | None = None
+
+
+@dataclass(frozen=True)
+class HomeItem:
+    """One recent alert in the App Home list."""
+
+    alert_id: int
+    created_at: datetime
+    created_by_name: str
+    state: str
+    to_send: int
+    sent: int
+    failed: int
+    eta: datetime | None = None
+    report_permalink: str | None = None

@@ -1,0 +1,497 @@
+"""The Block Kit builders: every screen state passes Slack's rules and says what the admin needs."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from bot.ids import ActionId, BlockId, CallbackId, keyed, keyed_pattern, split_key
+from bot.views import (
+    RANGE_PRESETS,
+    ActivitySnapshot,
+    ComposeState,
+    ConfirmState,
+    HomeItem,
+    MessageStats,
+    SkippedPerson,
+    activity_message,
+    compose_view,
+    confirm_view,
+    home_view,
+    loading_view,
+    refusal_view,
+    skipped_view,
+)
+from bot.views.common import format_duration, format_span, format_when, progress_bar, skipped_summary
+from tests.blockkit import all_text, assert_valid_message, assert_valid_view, check_message, check_view
+
+TZ = "America/Chicago"
+# Tue 1 Dec 2026 9:00 AM CST is 15:00 UTC.
+NINE_AM = datetime(2026, 12, 1, 15, 0, tzinfo=UTC)
+
+
+def block(view_or_blocks: dict[str, Any] | list[dict[str, Any]], block_id: str) -> dict[str, Any]:
+    blocks = view_or_blocks["blocks"] if isinstance(view_or_blocks, dict) else view_or_blocks
+    return next(b for b in blocks if b.get("block_id") == block_id)
+
+
+def compose(**changes: Any) -> ComposeState:
+    base: dict[str, Any] = dict(
+        tz=TZ,
+        clinic_choices=[(1, "Happy Paws, Downtown")],
+        clinic_id=1,
+        preset="today+1",
+        recipients=42,
+        first_appointment=NINE_AM + timedelta(days=1),
+        last_appointment=NINE_AM + timedelta(days=2, hours=7, minutes=30),
+        skipped_by_reason={"opted_out": 2, "no_mobile": 1},
+        message="We're closing at 3 PM today because of the storm.",
+        stats=MessageStats(length=50, remaining=270, segments=1, encoding="GSM-7", max_chars=320),
+        as_of=NINE_AM,
+        private_metadata=json.dumps({"channel_id": "C0FRONT", "clinic_id": 1}),
+    )
+    base.update(changes)
+    return ComposeState(**base)
+
+
+def snapshot(**changes: Any) -> ActivitySnapshot:
+    base: dict[str, Any] = dict(
+        alert_id=12, clinic_name="Happy Paws", created_by_name="Dr. Ana Lee", created_at=NINE_AM, tz=TZ,
+        message="We're closing at 3 PM today. Please call 555-0100 to reschedule.",
+        total_clients=45, to_send=42, skipped_count=3, sent=17, failed=1, pending=24, state="sending",
+        as_of=NINE_AM + timedelta(minutes=3), eta=NINE_AM + timedelta(minutes=8),
+        first_appointment=NINE_AM + timedelta(days=1), last_appointment=NINE_AM + timedelta(days=2),
+    )
+    base.update(changes)
+    return ActivitySnapshot(**base)
+
+
+# ---------------------------------------------------------------- formatting
+
+
+def test_times_are_shown_in_clinic_time_with_the_zone_abbreviation() -> None:
+    assert format_when(NINE_AM, TZ) == "Tue 1 Dec 9:00 AM CST"
+    same_day = format_span(NINE_AM, NINE_AM + timedelta(hours=7, minutes=30), TZ)
+    assert same_day == "Tue 1 Dec 9:00 AM – 4:30 PM CST"
+    two_days = format_span(NINE_AM, NINE_AM + timedelta(days=1, hours=7, minutes=30), TZ)
+    assert two_days == "Tue 1 Dec 9:00 AM – Wed 2 Dec 4:30 PM CST"
+
+
+def test_a_span_across_the_dst_change_names_both_zones() -> None:
+    start = datetime(2027, 3, 13, 15, 0, tzinfo=UTC)  # Sat 13 Mar 9:00 AM CST
+    end = datetime(2027, 3, 15, 14, 0, tzinfo=UTC)  # Mon 15 Mar 9:00 AM CDT
+    assert format_span(start, end, TZ) == "Sat 13 Mar 9:00 AM CST – Mon 15 Mar 9:00 AM CDT"
+
+
+def test_durations_counts_and_progress_read_naturally() -> None:
+    assert format_duration(42 * 12) == "about 9 min"
+    assert format_duration(30) == "less than a minute"
+    assert format_duration(100 * 12 * 10) == "about 3 h 20 min"
+    assert skipped_summary({"no_mobile": 1, "opted_out": 2}) == "2 opted out, 1 has no mobile number"
+    assert skipped_summary({"no_mobile": 3}) == "3 have no mobile number"
+    assert progress_bar(0, 42) == "░" * 14
+    assert progress_bar(21, 42) == "▓" * 7 + "░" * 7
+    assert progress_bar(42, 42) == "▓" * 14
+
+
+def test_ids_keyed_per_item_round_trip() -> None:
+    action_id = keyed(ActionId.OPEN_REPORT, 12)
+    assert split_key(action_id) == ("open_report", "12")
+    assert split_key("see_who") == ("see_who", None)
+    assert keyed_pattern(ActionId.OPEN_REPORT).match(action_id)
+    assert keyed_pattern(ActionId.OPEN_REPORT).match("open_report")
+    assert not keyed_pattern(ActionId.OPEN_REPORT).match("open_reports:1")
+
+
+# ---------------------------------------------------------------- modals
+
+
+def test_loading_and_refusal_views_are_valid_and_explain() -> None:
+    loading = loading_view()
+    assert_valid_view(loading)
+    assert loading["callback_id"] == CallbackId.LOADING
+    refusal = refusal_view("Only clinic admins can send mass text alerts. Ask an admin of Happy Paws.")
+    assert_valid_view(refusal)
+    assert "Only clinic admins" in all_text(refusal)
+    assert "submit" not in refusal
+
+
+def test_compose_view_shows_count_span_skipped_characters_and_pace() -> None:
+    view = compose_view(compose())
+    assert_valid_view(view)
+    assert view["callback_id"] == CallbackId.COMPOSE
+    assert view["submit"]["text"] == "Review" and view["close"]["text"] == "Cancel"
+    text = all_text(view)
+    assert "42 clients will be texted" in text
+    assert "Wed 2 Dec 9:00 AM – Thu 3 Dec 4:30 PM CST" in text
+    assert "3 will not be texted: 2 opted out, 1 has no mobile number" in text
+    assert "270 characters left · 1 text (GSM-7)" in text
+    assert "1 text every 12 s: about 9 min for 42 clients" in text
+    see_who = block(view, BlockId.SKIPPED_SUMMARY)["accessory"]
+    assert see_who["action_id"] == ActionId.SEE_WHO
+    # one clinic: no clinic picker
+    assert all(b.get("block_id") != BlockId.CLINIC for b in view["blocks"])
+    assert json.loads(view["private_metadata"])["channel_id"] == "C0FRONT"
+
+
+def test_compose_range_select_has_every_preset_and_dispatches_on_change() -> None:
+    view = compose_view(compose(preset="today+3"))
+    range_block = block(view, BlockId.RANGE)
+    assert range_block["type"] == "input" and range_block["dispatch_action"] is True
+    select = range_block["element"]
+    assert [(o["value"], o["text"]["text"]) for o in select["options"]] == list(RANGE_PRESETS)
+    assert select["initial_option"]["value"] == "today+3"
+    assert RANGE_PRESETS[-1] == ("custom", "Custom range…")
+
+
+def test_message_input_updates_while_typing() -> None:
+    message = block(compose_view(compose()), BlockId.MESSAGE)
+    element = message["element"]
+    assert message["dispatch_action"] is True
+    assert element["type"] == "plain_text_input" and element["multiline"] is True
+    assert element["dispatch_action_config"] == {"trigger_actions_on": ["on_character_entered"]}
+    assert element["initial_value"].startswith("We're closing")
+
+
+def test_input_block_ids_stay_the_same_across_every_state() -> None:
+    states = [
+        compose(),
+        compose(recipients=None, stats=None, message=""),
+        compose(range_error="A range can be at most 7 days", recipients=None),
+        compose(preset="custom", custom_start=NINE_AM, custom_end=NINE_AM + timedelta(days=2)),
+        compose(recipients=0, skipped_by_reason={}),
+    ]
+    for state in states:
+        view = compose_view(state)
+        assert_valid_view(view)
+        inputs = {(b["block_id"], b["element"]["action_id"]) for b in view["blocks"] if b["type"] == "input"}
+        assert (BlockId.RANGE, ActionId.RANGE_SELECT) in inputs
+        assert (BlockId.MESSAGE, ActionId.MESSAGE_INPUT) in inputs
+
+
+def test_several_clinics_get_a_picker_with_the_current_one_chosen() -> None:
+    view = compose_view(compose(clinic_choices=[(1, "Happy Paws, Downtown"), (2, "Happy Paws, Uptown")],
+                                clinic_id=2))
+    assert_valid_view(view)
+    picker = block(view, BlockId.CLINIC)
+    assert picker["element"]["action_id"] == ActionId.CLINIC_SELECT
+    assert picker["element"]["initial_option"]["text"]["text"] == "Happy Paws, Uptown"
+    assert view["blocks"][0]["block_id"] == BlockId.CLINIC
+
+
+def test_a_hundred_and_fifty_clinics_still_fit_a_select() -> None:
+    long_name = "with a rather long name that goes on and on and on"
+    choices = [(i, f"Clinic number {i} {long_name}") for i in range(150)]
+    view = compose_view(compose(clinic_choices=choices, clinic_id=149))
+    assert_valid_view(view)
+    element = block(view, BlockId.CLINIC)["element"]
+    assert len(element["options"]) == 100
+    assert element["initial_option"]["value"] == "149"
+
+
+def test_custom_range_shows_two_datetime_pickers_and_the_rules() -> None:
+    start, end = NINE_AM + timedelta(days=1), NINE_AM + timedelta(days=3, hours=8)
+    view = compose_view(compose(preset="custom", custom_start=start, custom_end=end))
+    assert_valid_view(view)
+    start_el = block(view, BlockId.CUSTOM_START)["element"]
+    end_el = block(view, BlockId.CUSTOM_END)["element"]
+    assert start_el["type"] == end_el["type"] == "datetimepicker"
+    assert start_el["initial_date_time"] == int(start.timestamp())
+    assert end_el["initial_date_time"] == int(end.timestamp())
+    assert block(view, BlockId.CUSTOM_START)["dispatch_action"] is True
+    hint = all_text(block(view, BlockId.CUSTOM_HINT))
+    assert "Up to 7 days" in hint and "CST" in hint
+
+
+def test_custom_range_without_dates_yet_is_valid() -> None:
+    view = compose_view(compose(preset="custom", recipients=None, first_appointment=None,
+                                last_appointment=None, skipped_by_reason={}))
+    assert_valid_view(view)
+    assert "initial_date_time" not in block(view, BlockId.CUSTOM_START)["element"]
+    assert "Choose a range" in all_text(block(view, BlockId.RECIPIENTS))
+
+
+def test_range_error_is_shown_under_the_range_and_no_count() -> None:
+    error = "A range can be at most 7 days"
+    view = compose_view(compose(preset="custom", range_error=error, recipients=None))
+    assert_valid_view(view)
+    ids = [b.get("block_id") for b in view["blocks"]]
+    assert ids.index(BlockId.RANGE_ERROR) > ids.index(BlockId.CUSTOM_END)
+    assert "A range can be at most 7 days" in all_text(block(view, BlockId.RANGE_ERROR))
+    assert BlockId.RECIPIENTS not in ids
+
+
+def test_zero_recipients_are_said_plainly() -> None:
+    view = compose_view(compose(recipients=0, first_appointment=None, last_appointment=None,
+                                skipped_by_reason={}))
+    assert_valid_view(view)
+    assert "No clients will be texted" in all_text(view)
+    assert "no upcoming appointments" in all_text(view)
+    assert "for 0 clients" not in all_text(view)
+
+
+def test_zero_recipients_because_everyone_is_skipped() -> None:
+    view = compose_view(compose(recipients=0, skipped_by_reason={"opted_out": 4}))
+    assert_valid_view(view)
+    text = all_text(view)
+    assert "No clients will be texted" in text and "4 will not be texted: 4 opted out" in text
+
+
+def test_ucs2_message_says_seventy_per_text() -> None:
+    stats = MessageStats(length=75, remaining=245, segments=2, encoding="UCS-2", max_chars=320)
+    view = compose_view(compose(message="Closed today 🌩️ " * 4, stats=stats))
+    assert_valid_view(view)
+    text = all_text(block(view, BlockId.MESSAGE_STATS))
+    assert "245 characters left · 2 texts (UCS-2)" in text
+    assert "70 per text" in text
+
+
+def test_too_long_message_is_flagged_with_the_excess() -> None:
+    stats = MessageStats(length=332, remaining=-12, segments=3, encoding="GSM-7", max_chars=320)
+    view = compose_view(compose(message="x" * 332, stats=stats))
+    assert_valid_view(view)
+    assert stats.too_long
+    assert "12 characters too many" in all_text(block(view, BlockId.MESSAGE_STATS))
+
+
+def test_empty_message_states_the_limits() -> None:
+    view = compose_view(compose(message="", stats=None))
+    assert_valid_view(view)
+    assert "initial_value" not in block(view, BlockId.MESSAGE)["element"]
+    assert "Up to 320 characters" in all_text(block(view, BlockId.MESSAGE_STATS))
+
+
+def test_stats_come_straight_from_the_segments_service() -> None:
+    from services.segments import measure
+
+    emoji = MessageStats.of(measure("Closed today 🌩", 320), 320)
+    assert emoji.encoding == "UCS-2" and emoji.max_chars == 320
+    assert "70 per text" in all_text(compose_view(compose(stats=emoji)))
+    empty = compose_view(compose(message="", stats=MessageStats.of(measure("", 320), 320)))
+    assert "Up to 320 characters" in all_text(block(empty, BlockId.MESSAGE_STATS))
+
+
+def test_message_with_slack_control_characters_is_escaped_in_text() -> None:
+    state = ConfirmState(tz=TZ, clinic_name="Paws & Claws <Downtown>", recipients=1,
+                         first_appointment=NINE_AM, last_appointment=NINE_AM, message="<!channel> & friends",
+                         pace_seconds=12, eta=NINE_AM)
+    view = confirm_view(state)
+    assert_valid_view(view)
+    text = all_text(view)
+    assert "&lt;!channel&gt; &amp; friends" in text and "<!channel>" not in text
+    assert "Paws &amp; Claws &lt;Downtown&gt;" in text
+
+
+def test_skipped_view_groups_by_reason() -> None:
+    people = [SkippedPerson("Jane Doe", "opted_out"), SkippedPerson("Sam Roe", "opted_out"),
+              SkippedPerson("Al Poe", "no_mobile", "landline 555-0101")]
+    view = skipped_view(people)
+    assert_valid_view(view)
+    assert view["callback_id"] == CallbackId.SKIPPED and view["close"]["text"] == "Back"
+    text = all_text(view)
+    assert "*Opted out* (2)" in text and "Jane Doe" in text and "landline 555-0101" in text
+    assert "more" not in text
+
+
+def test_many_skipped_are_capped_with_and_n_more() -> None:
+    people = [SkippedPerson(f"Client number {i:05d} with a long full name", reason, "no valid number here")
+              for i in range(6000) for reason in ["opted_out" if i % 3 else "no_mobile"]]
+    view = skipped_view(people, total=6500)
+    assert_valid_view(view)
+    assert len(view["blocks"]) <= 100
+    names_shown = all_text(view).count("Client number")
+    assert 0 < names_shown < 6000
+    assert f"…and {6500 - names_shown:,} more." in all_text(view)
+
+
+def test_confirm_view_names_recipients_span_eta_and_message() -> None:
+    state = ConfirmState(tz=TZ, clinic_name="Happy Paws", recipients=42,
+                         first_appointment=NINE_AM + timedelta(days=1),
+                         last_appointment=NINE_AM + timedelta(days=2, hours=7, minutes=30),
+                         message="We're closing at 3 PM.\nPlease call 555-0100.", pace_seconds=12,
+                         eta=NINE_AM + timedelta(minutes=8, seconds=24), skipped=3, channel_id="C0FRONT",
+                         private_metadata='{"alert": "draft"}')
+    view = confirm_view(state)
+    assert_valid_view(view)
+    assert view["callback_id"] == CallbackId.CONFIRM
+    assert view["submit"]["text"] == "Send 42 texts" and view["close"]["text"] == "Back"
+    text = all_text(view)
+    assert "*42 clients* with appointments Wed 2 Dec 9:00 AM – Thu 3 Dec 4:30 PM CST?" in text
+    assert ">We're closing at 3 PM.\n>Please call 555-0100." in text
+    assert "done around 9:08 AM CST" in text and "<#C0FRONT>" in text
+    assert "3 clients in the range will not be texted" in text
+
+
+def test_confirm_view_for_one_client_and_a_huge_count_fits_the_button() -> None:
+    one = confirm_view(ConfirmState(tz=TZ, clinic_name="A", recipients=1, first_appointment=None,
+                                    last_appointment=None, message="Hi", pace_seconds=12, eta=None,
+                                    segments=2, encoding="UCS-2"))
+    assert_valid_view(one)
+    assert one["submit"]["text"] == "Send 1 text"
+    assert "Each client gets 2 texts (UCS-2)" in all_text(one)
+    many = confirm_view(ConfirmState(tz=TZ, clinic_name="A", recipients=1_234_567, first_appointment=None,
+                                     last_appointment=None, message="Hi", pace_seconds=12, eta=None))
+    assert_valid_view(many)
+
+
+# ---------------------------------------------------------------- activity message
+
+
+def test_sending_activity_shows_progress_eta_and_a_guarded_cancel_button() -> None:
+    text, blocks = activity_message(snapshot())
+    assert_valid_message(text, blocks)
+    assert "17 of 42 sent · 1 failed" in text
+    status = block(blocks, BlockId.ACTIVITY_STATUS)
+    assert "`▓▓▓▓▓▓░░░░░░░░`" in status["text"]["text"]
+    assert "17 of 42 sent · 1 failed · about 5 min left" in status["text"]["text"]
+    button = status["accessory"]
+    assert button["action_id"] == ActionId.CANCEL_ALERT and button["value"] == "12"
+    assert button["style"] == "danger"
+    assert button["confirm"]["confirm"]["text"] == "Cancel alert"
+    assert "24 clients" in button["confirm"]["text"]["text"]
+    header = all_text(block(blocks, BlockId.ACTIVITY_HEADER))
+    assert "Mass text alert #12" in header and "Dr. Ana Lee" in header and "9:00 AM CST" in header
+    scope = all_text(block(blocks, BlockId.ACTIVITY_SCOPE))
+    assert "Appointments Wed 2 Dec 9:00 AM – Thu 3 Dec 9:00 AM CST" in scope
+    assert "45 clients (3 not texted)" in scope
+
+
+def test_queued_activity_can_be_cancelled() -> None:
+    text, blocks = activity_message(snapshot(state="queued", sent=0, failed=0, pending=42))
+    assert_valid_message(text, blocks)
+    assert "Queued" in text
+    assert block(blocks, BlockId.ACTIVITY_STATUS)["accessory"]["action_id"] == ActionId.CANCEL_ALERT
+
+
+def test_completed_all_sent_is_green_without_cancel() -> None:
+    text, blocks = activity_message(snapshot(state="completed", sent=42, failed=0, pending=0,
+                                             completed_at=NINE_AM + timedelta(minutes=8),
+                                             report_permalink="https://sandbox.slack.com/files/U1/F1/r.csv"))
+    assert_valid_message(text, blocks)
+    status = block(blocks, BlockId.ACTIVITY_STATUS)
+    assert status["text"]["text"].startswith("✅ *All 42 texts sent*")
+    assert "finished 9:08 AM CST" in status["text"]["text"]
+    assert "accessory" not in status
+    assert "All 42 texts sent" in text
+    assert "https://sandbox.slack.com/files/U1/F1/r.csv" in all_text(block(blocks, BlockId.ACTIVITY_REPORT))
+
+
+def test_completed_with_failures_is_red_with_count_and_reasons() -> None:
+    text, blocks = activity_message(snapshot(state="completed", sent=39, failed=3, pending=0,
+                                             failure_summary="2 landlines, 1 unreachable",
+                                             report_permalink="https://sandbox.slack.com/files/U1/F1/r.csv"))
+    assert_valid_message(text, blocks)
+    status = block(blocks, BlockId.ACTIVITY_STATUS)["text"]["text"]
+    assert status.startswith("🔴 *3 of 42 failed* · 39 sent · 2 landlines, 1 unreachable")
+    assert "report below: who and why" in status
+    assert "3 of 42 failed" in text
+
+
+def test_cancelled_activity_says_who_and_how_many_were_not_texted() -> None:
+    text, blocks = activity_message(snapshot(state="cancelled", sent=17, failed=1, pending=0,
+                                             cancelled_by="Sam Ortiz"))
+    assert_valid_message(text, blocks)
+    status = block(blocks, BlockId.ACTIVITY_STATUS)
+    assert "Cancelled by Sam Ortiz" in status["text"]["text"]
+    assert "24 clients not texted" in status["text"]["text"]
+    assert "accessory" not in status
+
+
+def test_failed_alert_states_the_reason() -> None:
+    text, blocks = activity_message(snapshot(state="failed", sent=0, failed=0, pending=0,
+                                             error="The clinic's Twilio number cannot send texts (21408)."))
+    assert_valid_message(text, blocks)
+    assert "Alert stopped" in text
+    assert "Twilio number cannot send" in all_text(blocks)
+
+
+def test_a_very_long_message_is_clipped_in_the_channel_entry() -> None:
+    text, blocks = activity_message(snapshot(message="word " * 1000))
+    assert_valid_message(text, blocks)
+    assert len(block(blocks, BlockId.ACTIVITY_MESSAGE)["text"]["text"]) <= 1200
+
+
+# ---------------------------------------------------------------- home
+
+
+def test_home_lists_recent_alerts_with_state_counts_sender_time_and_report() -> None:
+    items = [
+        HomeItem(12, NINE_AM + timedelta(hours=1, minutes=34), "Dr. Ana Lee", "completed", 42, 39, 3,
+                 report_permalink="https://sandbox.slack.com/files/U1/F12/r.csv"),
+        HomeItem(11, NINE_AM - timedelta(days=1), "Sam Ortiz", "completed", 18, 18, 0,
+                 report_permalink="https://sandbox.slack.com/files/U1/F11/r.csv"),
+        HomeItem(10, NINE_AM, "Sam Ortiz", "sending", 30, 7, 0, eta=NINE_AM + timedelta(minutes=4)),
+    ]
+    view = home_view("Happy Paws, Downtown", items, TZ, now=NINE_AM)
+    assert_valid_view(view)
+    assert view["type"] == "home"
+    text = all_text(view)
+    assert "Recent mass text alerts: Happy Paws, Downtown" in text
+    assert "*#12*  Tue 1 Dec 10:34 AM CST  Dr. Ana Lee\n🔴 39/42 sent · 3 failed" in text
+    assert "✅ 18/18 sent" in text
+    assert "sending 7 of 30 · about 4 min left" in text
+    report = block(view, keyed(BlockId.HOME_ALERT, 12))["accessory"]
+    assert report["url"].endswith("F12/r.csv") and report["action_id"] == "open_report:12"
+    assert "accessory" not in block(view, keyed(BlockId.HOME_ALERT, 10))
+
+
+def test_home_without_alerts_or_clinic() -> None:
+    empty = home_view("Happy Paws", [], TZ)
+    assert_valid_view(empty)
+    assert "No mass text alerts yet" in all_text(empty)
+    unlinked = home_view(None, [], TZ, notice="Your Slack account is not linked to a clinic user.")
+    assert_valid_view(unlinked)
+    assert "not linked" in all_text(unlinked)
+    assert all(b.get("block_id") != BlockId.HOME_ACTIONS for b in unlinked["blocks"])
+
+
+def test_home_with_hundreds_of_alerts_stays_under_the_block_limit() -> None:
+    items = [HomeItem(i, NINE_AM, "Sam", "completed", 5, 5, 0, report_permalink=f"https://x.test/{i}")
+             for i in range(300)]
+    view = home_view("Happy Paws", items, TZ)
+    assert_valid_view(view)
+    assert "…and 210 older alerts." in all_text(view)
+
+
+# ---------------------------------------------------------------- the checker itself
+
+
+@pytest.mark.parametrize(
+    ("mutate", "problem"),
+    [
+        (lambda v: v["title"].update(text="A title that is far too long"), "limit is 24"),
+        (lambda v: v.update(private_metadata="x" * 3001), "private_metadata"),
+        (lambda v: v["blocks"].append(dict(v["blocks"][0])), "not unique"),
+        (lambda v: v.pop("submit"), "needs a submit"),
+        (lambda v: v["blocks"].extend({"type": "divider"} for _ in range(100)), "the limit is 100"),
+        (lambda v: v["blocks"][0]["element"]["options"][0]["text"].update(text="x" * 76), "limit is 75"),
+        (lambda v: v["blocks"][0]["element"].update(initial_option={
+            "text": {"type": "plain_text", "text": "Nope"}, "value": "nope"}), "initial_option"),
+        (lambda v: v["blocks"].append({"type": "section", "text": {"type": "mrkdwn", "text": "x" * 3001}}),
+         "limit is 3000"),
+        (lambda v: v["blocks"].append({"type": "context", "elements": [
+            {"type": "mrkdwn", "text": "x"}] * 11}), "1-10 elements"),
+        (lambda v: v["blocks"].append({"type": "input", "element": {"type": "plain_text_input",
+                                                                    "action_id": "a"}}), "label"),
+        (lambda v: v["blocks"].append({"type": "header", "text": {"type": "mrkdwn", "text": "x"}}),
+         "must be plain_text"),
+        (lambda v: v["blocks"].append({"type": "section", "text": {"type": "mrkdwn", "text": ""}}),
+         "non-empty"),
+    ],
+)
+def test_checker_catches_what_slack_refuses(mutate: Any, problem: str) -> None:
+    view = compose_view(compose())
+    assert check_view(view) == []
+    mutate(view)
+    problems = check_view(view)
+    assert any(problem in p for p in problems), problems
+
+
+def test_checker_catches_message_problems() -> None:
+    assert any("fallback text" in p for p in check_message("", [{"type": "divider"}]))
+    assert any("limit is 50" in p for p in check_message("hi", [{"type": "divider"}] * 51))
+    button = {"type": "button", "action_id": "a", "text": {"type": "plain_text", "text": "x" * 76}}
+    assert any("limit is 75" in p for p in check_message("hi", [{"type": "actions", "elements": [button]}]))
