@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
@@ -36,7 +37,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run one verb; configuration and domain errors become a plain message and a non-zero exit."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    level = os.environ.get("LOG_LEVEL", "WARNING").upper()
+    logging.basicConfig(level=level if level in logging.getLevelNamesMapping() else "WARNING",
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # A tick still running when the next is due is normal under load; APScheduler would warn each time.
+    logging.getLogger("apscheduler").setLevel(logging.ERROR)
     try:
         return int(args.func(args) or 0)
     except SettingsError as error:

@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from services import outcomes
+from services.db import read_sessions
 from services.errors import DomainError, InvalidInput, NotFound
 from services.models import (
     AlertDelivery,
@@ -23,6 +24,7 @@ from services.models import (
     SkipReason,
 )
 from services.notify import AlertSnapshot, Notifier
+from services.pacing import IDLE_SLOT, ensure_sender
 from services.recipients import compute
 from services.segments import measure
 from services.timeranges import TimeRange
@@ -136,14 +138,8 @@ def create_alert(
         ]
         for start in range(0, len(rows), INSERT_BATCH):
             session.execute(insert(AlertDelivery), rows[start:start + INSERT_BATCH])
-        _ensure_sender(session, sender_key, now)
+        ensure_sender(session, sender_key, now)
         return alert.id, True
-
-
-def _ensure_sender(session: Session, key: str, now: datetime) -> None:
-    if session.scalars(select(Sender.id).where(Sender.key == key)).first() is None:
-        session.add(Sender(key=key, next_alert_at=now, next_any_at=now))
-        session.flush()
 
 
 def start_notification(sessions: sessionmaker[Session], alert_id: int, notifier: Notifier, now: datetime) -> None:
@@ -204,7 +200,7 @@ def failure_reasons(session: Session, alert_id: int) -> Counter[str]:
 
 def snapshot(sessions: sessionmaker[Session], alert_id: int, now: datetime) -> AlertSnapshot:
     """The alert with live counts and ETA."""
-    with sessions() as session:
+    with read_sessions(sessions)() as session:
         alert = session.get(MassAlert, alert_id)
         if alert is None:
             raise NotFound(f"No mass alert #{alert_id}.")
@@ -219,7 +215,7 @@ def _snapshot(session: Session, alert: MassAlert, now: datetime) -> AlertSnapsho
     eta = None
     if counts["pending"] and alert.state in ACTIVE_STATES:
         next_slot = session.scalars(select(Sender.next_alert_at).where(Sender.key == alert.sender_key)).first()
-        start = max(now, next_slot or now)
+        start = now if next_slot is None or next_slot >= IDLE_SLOT else max(now, next_slot)
         eta = start + timedelta(seconds=alert.pace_seconds * max(counts["pending"] - 1, 0))
     return AlertSnapshot(
         id=alert.id, clinic_id=alert.clinic_id, clinic_name=alert.clinic.name, timezone=alert.clinic.timezone,
@@ -237,7 +233,7 @@ def _snapshot(session: Session, alert: MassAlert, now: datetime) -> AlertSnapsho
 def recent_alerts(sessions: sessionmaker[Session], clinic_ids: list[int], now: datetime,
                   limit: int = 10) -> list[AlertSnapshot]:
     """The newest alerts of these clinics, newest first."""
-    with sessions() as session:
+    with read_sessions(sessions)() as session:
         alerts = session.scalars(
             select(MassAlert).where(MassAlert.clinic_id.in_(clinic_ids))
             .order_by(MassAlert.created_at.desc(), MassAlert.id.desc()).limit(limit)

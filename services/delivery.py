@@ -15,6 +15,7 @@ import signal
 import socket
 import threading
 import uuid
+from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -22,11 +23,11 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlencode
 
-from sqlalchemy import and_, case, exists, or_, select, update
+from sqlalchemy import and_, case, func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from services import alerts as alert_service
-from services.db import is_sqlite
+from services.db import is_sqlite, read_sessions
 from services.errors import DomainError
 from services.models import (
     STATUS_RANK,
@@ -41,6 +42,7 @@ from services.models import (
     SkipReason,
 )
 from services.notify import Notifier, NullNotifier
+from services.pacing import IDLE_SLOT, wake_sender
 from services.reports import write_report
 from services.sms import ErrorKind, MessageInfo, SendRequest, SmsError, SmsGateway
 
@@ -164,37 +166,30 @@ class Dispatcher:
         limit = self.config.max_claims_per_tick if limit is None else limit
         if limit <= 0:
             return []
-        conv_waiting = exists().where(
-            ConversationMessage.sender_key == Sender.key,
-            ConversationMessage.direction == "outbound",
-            ConversationMessage.status == "queued",
-            or_(ConversationMessage.next_attempt_at.is_(None), ConversationMessage.next_attempt_at <= horizon),
-        )
-        alert_waiting = (
-            select(AlertDelivery.id)
-            .join(MassAlert, MassAlert.id == AlertDelivery.alert_id)
-            .where(
-                MassAlert.sender_key == Sender.key,
-                MassAlert.state.in_(ACTIVE),
-                AlertDelivery.status == DeliveryStatus.PENDING,
-                or_(AlertDelivery.next_attempt_at.is_(None), AlertDelivery.next_attempt_at <= horizon),
-            )
-            .exists()
-        )
         jobs: list[Job] = []
         with self.sessions() as session, session.begin():
-            senders = session.scalars(
-                select(Sender)
-                .where(Sender.next_any_at <= horizon,
-                       or_(conv_waiting, and_(Sender.next_alert_at <= horizon, alert_waiting)))
-                .order_by(Sender.next_alert_at)
-                .limit(limit)
+            # The conversation lane first: senders with a staff text waiting (rare, and a small index scan).
+            conv_keys = select(ConversationMessage.sender_key).where(
+                ConversationMessage.direction == "outbound", ConversationMessage.status == "queued",
+                or_(ConversationMessage.next_attempt_at.is_(None), ConversationMessage.next_attempt_at <= horizon))
+            conv_senders = session.scalars(
+                select(Sender).where(Sender.key.in_(conv_keys), Sender.next_any_at <= horizon)
+                .order_by(Sender.next_any_at).limit(limit).with_for_update(skip_locked=True)
+            ).all()
+            for sender in conv_senders:
+                if (job := self._claim_conversation(session, sender, now)) is not None:
+                    jobs.append(job)
+            taken = {sender.id for sender in conv_senders}
+            # Then the alert lane: only senders whose next slot is due (idle ones sit at IDLE_SLOT).
+            due = session.scalars(
+                select(Sender).where(Sender.next_alert_at <= horizon, Sender.next_any_at <= horizon)
+                .order_by(Sender.next_alert_at).limit(max(0, limit - len(jobs)))
                 .with_for_update(skip_locked=True)
             ).all()
-            for sender in senders:
-                job = self._claim_conversation(session, sender, now) or self._claim_alert(session, sender, now,
-                                                                                         horizon)
-                if job is not None:
+            for sender in due:
+                if sender.id in taken:
+                    continue
+                if (job := self._claim_alert(session, sender, now, horizon)) is not None:
                     jobs.append(job)
         return jobs
 
@@ -239,6 +234,7 @@ class Dispatcher:
                 .with_for_update(skip_locked=True, of=AlertDelivery)
             ).first()
             if row is None:
+                self._park(session, sender)
                 return None
             delivery, alert, opted_out_at = row
             if opted_out_at is not None:
@@ -265,6 +261,16 @@ class Dispatcher:
             return Job("alert", delivery.id, attempt, delivery.phone_e164 or "", alert.message, sender.key, slot,
                        alert.id)
         return None
+
+    def _park(self, session: Session, sender: Sender) -> None:
+        """No alert text is due on this sender: sleep until its earliest retry, or go idle."""
+        retry_at = session.scalar(
+            select(func.min(AlertDelivery.next_attempt_at))
+            .join(MassAlert, MassAlert.id == AlertDelivery.alert_id)
+            .where(MassAlert.sender_key == sender.key, MassAlert.state.in_(ACTIVE),
+                   AlertDelivery.status == DeliveryStatus.PENDING)
+        )
+        sender.next_alert_at = IDLE_SLOT if retry_at is None else max(sender.next_alert_at, retry_at)
 
     # --- sending --------------------------------------------------------------------------
 
@@ -317,7 +323,7 @@ class Dispatcher:
         with self._lock:
             cached = self._paces.get(job.alert_id or 0)
         if cached is None:
-            with self.sessions() as session:
+            with read_sessions(self.sessions)() as session:
                 cached = session.scalar(select(MassAlert.pace_seconds).where(MassAlert.id == job.alert_id)) or 0.0
             with self._lock:
                 self._paces[job.alert_id or 0] = cached
@@ -380,6 +386,8 @@ class Dispatcher:
                 session.execute(update(Sender).where(Sender.key == job.sender_key).values(
                     next_any_at=case((Sender.next_any_at < row.next_attempt_at, row.next_attempt_at),
                                      else_=Sender.next_any_at)))
+                if job.kind == "alert":
+                    wake_sender(session, job.sender_key, row.next_attempt_at)
                 return
             reason = error.reason
             if error.kind == ErrorKind.RETRY:
@@ -480,6 +488,7 @@ class Dispatcher:
                     delivery.status = DeliveryStatus.PENDING
                     delivery.lease_until = None
                     delivery.next_attempt_at = now
+                    wake_sender(session, row.sender_key, now)
             count += 1
         return count
 
@@ -487,7 +496,7 @@ class Dispatcher:
         candidates = [m for m in found if m.body == body]
         if not candidates:
             return None
-        with self.sessions() as session:
+        with read_sessions(self.sessions)() as session:
             used = set(session.scalars(select(AlertDelivery.twilio_sid).where(
                 AlertDelivery.twilio_sid.in_([m.sid for m in candidates]))))
         fresh = [m for m in candidates if m.sid not in used]
@@ -511,7 +520,7 @@ class Dispatcher:
     def poll(self, now: datetime) -> int:
         """Without status callbacks: fetch each handed-over message until it is final."""
         cutoff = now - timedelta(seconds=self.config.poll_interval_seconds)
-        with self.sessions() as session:
+        with read_sessions(self.sessions)() as session:
             rows = session.execute(
                 select(AlertDelivery.id, AlertDelivery.twilio_sid)
                 .where(AlertDelivery.status.in_(NOT_FINAL_HANDED), AlertDelivery.twilio_sid.is_not(None),
@@ -533,16 +542,55 @@ class Dispatcher:
     def finalize(self) -> int:
         """Complete alerts whose texts are all settled; post progress for running ones. Returns completions."""
         now = self._now()
-        with self.sessions() as session:
-            alert_ids = list(session.scalars(
-                select(MassAlert.id).where(MassAlert.completion_notified_at.is_(None)).order_by(MassAlert.id)))
         done = 0
-        for alert_id in alert_ids:
+        for alert_id, ready in self._finalize_candidates(now):
             try:
-                done += self._finalize_one(alert_id, now)
+                done += self._finalize_one(alert_id, now) if ready else self._progress(alert_id, now)
             except Exception:  # noqa: BLE001 - retried on the next run; one alert never blocks the others
                 log.exception("finalizing alert %s", alert_id)
         return done
+
+    def _finalize_candidates(self, now: datetime) -> list[tuple[int, bool]]:
+        """(alert id, ready to complete?) for alerts that are ready or due a progress update; one read."""
+        progress_every = timedelta(seconds=self.config.progress_interval_seconds)
+        grace = timedelta(seconds=self.config.completion_grace_seconds)
+        with read_sessions(self.sessions)() as session:
+            alerts = session.execute(
+                select(MassAlert.id, MassAlert.state, MassAlert.last_sent_at, MassAlert.started_at,
+                       MassAlert.created_at, MassAlert.progress_notified_at, MassAlert.slack_message_ts)
+                .where(MassAlert.completion_notified_at.is_(None)).order_by(MassAlert.id)
+            ).all()
+            if not alerts:
+                return []
+            counts: dict[int, Counter[str]] = {a.id: Counter() for a in alerts}
+            for alert_id, status, count in session.execute(
+                select(AlertDelivery.alert_id, AlertDelivery.status, func.count())
+                .where(AlertDelivery.alert_id.in_(list(counts)))
+                .group_by(AlertDelivery.alert_id, AlertDelivery.status)
+            ):
+                counts[alert_id][status] = count
+        result = []
+        for a in alerts:
+            c = counts[a.id]
+            unsettled = c["pending"] + c["sending"] + c["in_doubt"]
+            awaiting = c["accepted"] + c["sent"]
+            last = a.last_sent_at or a.started_at or a.created_at
+            if unsettled == 0 and (awaiting == 0 or now >= last + grace):
+                result.append((a.id, True))
+            elif (a.state in ACTIVE and a.slack_message_ts is not None
+                  and (a.progress_notified_at is None or now - a.progress_notified_at >= progress_every)):
+                result.append((a.id, False))
+        return result
+
+    def _progress(self, alert_id: int, now: datetime) -> int:
+        """Post the progress of a running alert (best effort)."""
+        with self.sessions() as session, session.begin():
+            session.execute(update(MassAlert).where(MassAlert.id == alert_id).values(progress_notified_at=now))
+        try:
+            self.notifier.alert_progress(alert_service.snapshot(self.sessions, alert_id, now))
+        except Exception:  # noqa: BLE001 - progress is best effort
+            log.exception("progress notice for alert %s", alert_id)
+        return 0
 
     def _finalize_one(self, alert_id: int, now: datetime) -> int:
         with self.sessions() as session, session.begin():
@@ -550,34 +598,15 @@ class Dispatcher:
             if alert is None or alert.completion_notified_at is not None:
                 return 0
             counts = alert_service.status_counts(session, alert_id)
-            unsettled = counts["pending"] + counts["sending"] + counts["in_doubt"]
-            awaiting = counts["accepted"] + counts["sent"]
-            last = alert.last_sent_at or alert.started_at or alert.created_at
-            grace_over = now >= last + timedelta(seconds=self.config.completion_grace_seconds)
-            ready = unsettled == 0 and (awaiting == 0 or grace_over)
-            if not ready:
-                due = (alert.progress_notified_at is None or now - alert.progress_notified_at
-                       >= timedelta(seconds=self.config.progress_interval_seconds))
-                if due and alert.state in ACTIVE and alert.slack_message_ts is not None:
-                    alert.progress_notified_at = now
-                else:
-                    return 0
-                progress = True
-            else:
-                progress = False
-                if alert.state in ACTIVE:
-                    alert.state = AlertState.COMPLETED
-                if alert.completed_at is None:
-                    alert.completed_at = now
-                alert.sent_count = counts["accepted"] + counts["sent"] + counts["delivered"]
-                alert.failed_count = counts["failed"] + counts["undelivered"]
-        if progress:
-            try:
-                self.notifier.alert_progress(alert_service.snapshot(self.sessions, alert_id, now))
-            except Exception:  # noqa: BLE001 - progress is best effort
-                log.exception("progress notice for alert %s", alert_id)
-            return 0
-        with self.sessions() as session:
+            if counts["pending"] + counts["sending"] + counts["in_doubt"]:
+                return 0  # something moved since the candidates were read
+            if alert.state in ACTIVE:
+                alert.state = AlertState.COMPLETED
+            if alert.completed_at is None:
+                alert.completed_at = now
+            alert.sent_count = counts["accepted"] + counts["sent"] + counts["delivered"]
+            alert.failed_count = counts["failed"] + counts["undelivered"]
+        with read_sessions(self.sessions)() as session:
             alert = session.get(MassAlert, alert_id)
             assert alert is not None
             report = Path(alert.report_path) if alert.report_path else None

@@ -223,6 +223,7 @@ class Sender(Base):
 
 class MassAlert(Base):
     __tablename__ = "mass_alerts"
+    __table_args__ = (Index("ix_mass_alerts_sender_state", "sender_key", "state"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     clinic_id: Mapped[int] = mapped_column(ForeignKey("clinics.id", ondelete="CASCADE"), index=True)
@@ -265,7 +266,7 @@ class AlertDelivery(Base):
     __tablename__ = "alert_deliveries"
     __table_args__ = (
         UniqueConstraint("alert_id", "client_id"),
-        Index("ix_alert_deliveries_claim", "alert_id", "status", "next_attempt_at"),
+        Index("ix_alert_deliveries_claim", "alert_id", "status", "position"),
         Index("ix_alert_deliveries_lease", "status", "lease_until"),
     )
 

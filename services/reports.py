@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from services.db import read_sessions
 from services.models import AlertDelivery, Clinic, DeliveryStatus, MassAlert, SkipReason
 from services.outcomes import SKIP_WORDS, sms_status
 
@@ -68,7 +69,7 @@ def rows(session: Session, alert: MassAlert, tz: ZoneInfo) -> Iterator[list[str]
 def write_report(sessions: sessionmaker[Session], alert_id: int, reports_dir: Path) -> Path:
     """Write the alert's CSV (atomically: a temporary file renamed into place); return its path."""
     reports_dir.mkdir(parents=True, exist_ok=True)
-    with sessions() as session:
+    with read_sessions(sessions)() as session:
         alert = session.get(MassAlert, alert_id)
         if alert is None:
             raise LookupError(f"no mass alert #{alert_id}")

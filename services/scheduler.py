@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 from apscheduler.executors.pool import ThreadPoolExecutor as JobExecutor
@@ -51,6 +52,10 @@ class DeliveryWorker:
             self.scheduler.add_job(func, "interval", seconds=seconds, id=job_id, replace_existing=True)
         self.scheduler.start()
         log.info("dispatcher %s started (tick every %.3f s)", self.holder, self.interval)
+
+    def add_job(self, job_id: str, func: Callable[[], object], seconds: float) -> None:
+        """Run `func` every `seconds` beside the dispatcher's own jobs (fixed id, replaced if present)."""
+        self.scheduler.add_job(self._safe(func), "interval", seconds=seconds, id=job_id, replace_existing=True)
 
     def _heartbeat(self) -> None:
         heartbeat(self.dispatcher.sessions, self.holder, self.dispatcher.clock.now())  # type: ignore[attr-defined]

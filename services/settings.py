@@ -53,7 +53,7 @@ class Settings:
     lease_seconds: float | None = None
     host: str = "127.0.0.1"
     port: int = 3000
-    log_level: str = "INFO"
+    log_level: str = "WARNING"
 
 
 def _url(name: str, value: str, problems: list[str]) -> str:

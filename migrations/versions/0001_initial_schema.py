@@ -130,6 +130,7 @@ def upgrade() -> None:
     with op.batch_alter_table('mass_alerts', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_mass_alerts_clinic_id'), ['clinic_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_mass_alerts_state'), ['state'], unique=False)
+        batch_op.create_index('ix_mass_alerts_sender_state', ['sender_key', 'state'], unique=False)
 
     op.create_table('patients',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -175,7 +176,7 @@ def upgrade() -> None:
     sa.UniqueConstraint('twilio_sid', name=op.f('uq_alert_deliveries_twilio_sid'))
     )
     with op.batch_alter_table('alert_deliveries', schema=None) as batch_op:
-        batch_op.create_index('ix_alert_deliveries_claim', ['alert_id', 'status', 'next_attempt_at'], unique=False)
+        batch_op.create_index('ix_alert_deliveries_claim', ['alert_id', 'status', 'position'], unique=False)
         batch_op.create_index('ix_alert_deliveries_lease', ['status', 'lease_until'], unique=False)
 
     op.create_table('appointments',
@@ -280,6 +281,7 @@ def downgrade() -> None:
 
     op.drop_table('patients')
     with op.batch_alter_table('mass_alerts', schema=None) as batch_op:
+        batch_op.drop_index('ix_mass_alerts_sender_state')
         batch_op.drop_index(batch_op.f('ix_mass_alerts_state'))
         batch_op.drop_index(batch_op.f('ix_mass_alerts_clinic_id'))
 
