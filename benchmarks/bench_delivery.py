@@ -114,7 +114,7 @@ def run_pacing(backend: str, clinics: int, duration: float, latency: float, work
     with SandboxTwilio(account_sid=SID, auth_token=TOKEN, latency=latency, send_callbacks=False) as sandbox:
         env = {**os.environ, "DATABASE_URL": url, "TWILIO_ACCOUNT_SID": SID, "TWILIO_AUTH_TOKEN": TOKEN,
                "TWILIO_API_URL": sandbox.url, "PUBLIC_BASE_URL": "http://127.0.0.1:9",
-               "SEND_CONCURRENCY": "48", "DISPATCH_INTERVAL_SECONDS": "0.05", "LOG_LEVEL": "WARNING",
+               "SEND_CONCURRENCY": "96", "DISPATCH_INTERVAL_SECONDS": "0.05", "LOG_LEVEL": "WARNING",
                "COMPLETION_GRACE_SECONDS": "3600"}
         procs = [subprocess.Popen([sys.executable, "-m", "bot.cli", "worker"], cwd=ROOT, env=env,
                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)

@@ -24,7 +24,7 @@ def dispatch_config(settings: Settings) -> DispatchConfig:
     """Dispatcher tunables from the settings."""
     return DispatchConfig(
         sender_max_per_second=settings.sender_max_per_second,
-        lookahead_seconds=max(0.2, settings.dispatch_interval_seconds * 3),
+        lookahead_seconds=max(0.5, settings.dispatch_interval_seconds * 4),
         lease_seconds=settings.lease_seconds or settings.twilio_timeout_seconds + 10,
         in_doubt_recheck_seconds=min(10.0, settings.lease_seconds or 10.0),
         completion_grace_seconds=settings.completion_grace_seconds,

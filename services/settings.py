@@ -39,7 +39,7 @@ class Settings:
     alert_max_chars: int = 320
     completion_grace_seconds: float = 600.0
     dispatch_interval_seconds: float = 0.05
-    send_concurrency: int = 16
+    send_concurrency: int = 32
     reports_dir: Path = field(default_factory=lambda: Path("reports"))
     public_base_url: str | None = None
     slack_bot_token: str | None = None
