@@ -105,6 +105,9 @@ def run_pacing(backend: str, clinics: int, duration: float, latency: float, work
         alerts.create_alert(sessions, alerts.AlertRequest(c + 1, "Bench", TimeRange(now, now + timedelta(days=7)),
                                                           "Storm closure at 3 PM today."),
                             now=now, default_pace=pace, max_chars=320)
+    if backend == "postgresql":
+        with sessions() as session, session.begin():
+            session.execute(text("ANALYZE"))  # what autovacuum does on a live database
     start = datetime.now(UTC) + timedelta(seconds=3)
     with sessions() as session, session.begin():
         for sender in session.scalars(select(Sender).order_by(Sender.id)):

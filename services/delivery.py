@@ -21,9 +21,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlencode
 
-from sqlalchemy import and_, case, func, or_, select, update
+from sqlalchemy import Row, and_, case, func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from services import alerts as alert_service
@@ -221,22 +222,32 @@ class Dispatcher:
     def _claim_alert(self, session: Session, sender: Sender, now: datetime, horizon: datetime) -> Job | None:
         if sender.next_alert_at > horizon:
             return None
+        alerts = session.execute(
+            select(MassAlert.id, MassAlert.pace_seconds, MassAlert.message, MassAlert.state)
+            .where(MassAlert.sender_key == sender.key, MassAlert.state.in_(ACTIVE)).order_by(MassAlert.id)
+        ).all()
+        for alert in alerts:
+            job = self._claim_delivery(session, sender, alert, now, horizon)
+            if job is not None:
+                return job
+        self._park(session, sender)
+        return None
+
+    def _claim_delivery(self, session: Session, sender: Sender, alert: Row[Any], now: datetime,
+                        horizon: datetime) -> Job | None:
+        """The next due delivery of one alert (index: alert, status, position), claimed for its slot."""
         for _ in range(100):  # skip over clients who opted out since the alert was created
-            row = session.execute(
-                select(AlertDelivery, MassAlert, Client.opted_out_at)
-                .join(MassAlert, MassAlert.id == AlertDelivery.alert_id)
-                .join(Client, Client.id == AlertDelivery.client_id)
-                .where(MassAlert.sender_key == sender.key, MassAlert.state.in_(ACTIVE),
-                       AlertDelivery.status == DeliveryStatus.PENDING,
+            delivery = session.scalars(
+                select(AlertDelivery)
+                .where(AlertDelivery.alert_id == alert.id, AlertDelivery.status == DeliveryStatus.PENDING,
                        or_(AlertDelivery.next_attempt_at.is_(None), AlertDelivery.next_attempt_at <= horizon))
-                .order_by(MassAlert.id, AlertDelivery.position)
+                .order_by(AlertDelivery.position)
                 .limit(1)
-                .with_for_update(skip_locked=True, of=AlertDelivery)
+                .with_for_update(skip_locked=True)
             ).first()
-            if row is None:
-                self._park(session, sender)
+            if delivery is None:
                 return None
-            delivery, alert, opted_out_at = row
+            opted_out_at = session.scalar(select(Client.opted_out_at).where(Client.id == delivery.client_id))
             if opted_out_at is not None:
                 delivery.status = DeliveryStatus.SKIPPED
                 delivery.skip_reason = SkipReason.OPTED_OUT
@@ -256,8 +267,8 @@ class Dispatcher:
             sender.next_alert_at = slot + pace + timedelta(seconds=self.config.pace_margin_seconds)
             sender.next_any_at = max(sender.next_any_at, slot + self._hard_gap())
             if alert.state == AlertState.QUEUED:
-                alert.state = AlertState.SENDING
-                alert.started_at = now
+                session.execute(update(MassAlert).where(MassAlert.id == alert.id, MassAlert.state == AlertState.QUEUED)
+                                .values(state=AlertState.SENDING, started_at=now))
             return Job("alert", delivery.id, attempt, delivery.phone_e164 or "", alert.message, sender.key, slot,
                        alert.id)
         return None
