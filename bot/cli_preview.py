@@ -8,13 +8,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from bot.runtime import open_runtime
 from services import recipients
-from services.errors import InvalidInput, NotFound
-from services.models import Clinic
+from services.clinics import find_clinic
+from services.errors import InvalidInput
 from services.timeranges import (
     PRESETS,
     TimeRange,
@@ -52,19 +51,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--end", metavar="ISO", help="custom range end (exclusive); required with --start")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     parser.set_defaults(func=_run)
-
-
-def find_clinic(session: Session, ref: str) -> Clinic:
-    """The clinic named `ref` (exact, then case-insensitive) or with numeric id `ref`."""
-    text = ref.strip()
-    clinic = session.scalar(select(Clinic).where(Clinic.name == text))
-    if clinic is None:
-        clinic = session.scalar(select(Clinic).where(func.lower(Clinic.name) == text.lower()))
-    if clinic is None and text.isdigit():
-        clinic = session.get(Clinic, int(text))
-    if clinic is None:
-        raise NotFound(f"There is no clinic named or numbered {ref!r}.")
-    return clinic
 
 
 def resolve_range(

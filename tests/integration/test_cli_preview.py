@@ -101,7 +101,7 @@ def test_a_clinic_can_be_named_by_id(session: Session) -> None:
 
 
 def test_an_unknown_clinic_is_not_found(session: Session) -> None:
-    with pytest.raises(NotFound, match="There is no clinic named or numbered 'Nowhere'."):
+    with pytest.raises(NotFound, match="There is no clinic 'Nowhere'"):
         build_preview(session, "Nowhere", NOW, preset="today+1")
 
 
@@ -176,7 +176,7 @@ def test_cli_names_an_unknown_clinic(cli_env: str, capsys: pytest.CaptureFixture
     captured = capsys.readouterr()
     assert code == 1
     assert captured.out == ""
-    assert "There is no clinic named or numbered 'Anything'." in captured.err
+    assert "There is no clinic 'Anything'" in captured.err
 
 
 def test_cli_refused_range_exits_non_zero_with_the_reason(
