@@ -455,7 +455,7 @@ class Dispatcher:
     def reconcile(self) -> int:
         """Settle rows whose outcome is unknown (expired lease or in doubt); poll when there are no callbacks."""
         now = self._now()
-        settled = self._reconcile_in_doubt(now)
+        settled = self._reconcile_in_doubt(now) + self._reconcile_conversations(now)
         if not self.config.public_base_url:
             settled += self.poll(now)
         return settled
@@ -503,13 +503,50 @@ class Dispatcher:
             count += 1
         return count
 
+    def _reconcile_conversations(self, now: datetime) -> int:
+        """The same for staff replies: found at the provider -> settled, not found -> queued again."""
+        with self.sessions() as session, session.begin():
+            rows = session.execute(
+                select(ConversationMessage.id, ConversationMessage.attempt_id, ConversationMessage.to_phone,
+                       ConversationMessage.requested_at, ConversationMessage.body, ConversationMessage.sender_key)
+                .where(ConversationMessage.direction == "outbound", ConversationMessage.status.in_(IN_FLIGHT),
+                       ConversationMessage.lease_until < now)
+                .limit(50).with_for_update(skip_locked=True)
+            ).all()
+            for row in rows:
+                session.execute(update(ConversationMessage).where(ConversationMessage.id == row.id).values(
+                    lease_until=now + timedelta(seconds=self.config.lease_seconds)))
+        for row in rows:
+            from_, service = sender_parts(row.sender_key or "")
+            try:
+                found = self.gateway.find_sent(row.to_phone or "", from_, service,
+                                               (row.requested_at or now) - timedelta(seconds=5))
+            except SmsError as error:
+                log.warning("reconciling conversation text %s: %s", row.id, error.reason)
+                continue
+            match = self._match(found, row.body)
+            with self.sessions() as session, session.begin():
+                msg = session.get(ConversationMessage, row.id, with_for_update=True)
+                if msg is None or msg.status not in IN_FLIGHT or msg.attempt_id != row.attempt_id:
+                    continue
+                msg.lease_until = None
+                if match is not None:
+                    msg.twilio_sid, msg.status = match.sid, provider_status(match.status)
+                elif msg.attempts >= self.config.max_attempts:
+                    msg.status, msg.error_message = "failed", f"Gave up after {msg.attempts} attempts"
+                else:
+                    msg.status, msg.next_attempt_at = "queued", now
+        return len(rows)
+
     def _match(self, found: list[MessageInfo], body: str) -> MessageInfo | None:
         candidates = [m for m in found if m.body == body]
         if not candidates:
             return None
+        sids = [m.sid for m in candidates]
         with read_sessions(self.sessions)() as session:
-            used = set(session.scalars(select(AlertDelivery.twilio_sid).where(
-                AlertDelivery.twilio_sid.in_([m.sid for m in candidates]))))
+            used = set(session.scalars(select(AlertDelivery.twilio_sid).where(AlertDelivery.twilio_sid.in_(sids))))
+            used |= set(session.scalars(select(ConversationMessage.twilio_sid)
+                                        .where(ConversationMessage.twilio_sid.in_(sids))))
         fresh = [m for m in candidates if m.sid not in used]
         return fresh[0] if fresh else None
 

@@ -366,3 +366,25 @@ def test_second_dispatcher_refused_on_sqlite(sqlite_engine, clock) -> None:
         acquire_dispatcher(sessions, "thishost:2", clock.now())
     clock.advance(60)
     acquire_dispatcher(sessions, "thishost:2", clock.now())  # the other one went quiet: take over
+
+
+def test_staff_reply_lost_in_a_crash_is_reconciled_once(sessions, clock, tmp_path) -> None:
+    clinic_id, client_ids = make_clinic(sessions, clock, ["+13125550001"])
+    with sessions() as session, session.begin():
+        from services.pacing import ensure_sender
+
+        ensure_sender(session, f"from:{SENDER}", clock.now())
+        conv = Conversation(clinic_id=clinic_id, client_id=client_ids[0], phone_e164="+13125550001")
+        session.add(conv)
+        session.flush()
+        for body in ("First answer", "Second answer"):
+            session.add(ConversationMessage(conversation_id=conv.id, direction="outbound", body=body,
+                                            sender_key=f"from:{SENDER}", to_phone="+13125550001", status="queued"))
+    gateway = FakeGateway(clock, lose_answer_for={"+13125550001"})
+    d = dispatcher(sessions, clock, gateway, tmp_path, lease_seconds=5, in_doubt_recheck_seconds=5)
+    d.claim()  # the first reply is claimed, then the process dies before sending it
+    run_until_idle(d, clock, 30)
+    assert [t.request.body for t in gateway.sent] == ["Second answer", "First answer"]
+    with sessions() as session:
+        statuses = sorted(session.scalars(select(ConversationMessage.status)).all())
+    assert statuses == ["accepted", "accepted"]
