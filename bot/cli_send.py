@@ -15,6 +15,7 @@ from bot.runtime import open_runtime
 from services import alerts, recipients
 from services.clinics import find_clinic
 from services.errors import DomainError
+from services.notify import Notifier
 from services.scheduler import DeliveryWorker
 from services.settings import TWILIO
 from services.timeranges import PRESETS, format_instant, format_span
@@ -109,7 +110,12 @@ def _wait_for(runtime, alert_id: int) -> int:  # type: ignore[no-untyped-def]
 
 def _worker(args: argparse.Namespace) -> int:
     runtime = open_runtime(require=(TWILIO,))
-    dispatcher = build_dispatcher(runtime, build_gateway(runtime.settings), ConsoleNotifier())
+    notifier: Notifier = ConsoleNotifier()
+    if runtime.settings.slack_bot_token:
+        from bot.notifier import SlackNotifier, build_client
+
+        notifier = SlackNotifier(build_client(runtime.settings), runtime.clock)
+    dispatcher = build_dispatcher(runtime, build_gateway(runtime.settings), notifier)
     worker = DeliveryWorker(dispatcher, interval=runtime.settings.dispatch_interval_seconds,
                             concurrency=runtime.settings.send_concurrency)
     stop = threading.Event()

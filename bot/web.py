@@ -137,13 +137,45 @@ class WebApp:
         return [body]
 
 
-def serve_in_thread(app: WSGIApp, host: str = "127.0.0.1", port: int = 0, threads: int = 8) -> Any:
-    """Start waitress on a background thread; returns the server (``.effective_port``, ``.close()``)."""
-    import threading
+class HttpServer:
+    """waitress running on a background thread; `close()` stops it from its own loop thread."""
 
-    from waitress.server import create_server
+    def __init__(self, app: WSGIApp, host: str, port: int, threads: int) -> None:
+        import threading
 
-    server = create_server(app, host=host, port=port, threads=threads, clear_untrusted_proxy_headers=False)
-    thread = threading.Thread(target=server.run, name="http", daemon=True)
-    thread.start()
-    return server
+        from waitress.server import create_server
+
+        self.server: Any = create_server(app, host=host, port=port, threads=threads,
+                                         clear_untrusted_proxy_headers=False)
+        self.task_dispatcher = self.server.task_dispatcher
+        self.thread = threading.Thread(target=self._run, name="http", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        try:
+            self.server.run()
+        except OSError:  # the listening socket closed under select() during shutdown
+            pass
+
+    @property
+    def effective_host(self) -> str:
+        return str(self.server.effective_host)
+
+    @property
+    def effective_port(self) -> int:
+        return int(self.server.effective_port)
+
+    def close(self) -> None:
+        """Finish the requests being answered, close every socket in the loop's own thread, join it."""
+        from waitress import wasyncore
+
+        if not self.thread.is_alive():
+            return
+        self.task_dispatcher.shutdown(timeout=5)
+        self.server.trigger.pull_trigger(lambda: wasyncore.close_all(self.server._map))
+        self.thread.join(timeout=5)
+
+
+def serve_in_thread(app: WSGIApp, host: str = "127.0.0.1", port: int = 0, threads: int = 8) -> HttpServer:
+    """Start waitress on a background thread (``.effective_port``, ``.close()``)."""
+    return HttpServer(app, host, port, threads)

@@ -113,6 +113,8 @@ class SandboxSlack:
         self.ephemerals: dict[str, list[dict[str, Any]]] = {}
         self.views: dict[str, dict[str, Any]] = {}
         self.home_views: dict[str, dict[str, Any]] = {}
+        self.closed_views: dict[str, dict[str, Any]] = {}
+        self.view_errors: dict[str, dict[str, str]] = {}
         self.uploaded_files: dict[str, UploadedFile] = {}
         self.expired_triggers: set[str] = set()
         self._triggers: dict[str, _Trigger] = {}
@@ -271,6 +273,46 @@ class SandboxSlack:
         with self._lock:
             view = self.views[view_id]
             view["state"]["values"].setdefault(block_id, {})[action_id] = value
+
+    def apply_view_response(self, view_id: str, response: dict[str, Any] | None) -> dict[str, Any] | None:
+        """Do what Slack does with a view_submission's answer; returns the view now shown (None when closed).
+
+        `errors` shows inline errors (keys must be input blocks), `update` replaces the view, `push` stacks a
+        new one, `clear` closes the whole stack, and an empty answer closes the submitted view.
+        """
+        with self._lock:
+            current = self.views[view_id]
+            action = (response or {}).get("response_action")
+            if action == "errors":
+                errors = dict((response or {}).get("errors") or {})
+                inputs = {block for block, _ in _input_keys(current)}
+                if not errors or not set(errors) <= inputs:
+                    raise SlackApiFailure("invalid_arguments", response_metadata={
+                        "messages": [f"[ERROR] errors must name input blocks of the view, got {sorted(errors)}"]})
+                self.view_errors[view_id] = errors
+                return current
+            self.view_errors.pop(view_id, None)
+            if action == "update":
+                view = self._check_view((response or {}).get("view"), "modal")
+                return self._store_view(view, view_id=view_id, root=current["root_view_id"],
+                                        previous=current["previous_view_id"], state=_surviving_state(current, view))
+            if action == "push":
+                view = self._check_view((response or {}).get("view"), "modal")
+                depth, cursor = 1, current
+                while cursor.get("previous_view_id") in self.views:
+                    depth += 1
+                    cursor = self.views[cursor["previous_view_id"]]
+                if depth >= VIEW_STACK_MAX:
+                    raise SlackApiFailure("push_limit_reached")
+                return self._store_view(view, root=current["root_view_id"], previous=view_id)
+            if action == "clear":
+                root = current["root_view_id"]
+                for stacked in [v for v, stored in self.views.items() if stored.get("root_view_id") == root]:
+                    self.closed_views[stacked] = self.views.pop(stacked)
+                return None
+            self.closed_views[view_id] = self.views.pop(view_id)
+            previous = current.get("previous_view_id")
+            return self.views.get(previous) if previous else None
 
     def file_content(self, file_id: str) -> bytes | None:
         """The bytes uploaded for a file."""

@@ -227,11 +227,23 @@ class Dispatcher:
             .where(MassAlert.sender_key == sender.key, MassAlert.state.in_(ACTIVE)).order_by(MassAlert.id)
         ).all()
         for alert in alerts:
+            # Claim no further ahead than a third of the pace, so the text before has gone out first.
+            ahead = min(self.config.lookahead_seconds, alert.pace_seconds / 3)
+            if self._next_slot(sender, alert.pace_seconds, now) > now + timedelta(seconds=ahead):
+                return None
             job = self._claim_delivery(session, sender, alert, now, horizon)
             if job is not None:
                 return job
         self._park(session, sender)
         return None
+
+    def _next_slot(self, sender: Sender, pace_seconds: float, now: datetime) -> datetime:
+        """The earliest instant the sender's next alert text may leave."""
+        slot = max(now, sender.next_alert_at, sender.next_any_at)
+        if sender.last_alert_sent_at is not None:
+            gap = timedelta(seconds=pace_seconds + self.config.pace_margin_seconds)
+            slot = max(slot, sender.last_alert_sent_at + gap)
+        return slot
 
     def _claim_delivery(self, session: Session, sender: Sender, alert: Row[Any], now: datetime,
                         horizon: datetime) -> Job | None:
@@ -255,9 +267,7 @@ class Dispatcher:
                 delivery.final_at = now
                 continue
             pace = timedelta(seconds=alert.pace_seconds)
-            slot = max(now, sender.next_alert_at, sender.next_any_at)
-            if sender.last_alert_sent_at is not None:
-                slot = max(slot, sender.last_alert_sent_at + pace + timedelta(seconds=self.config.pace_margin_seconds))
+            slot = self._next_slot(sender, alert.pace_seconds, now)
             attempt = uuid.uuid4().hex
             delivery.status = DeliveryStatus.SENDING
             delivery.attempt_id = attempt
@@ -320,9 +330,13 @@ class Dispatcher:
             self.on_sent(job)
 
     def _respect_last_send(self, job: Job) -> None:
-        """Wait until the pace has passed since this process last heard back from a send on the sender."""
+        """Wait until the pace has passed since the last send on the sender answered (any process)."""
         with self._lock:
             last = self._last_done.get(job.sender_key)
+        with read_sessions(self.sessions)() as session:
+            stored = session.scalar(select(Sender.last_alert_sent_at).where(Sender.key == job.sender_key))
+        if stored is not None and (last is None or stored > last):
+            last = stored
         if last is None:
             return
         gap = timedelta(seconds=self._pace_of(job) + self.config.pace_margin_seconds)

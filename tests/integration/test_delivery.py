@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import csv
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -169,7 +169,7 @@ def test_permanent_and_unknown_errors_fail_only_that_client(sessions, clock, tmp
 
 def test_configuration_error_stops_the_alert_and_says_why(sessions, clock, tmp_path) -> None:
     clinic_id, _ = make_clinic(sessions, clock, ["+13125550001", "+13125550002", "+13125550003"])
-    alert_id = new_alert(sessions, clock, clinic_id)
+    new_alert(sessions, clock, clinic_id)
     reason = "The clinic's number is not registered for US A2P 10DLC texting (Twilio 30034)"
     gateway = FakeGateway(clock, errors={"+13125550001": SmsError(ErrorKind.CONFIG, reason, code=30034)})
     notifier = RecordingNotifier()
@@ -278,7 +278,7 @@ def test_refuses_empty_too_long_and_zero_recipient_alerts(sessions, clock) -> No
 def test_skipped_clients_are_in_the_report(sessions, clock, tmp_path) -> None:
     clinic_id, ids = make_clinic(sessions, clock, ["+13125550001", None, "+13125550001"],
                                  names=["Jane Doe", "No Phone", "John Doe"])
-    alert_id = new_alert(sessions, clock, clinic_id)
+    new_alert(sessions, clock, clinic_id)
     gateway, notifier = FakeGateway(clock), RecordingNotifier()
     run_until_idle(dispatcher(sessions, clock, gateway, tmp_path, notifier, completion_grace_seconds=5),
                    clock, 30)

@@ -1,0 +1,330 @@
+"""Client replies in Slack: one thread per conversation in the clinic's channel; staff answers' delivery.
+
+Every post is claimed in the database first (see services.conversations), so a reply is posted once even
+when the webhook, a simultaneous reply and the periodic `sync` job all try; a failed post is released
+and `sync` tries again. `sync` also updates each staff answer's status line once it moves on.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+from slack_sdk.models.blocks import Block, ButtonElement, ConfirmObject
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.ids import ActionId
+from bot.views.common import clip, context, escape, format_time, mrkdwn_section, plain, quote
+from services import conversations as conv
+from services.clock import Clock
+from services.conversations import InboundResult, Keyword, RelayItem, StaffReply, ThreadHeader
+
+log = logging.getLogger(__name__)
+
+#: Ids of the thread's first message (kept here: bot/ids.py has only the Close button's action id).
+ROOT_BLOCK = "conversation_root"
+ROOT_QUOTE_BLOCK = "conversation_quote"
+ROOT_CONTEXT_BLOCK = "conversation_context"
+ALERT_QUOTE_LIMIT = 140
+SYNC_JOB_ID = "conversation-relay"
+
+
+# --- what the messages say (pure) ------------------------------------------------------------------
+
+def _who(header: ThreadHeader) -> str:
+    return header.client_name or header.phone
+
+
+def _first_name(name: str) -> str:
+    return name.split()[0] if name and not name.startswith("+") else name
+
+
+def _title(header: ThreadHeader) -> str:
+    if header.unknown_contact:
+        return f"💬 *Text from an unknown number* {header.phone} (no client on file)"
+    pets = f" ({escape(', '.join(header.pets))})" if header.pets else ""
+    what = "Reply" if header.alert_id is not None else "Text"
+    to_alert = f" to mass alert #{header.alert_id}" if header.alert_id is not None else ""
+    return f"💬 *{what} from {escape(header.client_name or header.phone)}*{pets}{to_alert}"
+
+
+def close_button(conversation_id: int) -> ButtonElement:
+    """The Close button; its value is the conversation id."""
+    return ButtonElement(
+        text=plain("Close conversation", 75), action_id=ActionId.CLOSE_CONVERSATION,
+        value=str(conversation_id),
+        confirm=ConfirmObject(title=plain("Close this conversation?", 100),
+                              text=plain("Their next text will open a new conversation.", 300),
+                              confirm=plain("Close", 30), deny=plain("Keep open", 30)))
+
+
+def root_blocks(header: ThreadHeader, body: str | None, *, closed_by: str | None = None) -> list[Block]:
+    """The thread's first message: who wrote, their pets, the alert answered, the text, and Close."""
+    open_ = header.status == conv.ACTIVE
+    title = mrkdwn_section(_title(header), block_id=ROOT_BLOCK,
+                           accessory=close_button(header.conversation_id) if open_ else None)
+    blocks: list[Block] = [title]
+    if body:
+        blocks.append(mrkdwn_section(quote(body), block_id=ROOT_QUOTE_BLOCK))
+    details = [header.phone]
+    if header.other_clients:
+        details.append(f"Also on this number: {escape(', '.join(header.other_clients))}")
+    if header.alert_message:
+        details.append(f"Alert: “{escape(clip(header.alert_message, ALERT_QUOTE_LIMIT))}”")
+    lines = [" · ".join(details)]
+    if not open_:
+        who = f" by <@{closed_by}>" if closed_by else ""
+        when = f" at {format_time(header.closed_at, header.timezone)}" if header.closed_at else ""
+        lines.append(f"🔒 Closed{who}{when}. Their next text opens a new conversation.")
+    elif header.opted_out:
+        lines.append("🚫 Opted out of texts: answers here are not sent until they reply START.")
+    else:
+        lines.append(f"Answers typed in this thread are texted to {escape(_first_name(_who(header)))} "
+                     "ahead of any alert texts.")
+    blocks.append(context(*lines, block_id=ROOT_CONTEXT_BLOCK))
+    return blocks
+
+
+def root_text(header: ThreadHeader, body: str | None) -> str:
+    """The notification text of the thread's first message."""
+    head = "Text from an unknown number" if header.unknown_contact else f"Reply from {_who(header)}"
+    return clip(f"{head}: {body}" if body else head, 300)
+
+
+def keyword_line(name: str, word: str, keyword: Keyword, clinic: str) -> str:
+    """What a STOP / START / HELP text did, for the channel."""
+    who = f"*{escape(name)}* replied {escape(word)}"
+    if keyword == Keyword.STOP:
+        return (f"🚫 {who}: opted out of texts from {escape(clinic)}. New alerts skip them and answers are "
+                "not sent until they reply START.")
+    if keyword == Keyword.START:
+        return f"✅ {who}: opted back in to texts from {escape(clinic)}."
+    return f"ℹ️ {who}: they were texted the clinic's name and contact number."
+
+
+def inbound_line(header: ThreadHeader, body: str) -> str:
+    """An inbound text posted in its thread."""
+    parsed = conv.parse_keyword(body)
+    if parsed is not None and not (parsed[1] == "YES" and not header.opted_out):
+        return keyword_line(_who(header), body.strip(), parsed[0], header.clinic_name)
+    return f"💬 *{escape(_who(header))}*: {escape(body)}"
+
+
+def status_line(reply: StaffReply) -> str:
+    """A staff answer's delivery, as its thread shows it."""
+    name = escape(reply.client_name or reply.phone)
+    when = f" (sent {format_time(reply.requested_at, reply.timezone)})" if reply.requested_at else ""
+    if reply.status == "delivered":
+        return f"✅ Delivered to {name}{when}"
+    if reply.status in ("accepted", "sent"):
+        return f"📤 Sent to {name}{when} · waiting for the delivery report"
+    if reply.status in ("undelivered", "failed"):
+        reason = escape(reply.error_message or "the carrier did not deliver it")
+        return f"⚠️ Not delivered to {name}: {reason}"
+    return f"⏳ Texting {name}…"
+
+
+# --- the relay -------------------------------------------------------------------------------------
+
+class ConversationRelay:
+    """Posts replies to Slack threads and keeps staff answers' status lines current.
+
+    With `lanes` > 0, `after_inbound` returns at once and posts from background threads (one lane per
+    conversation keeps a thread's replies in order), so the Twilio webhook never waits for Slack. At
+    most `max_backlog` posts wait; past that a reply is left for `sync` (its claim is released).
+    """
+
+    def __init__(self, sessions: sessionmaker[Session], client: WebClient, clock: Clock, *, lanes: int = 0,
+                 max_backlog: int = 2000) -> None:
+        self.sessions = sessions
+        self.client = client
+        self.clock = clock
+        self.max_backlog = max_backlog
+        self._lanes = [ThreadPoolExecutor(1, thread_name_prefix=f"slack-relay-{i}") for i in range(lanes)]
+        self._backlog = 0
+        self._idle = threading.Condition()
+
+    def after_inbound(self, result: InboundResult) -> None:
+        """Post what an inbound text did (now, or on a background lane when the relay has lanes)."""
+        if not self._lanes or result.duplicate or result.clinic_id is None:
+            self._after_inbound(result)
+            return
+        with self._idle:
+            full = self._backlog >= self.max_backlog
+            if not full:
+                self._backlog += 1
+        if full:
+            if result.relay_claimed and result.message_id is not None:
+                ids = [item.message_id for item in result.earlier] + [result.message_id]
+                conv.release(self.sessions, message_ids=ids,
+                             conversation_id=result.conversation_id if result.opened else None)
+            return
+        lane = self._lanes[(result.conversation_id or result.clinic_id or 0) % len(self._lanes)]
+        lane.submit(self._in_background, result)
+
+    def _in_background(self, result: InboundResult) -> None:
+        try:
+            self._after_inbound(result)
+        except Exception:  # noqa: BLE001 - the reply is stored; `sync` posts it later
+            log.exception("relaying inbound text %s to Slack", result.message_id)
+        finally:
+            with self._idle:
+                self._backlog -= 1
+                self._idle.notify_all()
+
+    def wait_idle(self, timeout: float = 10.0) -> bool:
+        """Block until the background lanes have posted everything handed to them; False on timeout."""
+        with self._idle:
+            return self._idle.wait_for(lambda: self._backlog == 0, timeout)
+
+    def close(self) -> None:
+        """Finish the background posts and stop the lanes."""
+        for lane in self._lanes:
+            lane.shutdown(wait=True)
+
+    def _after_inbound(self, result: InboundResult) -> None:
+        """Post what an inbound text did: in its thread (starting it when new), or a channel notice."""
+        if result.duplicate or result.clinic_id is None:
+            return
+        if result.conversation_id is None:
+            if result.keyword in (Keyword.STOP, Keyword.START):
+                self._notice(result)
+            return
+        if not result.relay_claimed or result.message_id is None or result.header is None:
+            return  # its thread is being started by another reply; that relayer or `sync` posts it
+        item = RelayItem(result.message_id, result.body, self.clock.now())
+        if result.opened:
+            ts = self._post_root(result.header, item)
+            if ts is not None:  # replies that joined while the thread was being started
+                later = conv.claim_unposted(self.sessions, result.conversation_id, self.clock.now())
+                self._post_in_thread(replace(result.header, thread_ts=ts), later)
+        else:
+            self._post_in_thread(result.header, [*result.earlier, item])
+
+    def relay(self, conversation_id: int) -> int:
+        """Post every message of one conversation nobody has posted; the number posted."""
+        now = self.clock.now()
+        header = conv.thread_header(self.sessions, conversation_id)
+        if header.channel_id is None:
+            return 0
+        count = 0
+        if header.thread_ts is None:
+            if not conv.claim_thread(self.sessions, conversation_id, now):
+                return 0
+            first = conv.claim_unposted(self.sessions, conversation_id, now, limit=1)
+            ts = self._post_root(header, first[0] if first else None)
+            if ts is None:
+                return 0
+            count += len(first)
+            header = replace(header, thread_ts=ts)
+        items = conv.claim_unposted(self.sessions, conversation_id, now)
+        return count + self._post_in_thread(header, items)
+
+    def sync(self) -> int:
+        """The periodic job: post what was missed, update staff answers' status lines; the number of posts."""
+        now = self.clock.now()
+        done = 0
+        for conversation_id in conv.relay_backlog(self.sessions, now):
+            try:
+                done += self.relay(conversation_id)
+            except Exception:  # noqa: BLE001 - one conversation never blocks the others; retried next run
+                log.exception("relaying conversation %s", conversation_id)
+        for message_id in conv.replies_to_update(self.sessions, now):
+            try:
+                done += self.refresh_staff_reply(message_id)
+            except Exception:  # noqa: BLE001 - retried next run
+                log.exception("updating the status of staff answer %s", message_id)
+        return done
+
+    def acknowledge_staff_reply(self, message_id: int) -> None:
+        """Post the answer's status line in its thread (updated by `sync` as it is sent and delivered)."""
+        reply = conv.staff_reply(self.sessions, message_id)
+        if reply.channel_id is None or reply.thread_ts is None:
+            return
+        line = status_line(replace(reply, status="queued"))
+        response = self.client.chat_postMessage(channel=reply.channel_id, thread_ts=reply.thread_ts,
+                                                text=line, blocks=[context(line)])
+        conv.record_ack(self.sessions, message_id, str(response["ts"]), "queued")
+
+    def refresh_staff_reply(self, message_id: int) -> int:
+        """Show a staff answer's new status in its thread; 1 when the line changed."""
+        reply = conv.staff_reply(self.sessions, message_id)
+        if reply.ack_ts is None or reply.channel_id is None or reply.status == reply.shown:
+            return 0
+        if reply.status not in conv.SHOWN_STATUSES:
+            return 0
+        line = status_line(reply)
+        self.client.chat_update(channel=reply.channel_id, ts=reply.ack_ts, text=line, blocks=[context(line)])
+        conv.mark_shown(self.sessions, message_id, reply.ack_ts, reply.shown, reply.status)
+        return 1
+
+    def show_closed(self, conversation_id: int, closed_by: str | None) -> None:
+        """Replace the thread's first message with its closed form (no Close button)."""
+        header = conv.thread_header(self.sessions, conversation_id)
+        if header.channel_id is None or header.thread_ts is None:
+            return
+        self.client.chat_update(channel=header.channel_id, ts=header.thread_ts,
+                                text=root_text(header, header.root_body),
+                                blocks=root_blocks(header, header.root_body, closed_by=closed_by))
+
+    def tell(self, channel_id: str, user_id: str, thread_ts: str | None, text: str) -> None:
+        """A message only `user_id` sees, in the thread (refusals of staff answers)."""
+        try:
+            self.client.chat_postEphemeral(channel=channel_id, user=user_id, thread_ts=thread_ts, text=text)
+        except SlackApiError as error:
+            log.warning("could not tell %s: %s", user_id, error.response.get("error"))
+
+    # --- posting -------------------------------------------------------------------------------------
+
+    def _post_root(self, header: ThreadHeader, item: RelayItem | None) -> str | None:
+        body = item.body if item else None
+        ids = [item.message_id] if item else []
+        if header.channel_id is None:
+            conv.release(self.sessions, message_ids=ids, conversation_id=header.conversation_id)
+            return None
+        try:
+            response = self.client.chat_postMessage(channel=header.channel_id, text=root_text(header, body),
+                                                    blocks=root_blocks(header, body), unfurl_links=False)
+        except Exception:
+            conv.release(self.sessions, message_ids=ids, conversation_id=header.conversation_id)
+            log.exception("starting the Slack thread of conversation %s", header.conversation_id)
+            return None
+        ts = str(response["ts"])
+        conv.posted(self.sessions, message_id=item.message_id if item else None, slack_ts=ts,
+                    conversation_id=header.conversation_id, channel_id=header.channel_id)
+        return ts
+
+    def _post_in_thread(self, header: ThreadHeader, items: list[RelayItem]) -> int:
+        for index, item in enumerate(items):
+            if header.channel_id is None or header.thread_ts is None:
+                conv.release(self.sessions, message_ids=[i.message_id for i in items[index:]])
+                return index
+            try:
+                response = self.client.chat_postMessage(
+                    channel=header.channel_id, thread_ts=header.thread_ts,
+                    text=inbound_line(header, item.body), unfurl_links=False)
+            except Exception:
+                conv.release(self.sessions, message_ids=[i.message_id for i in items[index:]])
+                log.exception("posting reply %s to Slack", item.message_id)
+                return index
+            conv.posted(self.sessions, message_id=item.message_id, slack_ts=str(response["ts"]))
+        return len(items)
+
+    def _notice(self, result: InboundResult) -> None:
+        """A keyword from a client without an active conversation: one line in the clinic's channel."""
+        channel, _ = conv.clinic_channel(self.sessions, result.clinic_id or 0)
+        if channel is None or result.keyword is None:
+            return
+        name = result.client_name or result.phone or "A client"
+        others = f" (also on this number: {', '.join(result.other_clients)})" if result.other_clients else ""
+        line = keyword_line(f"{name}{others}", result.keyword_text or result.keyword.upper(), result.keyword,
+                            result.clinic_name or "the clinic")
+        try:
+            self.client.chat_postMessage(channel=channel, text=line, blocks=[context(line)])
+        except SlackApiError as error:
+            log.warning("could not post an opt-out notice: %s", error.response.get("error"))
+

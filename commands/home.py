@@ -1,0 +1,48 @@
+"""App Home: the Activity list of the clinic's recent alerts, published when the Home tab opens."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_bolt import App
+from slack_sdk import WebClient
+
+from bot.container import AppContext
+from bot.views import HomeItem, home_view
+from commands.compose import clinic_facts
+from commands.gate import SlackIdentity, check_sender, identity_of
+from services import alerts
+from services.authorization import NotAuthorized
+
+#: How many recent alerts the Home tab lists.
+HOME_LIMIT = 20
+
+
+def home_for(ctx: AppContext, client: WebClient, identity: SlackIdentity) -> dict[str, Any]:
+    """The Home view for one person: their clinics' recent alerts, or why they have none."""
+    now = ctx.clock.now()
+    try:
+        sender = check_sender(ctx, client, identity)
+    except NotAuthorized as refusal:
+        return home_view(None, [], "UTC", now=now, notice=str(refusal))
+    snaps = alerts.recent_alerts(ctx.sessions, [c.clinic_id for c in sender.choices], now, limit=HOME_LIMIT)
+    items = [HomeItem(alert_id=s.id, created_at=s.created_at, created_by_name=s.created_by_name, state=s.state,
+                      to_send=s.to_send, sent=s.sent, failed=s.failed, eta=s.eta,
+                      report_permalink=s.report_permalink) for s in snaps]
+    name = " · ".join(c.clinic_name for c in sender.choices)
+    return home_view(name, items, clinic_facts(ctx, sender.choices[0].clinic_id).tz, now=now)
+
+
+def _home(ctx: AppContext) -> Any:
+    def publish_home(body: dict[str, Any], event: dict[str, Any], client: WebClient) -> None:
+        if event.get("tab", "home") != "home":
+            return
+        identity = identity_of(body)
+        client.views_publish(user_id=identity.user_id, view=home_for(ctx, client, identity))
+
+    return publish_home
+
+
+def register(app: App, ctx: AppContext) -> None:
+    """The app_home_opened event."""
+    app.event("app_home_opened")(_home(ctx))

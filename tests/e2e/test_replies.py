@@ -1,0 +1,408 @@
+"""Client replies over HTTP: sandbox Twilio posts signed inbound texts, sandbox Slack records the threads."""
+
+from __future__ import annotations
+
+import csv
+import json
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import pytest
+from slack_bolt import App
+from slack_bolt.adapter.wsgi import SlackRequestHandler
+from slack_sdk import WebClient
+from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.container import AppContext
+from bot.conversation_relay import ConversationRelay
+from bot.inbound import make_inbound_handler
+from bot.web import TwilioRoutes, WebApp, serve_in_thread
+from commands import conversations as conversation_commands
+from sandbox.signing import SIGNATURE_HEADER, twilio_signature
+from sandbox.slack import SandboxSlack
+from sandbox.slack_requests import action, block_actions_payload, event_body, post
+from sandbox.twilio import SandboxTwilio
+from services import alerts
+from services.clock import ManualClock
+from services.db import make_session_factory
+from services.delivery import DispatchConfig, Dispatcher
+from services.models import AlertDelivery, Client, Conversation, ConversationMessage, InboundEvent, Role
+from services.reports import write_report
+from services.settings import Settings
+from services.sms import TwilioGateway
+from services.timeranges import TimeRange
+from tests.integration.recipient_builders import Builder
+
+SID = "AC" + "2" * 32
+TOKEN = "sandbox-twilio-token"
+SECRET = "sandbox-signing-secret"
+CLINIC_NUMBER = "+15005550006"
+CHANNEL = "C0FRONT"
+STAFF = "U0STAFF"
+JANE, BOB, CARL, STRANGER = "+13125550101", "+13125550102", "+13125550103", "+13125550199"
+
+
+@dataclass
+class Stack:
+    """The served app (Twilio routes + Bolt) with sandbox Slack and Twilio, and the dispatcher."""
+
+    sessions: sessionmaker[Session]
+    clock: ManualClock
+    slack: SandboxSlack
+    twilio: SandboxTwilio
+    base: str
+    relay: ConversationRelay
+    dispatcher: Dispatcher
+    clinic_id: int
+    client_ids: dict[str, int]
+    ctx: AppContext
+    routes: TwilioRoutes
+
+    @property
+    def inbound_url(self) -> str:
+        return f"{self.base}/twilio/inbound"
+
+    def text(self, body: str, from_: str = JANE, sid: str | None = None) -> int:
+        """The sandbox posts a signed inbound text; the HTTP status."""
+        return self.twilio.simulate_inbound(self.inbound_url, from_=from_, to=CLINIC_NUMBER, body=body,
+                                            message_sid=sid)
+
+    def top_level(self) -> list[dict[str, Any]]:
+        return [m for m in self.slack.messages.get(CHANNEL, []) if "thread_ts" not in m]
+
+    def thread(self, ts: str) -> list[dict[str, Any]]:
+        return [m for m in self.slack.messages.get(CHANNEL, []) if m.get("thread_ts") == ts]
+
+    def alert(self, message: str = "Closing at 3 PM today (storm).") -> int:
+        rng = TimeRange(self.clock.now(), self.clock.now() + timedelta(days=7))
+        alert_id, _ = alerts.create_alert(
+            self.sessions, alerts.AlertRequest(clinic_id=self.clinic_id, created_by_name="Dr. Ana Lee",
+                                               rng=rng, message=message),
+            now=self.clock.now(), default_pace=12.0, max_chars=320)
+        return alert_id
+
+    def staff_types(self, thread_ts: str, text: str, user: str = STAFF, ts: str | None = None) -> int:
+        event = {"type": "message", "channel": CHANNEL, "user": user, "text": text, "team": "T0SANDBOX",
+                 "ts": ts or f"{time.time():.6f}", "thread_ts": thread_ts, "channel_type": "channel",
+                 "event_ts": f"{time.time():.6f}"}
+        status, _ = post(f"{self.base}/slack/events", event_body(event), SECRET)
+        return status
+
+    def outbound(self) -> list[tuple[str, str]]:
+        return [(m.to, m.body) for m in self.twilio.messages if m.direction == "outbound-api"]
+
+
+def wait_until(check: Callable[[], object], timeout: float = 5.0) -> Any:
+    """Poll `check` until it returns something truthy (Bolt runs event listeners after acking)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(0.01)
+
+
+def signed_inbound(url: str, params: dict[str, str], token: str = TOKEN,
+                   signature: str | None = None) -> tuple[int, str]:
+    """POST an inbound form as Twilio does (or with the given signature); (status, body)."""
+    headers = {"Content-Type": "application/x-www-form-urlencoded"}
+    sig = twilio_signature(token, url, params) if signature is None else signature
+    if sig:
+        headers[SIGNATURE_HEADER] = sig
+    request = urllib.request.Request(url, data=urlencode(params).encode(), headers=headers, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
+
+
+def form(body: str, from_: str = JANE, sid: str = "SM" + "0" * 32) -> dict[str, str]:
+    return {"MessageSid": sid, "SmsSid": sid, "AccountSid": SID, "From": from_, "To": CLINIC_NUMBER,
+            "Body": body, "NumMedia": "0", "ApiVersion": "2010-04-01"}
+
+
+def count(sessions: sessionmaker[Session], model: type, *where: Any) -> int:
+    with sessions() as session:
+        return session.scalar(select(func.count()).select_from(model).where(*where)) or 0
+
+
+def _seed(sessions: sessionmaker[Session], clock: ManualClock) -> tuple[int, dict[str, int]]:
+    with sessions() as session, session.begin():
+        b = Builder(session)
+        clinic = b.clinic(sms_from=CLINIC_NUMBER, contact_phone="(312) 555-0100", slack_channel_id=CHANNEL,
+                          slack_team_id="T0SANDBOX")
+        b.user(clinic, "ana@happypaws.example", Role.STAFF, slack_team_id="T0SANDBOX", slack_user_id=STAFF)
+        ids: dict[str, int] = {}
+        for i, (key, name, phone, pets) in enumerate((("jane", "Jane Doe", JANE, ("Max", "Bella")),
+                                                      ("bob", "Bob Roe", BOB, ("Rex",)),
+                                                      ("carl", "Carl Poe", CARL, ("Tom",)))):
+            client = b.client(clinic, name, phone)
+            for pet in pets:
+                b.visit(b.pet(client, pet), clock.now() + timedelta(hours=20 + i))
+            ids[key] = client.id
+        b.pet(session.get(Client, ids["jane"]), "Old Rex", deceased=True)  # type: ignore[arg-type]
+        return clinic.id, ids
+
+
+@pytest.fixture
+def stack(engine: Engine, tmp_path: Path) -> Iterator[Stack]:
+    sessions = make_session_factory(engine)
+    clock = ManualClock()
+    clinic_id, client_ids = _seed(sessions, clock)
+    with SandboxSlack() as slack, SandboxTwilio(account_sid=SID, auth_token=TOKEN, clock=clock) as twilio:
+        slack.add_channel(CHANNEL, "frontdesk")
+        slack.add_user(STAFF, email="ana@happypaws.example", real_name="Ana Lee")
+        slack.add_user("U0OUTSIDER", email="someone@elsewhere.example", real_name="Out Sider")
+        client = WebClient(base_url=slack.url, token=slack.bot_token)
+        ctx = AppContext(Settings(), sessions, clock, client)
+        relay = ConversationRelay(sessions, client, clock)
+        # Listeners run before the HTTP answer, so a test sees their effect as soon as the post returns.
+        app = App(signing_secret=SECRET, client=client, process_before_response=True)
+        conversation_commands.register(app, ctx, relay)
+        routes = TwilioRoutes(sessions, clock, TOKEN, None, inbound=make_inbound_handler(ctx, relay))
+        server = serve_in_thread(WebApp(sessions, routes, SlackRequestHandler(app)))
+        base = f"http://127.0.0.1:{server.effective_port}"
+        routes.public_base_url = base
+        gateway = TwilioGateway(SID, TOKEN, api_url=twilio.url)
+        config = DispatchConfig(public_base_url=base, reports_dir=tmp_path)
+        dispatcher = Dispatcher(sessions, gateway, clock, config)
+        try:
+            yield Stack(sessions, clock, slack, twilio, base, relay, dispatcher, clinic_id, client_ids, ctx, routes)
+        finally:
+            server.close()
+
+
+def _texts(blocks: list[dict[str, Any]]) -> str:
+    return json.dumps(blocks, ensure_ascii=False)
+
+
+def test_reply_to_an_alert_starts_a_thread_and_the_next_reply_joins_it(stack: Stack) -> None:
+    alert_id = stack.alert()
+    for _ in range(3):
+        stack.dispatcher.tick()
+        stack.clock.advance(13)
+    assert sorted(to for to, _ in stack.outbound()) == [JANE, BOB, CARL]
+    assert count(stack.sessions, Conversation) == 0  # alert texts open no conversation
+    assert stack.text("Can we come tomorrow instead?") == 200
+    [root] = stack.top_level()
+    shown = _texts(root["blocks"])
+    assert f"Reply from Jane Doe* (Max, Bella) to mass alert #{alert_id}" in shown
+    assert "Old Rex" not in shown and "Can we come tomorrow instead?" in shown
+    assert '"action_id": "close_conversation"' in shown
+    assert stack.text("Around 10 would be great") == 200
+    assert stack.top_level() == [root]
+    [answer] = stack.thread(root["ts"])
+    assert "Jane Doe" in answer["text"] and "Around 10 would be great" in answer["text"]
+    assert count(stack.sessions, Conversation) == 1
+    assert count(stack.sessions, ConversationMessage, ConversationMessage.direction == "inbound") == 2
+
+
+def test_staff_answer_leaves_ahead_of_the_alert_texts_and_shows_delivered(stack: Stack) -> None:
+    stack.alert()
+    stack.dispatcher.tick()  # Jane's alert text leaves; Bob's and Carl's wait for their 12 s slots
+    assert stack.outbound()[0][0] == JANE
+    stack.clock.advance(1)
+    stack.text("Are you open Saturday?")
+    [root] = stack.top_level()
+    assert stack.staff_types(root["ts"], "Yes, 9 to 1. See you!") == 200
+    ack = wait_until(lambda: [m for m in stack.thread(root["ts"]) if "Texting Jane Doe" in m["text"]])
+    assert ack, "the answer was not acknowledged in the thread"
+    stack.clock.advance(1)
+    for _ in range(3):
+        stack.dispatcher.tick()
+        stack.clock.advance(13)
+    sent = stack.outbound()
+    assert sent[1] == (JANE, "Yes, 9 to 1. See you!")
+    assert [to for to, _ in sent] == [JANE, JANE, BOB, CARL]
+    assert stack.twilio.wait_idle(5)
+    with stack.sessions() as session:
+        answer = session.scalars(select(ConversationMessage)
+                                 .where(ConversationMessage.direction == "outbound")).one()
+        assert answer.status == "delivered" and answer.author_slack_user_id == STAFF
+    assert stack.relay.sync() == 1
+    updated = stack.slack.message(CHANNEL, ack[0]["ts"])
+    assert updated is not None and "Delivered to Jane Doe" in updated["text"]
+    assert stack.relay.sync() == 0  # shown once
+
+
+def test_bot_posts_and_outsiders_in_the_thread_are_not_texted(stack: Stack) -> None:
+    stack.text("Hello?")
+    [root] = stack.top_level()
+    stack.staff_types(root["ts"], "Who is this?", user="U0OUTSIDER")
+    refusal = wait_until(lambda: stack.slack.ephemerals.get(CHANNEL))
+    assert refusal and "only users of this clinic" in refusal[0]["text"]
+    assert refusal[0]["thread_ts"] == root["ts"]
+    event = {"type": "message", "channel": CHANNEL, "bot_id": "B0MASSALERT", "user": "U0MASSALERT",
+             "text": "echo", "ts": f"{time.time():.6f}", "thread_ts": root["ts"]}
+    assert post(f"{stack.base}/slack/events", event_body(event), SECRET)[0] == 200
+    assert count(stack.sessions, ConversationMessage, ConversationMessage.direction == "outbound") == 0
+
+
+def test_answer_to_an_opted_out_client_is_refused_in_the_thread(stack: Stack) -> None:
+    stack.text("Thanks")
+    [root] = stack.top_level()
+    stack.text("STOP")
+    stack.staff_types(root["ts"], "Sorry to see you go")
+    refusal = wait_until(lambda: stack.slack.ephemerals.get(CHANNEL))
+    assert refusal and "Jane Doe opted out" in refusal[0]["text"]
+    assert count(stack.sessions, ConversationMessage, ConversationMessage.direction == "outbound") == 0
+    assert any("replied STOP" in m["text"] for m in stack.thread(root["ts"]))
+
+
+def test_opt_out_in_the_middle_of_a_running_alert(stack: Stack, tmp_path: Path) -> None:
+    alert_id = stack.alert()
+    stack.dispatcher.tick()
+    status, answer = signed_inbound(stack.inbound_url, form("Stop", from_=BOB))
+    assert status == 200 and answer.count("<Message>") == 1 and "unsubscribed from Happy Paws" in answer
+    for _ in range(4):
+        stack.clock.advance(13)
+        stack.dispatcher.tick()
+    assert [to for to, _ in stack.outbound()] == [JANE, CARL]
+    with stack.sessions() as session:
+        bob = session.scalars(select(AlertDelivery).where(
+            AlertDelivery.alert_id == alert_id, AlertDelivery.client_id == stack.client_ids["bob"])).one()
+        assert bob.status == "skipped" and bob.skip_reason == "opted_out"
+    with write_report(stack.sessions, alert_id, tmp_path).open(newline="") as handle:
+        rows = {r["Client Full Name"]: r for r in csv.DictReader(handle)}
+    assert rows["Bob Roe"]["SMS Status"] == "Not sent" and "opted out" in rows["Bob Roe"]["Error Details"]
+    [notice] = stack.top_level()  # no conversation: one line in the channel
+    assert "Bob Roe" in notice["text"] and "opted out" in notice["text"]
+    assert count(stack.sessions, Conversation) == 0
+
+
+def jane_opted_out(stack: Stack) -> bool:
+    with stack.sessions() as session:
+        when = session.scalar(select(Client.opted_out_at).where(Client.id == stack.client_ids["jane"]))
+        return when is not None
+
+
+def test_every_keyword_variant_over_http_answers_once(stack: Stack) -> None:
+    words = ["STOP", "stop", " Stop! ", "STOPALL", "Unsubscribe.", "CANCEL", "end", "Quit", "REVOKE",
+             "OPT OUT", "opt-out", "optout", "\"STOP\""]
+    for number, word in enumerate(words):
+        sid = f"SM{number:032d}"
+        status, answer = signed_inbound(stack.inbound_url, form(word, sid=sid))
+        assert status == 200 and answer.count("<Message>") == 1 and "unsubscribed" in answer, word
+        assert jane_opted_out(stack), word
+        assert signed_inbound(stack.inbound_url, form(word, sid=sid))[1].count("<Message>") == 0  # retried
+        status, answer = signed_inbound(stack.inbound_url, form("START", sid=f"SS{number:032d}"))
+        assert "resubscribed" in answer
+        assert not jane_opted_out(stack), word
+    status, answer = signed_inbound(stack.inbound_url, form("HELP", sid="SH" + "0" * 32))
+    assert "Happy Paws" in answer and "(312) 555-0100" in answer
+    assert count(stack.sessions, Conversation) == 0
+
+
+def test_retried_webhook_is_handled_once(stack: Stack) -> None:
+    sid = "SM" + "7" * 32
+    for _ in range(3):
+        assert stack.text("Running 10 minutes late", sid=sid) == 200
+    assert len(stack.top_level()) == 1 and stack.thread(stack.top_level()[0]["ts"]) == []
+    assert count(stack.sessions, ConversationMessage) == 1 and count(stack.sessions, InboundEvent) == 1
+
+
+def test_simultaneous_replies_open_one_conversation_and_one_thread(stack: Stack) -> None:
+    barrier = threading.Barrier(6)
+    statuses: list[int] = []
+
+    def send(i: int) -> None:
+        barrier.wait()
+        statuses.append(stack.text(f"message {i}"))
+
+    threads = [threading.Thread(target=send, args=(i,)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert statuses == [200] * 6
+    stack.clock.advance(1)
+    stack.relay.sync()  # replies that joined while the thread was being started
+    assert count(stack.sessions, Conversation) == 1
+    [root] = stack.top_level()
+    bodies = [_texts(root["blocks"])] + [m["text"] for m in stack.thread(root["ts"])]
+    assert len(bodies) == 6
+    assert sorted(next(f"message {i}" for i in range(6) if f"message {i}" in b) for b in bodies) == [
+        f"message {i}" for i in range(6)]
+
+
+def test_forged_or_unsigned_webhooks_are_refused(stack: Stack) -> None:
+    url = stack.inbound_url
+    params = form("Hi")
+    assert signed_inbound(url, params, signature="")[0] == 403
+    assert signed_inbound(url, params, token="not-the-token")[0] == 403
+    tampered = twilio_signature(TOKEN, url, {**params, "Body": "other"})
+    assert signed_inbound(url, params, signature=tampered)[0] == 403
+    assert signed_inbound(url, params, signature=twilio_signature(TOKEN, url + "?x=1", params))[0] == 403
+    assert count(stack.sessions, InboundEvent) == 0 and stack.top_level() == []
+    assert signed_inbound(url, params)[0] == 200
+    assert count(stack.sessions, InboundEvent) == 1
+
+
+def test_unknown_number_opens_an_unknown_contact_thread(stack: Stack) -> None:
+    stack.text("Hi, is this the vet?", from_=STRANGER)
+    [root] = stack.top_level()
+    assert "unknown number" in _texts(root["blocks"]) and STRANGER in _texts(root["blocks"])
+    with stack.sessions() as session:
+        conversation = session.scalars(select(Conversation)).one()
+        assert conversation.unknown_contact and conversation.client_id is None
+
+
+def test_close_then_a_new_reply_opens_a_new_thread(stack: Stack) -> None:
+    stack.text("Thank you!")
+    [root] = stack.top_level()
+    message = stack.slack.message(CHANNEL, root["ts"])
+    assert message is not None
+    button = action("button", "close_conversation", "conversation_root", value=json.loads(
+        _texts(message["blocks"]))[0]["accessory"]["value"], text="Close conversation")
+    body = block_actions_payload(user_id=STAFF, trigger_id=stack.slack.new_trigger_id(), actions=[button],
+                                 channel_id=CHANNEL, message=message)
+    assert post(f"{stack.base}/slack/events", body, SECRET)[0] == 200
+    closed = wait_until(lambda: "Closed by" in _texts((stack.slack.message(CHANNEL, root["ts"]) or {})
+                                                      .get("blocks", [])))
+    assert closed
+    shown = _texts(stack.slack.message(CHANNEL, root["ts"])["blocks"])  # type: ignore[index]
+    assert f"<@{STAFF}>" in shown and "close_conversation" not in shown and "Thank you!" in shown
+    stack.staff_types(root["ts"], "You're welcome")
+    refusal = wait_until(lambda: stack.slack.ephemerals.get(CHANNEL))
+    assert refusal and "closed" in refusal[0]["text"]
+    stack.text("Oh, one more thing")
+    assert len(stack.top_level()) == 2
+    with stack.sessions() as session:
+        assert sorted(session.scalars(select(Conversation.status))) == ["active", "closed"]
+
+
+def test_background_relay_keeps_each_thread_in_order(stack: Stack) -> None:
+    relay = ConversationRelay(stack.sessions, stack.ctx.client, stack.clock, lanes=3)
+    stack.routes.inbound_handler = make_inbound_handler(stack.ctx, relay)
+    try:
+        for i in range(5):
+            for phone in (JANE, BOB):
+                assert stack.text(f"{phone} says {i}", from_=phone) == 200
+        assert relay.wait_idle(10)
+    finally:
+        relay.close()
+    stack.clock.advance(1)
+    stack.relay.sync()
+    roots = stack.top_level()
+    assert len(roots) == 2
+    for root in roots:
+        phone = JANE if JANE in _texts(root["blocks"]) else BOB
+        said = [m["text"] for m in stack.thread(root["ts"])]
+        assert [t[t.index("says"):] for t in said] == [f"says {i}" for i in range(1, 5)], phone
+
+
+def test_a_picture_without_text_is_noted_in_the_thread(stack: Stack) -> None:
+    status, _ = signed_inbound(stack.inbound_url, {**form(""), "NumMedia": "1"})
+    assert status == 200
+    [root] = stack.top_level()
+    assert "1 picture or file sent" in _texts(root["blocks"])
