@@ -23,7 +23,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import quote
 
-from sqlalchemy import create_engine, insert, select, text, update
+from sqlalchemy import create_engine, func, insert, select, text, update
 
 from sandbox.twilio import SandboxTwilio
 from services import alerts, db
@@ -139,6 +139,10 @@ def run_pacing(backend: str, clinics: int, duration: float, latency: float, work
     with sessions() as session:
         rows = session.execute(select(AlertDelivery.requested_at, AlertDelivery.slot_at, AlertDelivery.phone_e164)
                                .where(AlertDelivery.requested_at.is_not(None))).all()
+        handed_over = session.scalar(select(func.count()).select_from(AlertDelivery)
+                                     .where(AlertDelivery.twilio_sid.is_not(None)))
+        stuck = session.scalar(select(func.count()).select_from(AlertDelivery)
+                               .where(AlertDelivery.status.in_(("sending", "in_doubt"))))
         convs = session.execute(select(ConversationMessage.created_at, ConversationMessage.requested_at,
                                        ConversationMessage.status)
                                 .where(ConversationMessage.id.in_(conv_ids))).all()
@@ -158,6 +162,8 @@ def run_pacing(backend: str, clinics: int, duration: float, latency: float, work
         "latency_ms": latency * 1000, "burst": burst,
         "alert_texts_sent": len(alert_msgs), "texts_per_second": round(len(alert_msgs) / duration, 1),
         "duplicates": sum(1 for n in per_to.values() if n > 1),
+        "rows_with_provider_sid": handed_over, "rows_left_in_flight": stuck,
+        "provider_messages_without_row": len(alert_msgs) - handed_over,
         "lateness_ms": {"p50": round(percentile(late, 50), 1), "p95": round(percentile(late, 95), 1),
                         "p99": round(percentile(late, 99), 1), "max": round(max(late, default=0), 1)},
         "min_gap_s": round(min_gap, 3), "pace_s": pace,
