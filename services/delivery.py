@@ -312,6 +312,8 @@ class Dispatcher:
         request = SendRequest(to=job.to, body=job.body, from_=from_, messaging_service_sid=service,
                               status_callback=self.callback_url(job))
         if job.kind == "alert":
+            if self._withdrawn(job):
+                return
             self._respect_last_send(job)
         requested = self._now()
         try:
@@ -328,6 +330,34 @@ class Dispatcher:
             self._checkpoint("stored")
         if self.on_sent is not None:
             self.on_sent(job)
+
+    def _withdrawn(self, job: Job) -> bool:
+        """Between claim and slot the alert may have been cancelled or the client opted out: then don't send."""
+        with read_sessions(self.sessions)() as session:
+            row = session.execute(
+                select(MassAlert.state, MassAlert.cancelled_by, Client.opted_out_at)
+                .select_from(AlertDelivery)
+                .join(MassAlert, MassAlert.id == AlertDelivery.alert_id)
+                .join(Client, Client.id == AlertDelivery.client_id)
+                .where(AlertDelivery.id == job.row_id)
+            ).first()
+        if row is None or (row.state in ACTIVE and row.opted_out_at is None):
+            return False
+        if row.opted_out_at is not None:
+            reason, detail = SkipReason.OPTED_OUT, "Opted out while the alert was sending"
+        elif row.state == AlertState.CANCELLED:
+            reason, detail = SkipReason.CANCELLED, f"Alert cancelled by {row.cancelled_by}"
+        else:
+            reason, detail = SkipReason.ALERT_STOPPED, "Alert stopped before this text's turn"
+        now = self._now()
+        with self.sessions() as session, session.begin():
+            session.execute(
+                update(AlertDelivery)
+                .where(AlertDelivery.id == job.row_id, AlertDelivery.attempt_id == job.attempt_id,
+                       AlertDelivery.status == DeliveryStatus.SENDING)
+                .values(status=DeliveryStatus.SKIPPED, skip_reason=reason, skip_detail=detail, lease_until=None,
+                        final_at=now, updated_at=now))
+        return True
 
     def _respect_last_send(self, job: Job) -> None:
         """Wait until the pace has passed since the last send on the sender answered (any process)."""

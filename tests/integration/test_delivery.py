@@ -388,3 +388,17 @@ def test_staff_reply_lost_in_a_crash_is_reconciled_once(sessions, clock, tmp_pat
     with sessions() as session:
         statuses = sorted(session.scalars(select(ConversationMessage.status)).all())
     assert statuses == ["accepted", "accepted"]
+
+
+def test_cancel_between_claim_and_slot_withdraws_the_text(sessions, clock, tmp_path) -> None:
+    clinic_id, _ = make_clinic(sessions, clock, ["+13125550001", "+13125550002"])
+    alert_id = new_alert(sessions, clock, clinic_id)
+    gateway = FakeGateway(clock)
+    d = dispatcher(sessions, clock, gateway, tmp_path)
+    jobs = d.claim()  # claimed ahead of its slot ...
+    assert alerts.cancel_alert(sessions, alert_id, by_name="Sam Ortiz", now=clock.now())  # ... then cancelled
+    for job in jobs:
+        d.execute(job)
+    assert gateway.sent == []
+    rows = deliveries(sessions, alert_id)
+    assert [(r.status, r.skip_reason) for r in rows] == [("skipped", "cancelled"), ("skipped", "cancelled")]
