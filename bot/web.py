@@ -13,7 +13,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
 from services.clock import Clock
-from services.delivery import apply_status_callback
+from services.status import apply_status_callback
 from services.sms import validate_signature
 
 log = logging.getLogger(__name__)

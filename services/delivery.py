@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 import os
 import signal
-import socket
 import threading
 import uuid
 from collections import Counter
@@ -28,16 +27,13 @@ from sqlalchemy import Row, and_, case, func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from services import alerts as alert_service
-from services.db import is_sqlite, read_sessions
-from services.errors import DomainError
+from services.db import read_sessions
 from services.models import (
-    STATUS_RANK,
     AlertDelivery,
     AlertState,
     Client,
     ConversationMessage,
     DeliveryStatus,
-    DispatcherLock,
     MassAlert,
     Sender,
     SkipReason,
@@ -45,28 +41,13 @@ from services.models import (
 from services.notify import Notifier, NullNotifier
 from services.pacing import IDLE_SLOT, wake_sender
 from services.reports import write_report
+from services.status import IN_FLIGHT, is_forward, provider_status
 from services.sms import ErrorKind, MessageInfo, SendRequest, SmsError, SmsGateway
 
 log = logging.getLogger(__name__)
 
 ACTIVE = (AlertState.QUEUED, AlertState.SENDING)
-IN_FLIGHT = (DeliveryStatus.SENDING, DeliveryStatus.IN_DOUBT)
 NOT_FINAL_HANDED = (DeliveryStatus.ACCEPTED, DeliveryStatus.SENT)
-
-#: Twilio's message statuses -> ours.
-PROVIDER_STATUS = {
-    "queued": DeliveryStatus.ACCEPTED,
-    "accepted": DeliveryStatus.ACCEPTED,
-    "scheduled": DeliveryStatus.ACCEPTED,
-    "sending": DeliveryStatus.ACCEPTED,
-    "sent": DeliveryStatus.SENT,
-    "delivered": DeliveryStatus.DELIVERED,
-    "read": DeliveryStatus.DELIVERED,
-    "undelivered": DeliveryStatus.UNDELIVERED,
-    "failed": DeliveryStatus.FAILED,
-    "canceled": DeliveryStatus.FAILED,
-}
-
 
 @dataclass(frozen=True)
 class DispatchConfig:
@@ -105,15 +86,6 @@ def sender_parts(key: str) -> tuple[str | None, str | None]:
     """(From number, Messaging Service SID) of a sender key."""
     kind, _, value = key.partition(":")
     return (value, None) if kind == "from" else (None, value)
-
-
-def provider_status(status: str) -> str:
-    """Our delivery status for a Twilio message status."""
-    return PROVIDER_STATUS.get(status.lower(), DeliveryStatus.ACCEPTED)
-
-
-def _forward(current: str, new: str) -> bool:
-    return STATUS_RANK[new] > STATUS_RANK[current]
 
 
 class Dispatcher:
@@ -598,7 +570,7 @@ class Dispatcher:
         new = provider_status(info.status)
         if delivery.twilio_sid is None:
             delivery.twilio_sid = info.sid
-        if _forward(delivery.status, new) or delivery.status in IN_FLIGHT:
+        if is_forward(delivery.status, new) or delivery.status in IN_FLIGHT:
             delivery.status = new
             delivery.lease_until = None
             if info.error_code:
@@ -712,109 +684,3 @@ class Dispatcher:
             session.execute(update(MassAlert).where(MassAlert.id == alert_id).values(
                 completion_notified_at=now, report_permalink=link))
         return 1
-
-
-# --- status callbacks ---------------------------------------------------------------------
-
-def apply_status_callback(sessions: sessionmaker[Session], params: dict[str, str], now: datetime) -> bool:
-    """Apply a provider status callback: forward transitions only; duplicates and stale ones are harmless."""
-    sid = params.get("MessageSid") or params.get("SmsSid")
-    status = (params.get("MessageStatus") or params.get("SmsStatus") or "").lower()
-    if not sid or not status:
-        return False
-    new = provider_status(status)
-    code = params.get("ErrorCode") or None
-    model: type[AlertDelivery] | type[ConversationMessage]
-    if "m" in params:
-        model, row_id = ConversationMessage, params["m"]
-    elif "d" in params:
-        model, row_id = AlertDelivery, params["d"]
-    else:
-        model, row_id = AlertDelivery, None
-    with sessions() as session, session.begin():
-        query = select(model).with_for_update()
-        if row_id is not None and row_id.isdigit():
-            query = query.where(model.id == int(row_id))
-        else:
-            query = query.where(model.twilio_sid == sid)
-        row = session.scalars(query).first()
-        if row is None:
-            return False
-        if row.twilio_sid not in (None, sid):
-            return False  # a callback for another attempt's message; ignore
-        if row.twilio_sid is None:
-            row.twilio_sid = sid
-        current = row.status if row.status in STATUS_RANK else "accepted"
-        if not (_forward(current, new) or row.status in IN_FLIGHT or row.status == "sending"):
-            return True
-        row.status = new
-        row.lease_until = None
-        if code:
-            from services.sms import describe
-            row.error_code = code
-            row.error_message = describe(int(code)) if code.isdigit() else code
-        if isinstance(row, AlertDelivery):
-            row.updated_at = now
-            if new in (DeliveryStatus.DELIVERED, DeliveryStatus.UNDELIVERED, DeliveryStatus.FAILED):
-                row.final_at = now
-    return True
-
-
-# --- the single-dispatcher rule on SQLite -------------------------------------------------
-
-def instance_name() -> str:
-    """host:pid of this process."""
-    return f"{socket.gethostname()}:{os.getpid()}"
-
-
-def _alive(holder: str) -> bool:
-    host, _, pid = holder.rpartition(":")
-    if host != socket.gethostname() or not pid.isdigit():
-        return True
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def acquire_dispatcher(sessions: sessionmaker[Session], holder: str, now: datetime,
-                       stale_after: float = 15.0) -> None:
-    """On SQLite, become the only dispatcher or raise with a clear message; PostgreSQL allows several."""
-    engine = sessions.kw["bind"]
-    if not is_sqlite(engine):
-        return
-    with sessions() as session, session.begin():
-        lock = session.get(DispatcherLock, "dispatcher")
-        if lock is not None and lock.holder != holder:
-            fresh = now - lock.heartbeat_at < timedelta(seconds=stale_after)
-            if fresh and _alive(lock.holder):
-                raise DomainError(
-                    f"Another dispatcher ({lock.holder}) is already sending from this SQLite database. "
-                    "SQLite supports one dispatcher: stop the other one (or run `mass-alert serve "
-                    "--no-worker` beside one `mass-alert worker`), or move to PostgreSQL to run several.")
-        if lock is None:
-            session.add(DispatcherLock(name="dispatcher", holder=holder, heartbeat_at=now))
-        else:
-            lock.holder, lock.heartbeat_at = holder, now
-
-
-def heartbeat(sessions: sessionmaker[Session], holder: str, now: datetime) -> None:
-    """Keep the dispatcher lock fresh."""
-    if not is_sqlite(sessions.kw["bind"]):
-        return
-    with sessions() as session, session.begin():
-        session.execute(update(DispatcherLock).where(DispatcherLock.name == "dispatcher",
-                                                     DispatcherLock.holder == holder).values(heartbeat_at=now))
-
-
-def release_dispatcher(sessions: sessionmaker[Session], holder: str) -> None:
-    """Give the lock up on a clean stop."""
-    if not is_sqlite(sessions.kw["bind"]):
-        return
-    with sessions() as session, session.begin():
-        lock = session.get(DispatcherLock, "dispatcher")
-        if lock is not None and lock.holder == holder:
-            session.delete(lock)

@@ -9,7 +9,8 @@ from concurrent.futures import ThreadPoolExecutor
 from apscheduler.executors.pool import ThreadPoolExecutor as JobExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from services.delivery import Dispatcher, acquire_dispatcher, heartbeat, instance_name, release_dispatcher
+from services.delivery import Dispatcher
+from services.dispatcher_lock import acquire_dispatcher, heartbeat, instance_name, release_dispatcher
 
 log = logging.getLogger(__name__)
 

@@ -12,12 +12,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from services import alerts
 from services.clock import ManualClock
-from services.delivery import (
-    DispatchConfig,
-    Dispatcher,
-    acquire_dispatcher,
-    apply_status_callback,
-)
+from services.delivery import DispatchConfig, Dispatcher
+from services.dispatcher_lock import acquire_dispatcher
+from services.status import apply_status_callback
 from services.errors import DomainError, InvalidInput
 from services.models import AlertDelivery, Client, Conversation, ConversationMessage, MassAlert
 from services.reports import COLUMNS
