@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
@@ -31,6 +32,10 @@ ROOT_QUOTE_BLOCK = "conversation_quote"
 ROOT_CONTEXT_BLOCK = "conversation_context"
 ALERT_QUOTE_LIMIT = 140
 SYNC_JOB_ID = "conversation-relay"
+#: On background lanes, where replies went is stored in batches: once this many wait, once the oldest has
+#: waited this long, or when the lanes fall idle (a crash in between leaves claims `sync` retakes later).
+SAVE_BATCH = 50
+SAVE_SECONDS = 0.5
 
 
 # --- what the messages say (pure) ------------------------------------------------------------------
@@ -135,7 +140,9 @@ class ConversationRelay:
 
     With `lanes` > 0, `after_inbound` returns at once and posts from background threads (one lane per
     conversation keeps a thread's replies in order), so the Twilio webhook never waits for Slack. At
-    most `max_backlog` posts wait; past that a reply is left for `sync` (its claim is released).
+    most `max_backlog` posts wait; past that a reply is left for `sync` (its claim is released). Lanes
+    store the Slack ts of the replies they post in batches (see SAVE_BATCH); a thread's first message is
+    stored at once, since the next reply needs it.
     """
 
     def __init__(self, sessions: sessionmaker[Session], client: WebClient, clock: Clock, *, lanes: int = 0,
@@ -147,6 +154,8 @@ class ConversationRelay:
         self._lanes = [ThreadPoolExecutor(1, thread_name_prefix=f"slack-relay-{i}") for i in range(lanes)]
         self._backlog = 0
         self._idle = threading.Condition()
+        self._unsaved: list[tuple[int, str]] = []
+        self._unsaved_since = 0.0
 
     def after_inbound(self, result: InboundResult) -> None:
         """Post what an inbound text did (now, or on a background lane when the relay has lanes)."""
@@ -173,8 +182,39 @@ class ConversationRelay:
             log.exception("relaying inbound text %s to Slack", result.message_id)
         finally:
             with self._idle:
+                last = self._backlog == 1
+            self._save_posted(everything=last)
+            with self._idle:
                 self._backlog -= 1
                 self._idle.notify_all()
+
+    def _remember_posted(self, message_id: int, ts: str) -> None:
+        """Note where a reply went; stored with the next batch (on lanes) or at once."""
+        if not self._lanes:
+            conv.posted(self.sessions, message_id=message_id, slack_ts=ts)
+            return
+        with self._idle:
+            if not self._unsaved:
+                self._unsaved_since = time.monotonic()
+            self._unsaved.append((message_id, ts))
+
+    def _save_posted(self, *, everything: bool) -> None:
+        """Store the noted Slack ts: all of them, or only when the batch is full or old enough."""
+        with self._idle:
+            if not self._unsaved:
+                return
+            if not everything and len(self._unsaved) < SAVE_BATCH and \
+                    time.monotonic() - self._unsaved_since < SAVE_SECONDS:
+                return
+            batch, self._unsaved = self._unsaved, []
+        try:
+            conv.posted_many(self.sessions, batch)
+        except Exception:  # noqa: BLE001 - kept for the next batch
+            log.exception("storing where %d replies were posted in Slack", len(batch))
+            with self._idle:
+                if not self._unsaved:
+                    self._unsaved_since = time.monotonic()
+                self._unsaved[:0] = batch
 
     def wait_idle(self, timeout: float = 10.0) -> bool:
         """Block until the background lanes have posted everything handed to them; False on timeout."""
@@ -185,6 +225,7 @@ class ConversationRelay:
         """Finish the background posts and stop the lanes."""
         for lane in self._lanes:
             lane.shutdown(wait=True)
+        self._save_posted(everything=True)
 
     def _after_inbound(self, result: InboundResult) -> None:
         """Post what an inbound text did: in its thread (starting it when new), or a channel notice."""
@@ -222,7 +263,10 @@ class ConversationRelay:
             count += len(first)
             header = replace(header, thread_ts=ts)
         items = conv.claim_unposted(self.sessions, conversation_id, now)
-        return count + self._post_in_thread(header, items)
+        try:
+            return count + self._post_in_thread(header, items)
+        finally:
+            self._save_posted(everything=True)
 
     def sync(self) -> int:
         """The periodic job: post what was missed, update staff answers' status lines; the number of posts."""
@@ -311,7 +355,7 @@ class ConversationRelay:
                 conv.release(self.sessions, message_ids=[i.message_id for i in items[index:]])
                 log.exception("posting reply %s to Slack", item.message_id)
                 return index
-            conv.posted(self.sessions, message_id=item.message_id, slack_ts=str(response["ts"]))
+            self._remember_posted(item.message_id, str(response["ts"]))
         return len(items)
 
     def _notice(self, result: InboundResult) -> None:

@@ -21,10 +21,12 @@ import enum
 import logging
 import re
 import uuid
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
+from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import func, insert, literal, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, case, func, insert, literal, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -129,15 +131,6 @@ class InboundResult:
     earlier: tuple[RelayItem, ...] = ()
 
 
-@dataclass(frozen=True)
-class _Match:
-    client: Client | None
-    others: tuple[str, ...]
-    all_ids: tuple[int, ...]
-    alert_id: int | None
-    opted_out: bool = False
-
-
 def pending_marker(now: datetime) -> str:
     """A relay claim made at `now`."""
     return f"{PENDING}{int(now.timestamp())}"
@@ -169,38 +162,144 @@ def _clean_number(number: str) -> str:
     return parsed.e164 or text
 
 
-def _find_clinic(session: Session, clinic_number: str, messaging_service_sid: str | None) -> Clinic | None:
-    if messaging_service_sid:
-        clinic = session.scalars(
-            select(Clinic).where(Clinic.messaging_service_sid == messaging_service_sid)).first()
-        if clinic is not None:
-            return clinic
-    if not clinic_number:
+@dataclass(frozen=True)
+class _ClinicRow:
+    """The clinic fields an inbound text needs (read with the conversation and the clients)."""
+
+    id: int
+    name: str
+    timezone: str
+    sms_from: str | None
+    messaging_service_sid: str | None
+    contact_phone: str | None
+    slack_channel_id: str | None
+
+    @property
+    def sender_key(self) -> str | None:
+        """The identity pacing is kept for (as Clinic.sender_key)."""
+        if self.messaging_service_sid:
+            return f"ms:{self.messaging_service_sid}"
+        if self.sms_from:
+            return f"from:{self.sms_from}"
         return None
-    return session.scalars(select(Clinic).where(Clinic.sms_from == _clean_number(clinic_number))
-                           .order_by(Clinic.id)).first()
 
 
-def _match_clients(session: Session, clinic_id: int, phone: str) -> _Match:
-    """The clients on this number; the one texted most recently by an alert first."""
-    clients = list(session.scalars(
-        select(Client).where(Client.clinic_id == clinic_id, Client.phone_e164 == phone).order_by(Client.id)))
+@dataclass(frozen=True)
+class _ClientRow:
+    """A client on the texting number."""
+
+    id: int
+    full_name: str
+    opted_out_at: datetime | None
+
+
+@dataclass(frozen=True)
+class _ConversationRow:
+    """The conversation fields the inbound path and the thread header need."""
+
+    id: int
+    client_id: int | None
+    phone_e164: str
+    status: str
+    unknown_contact: bool
+    alert_id: int | None
+    slack_channel_id: str | None
+    slack_thread_ts: str | None
+    closed_at: datetime | None
+
+
+@dataclass(frozen=True)
+class _Match:
+    client: _ClientRow | None
+    others: tuple[str, ...]
+    all_ids: tuple[int, ...]
+    alert_id: int | None
+    opted_out: bool = False
+
+
+# The hot path's statements are built once (bound parameters), so a webhook pays neither statement
+# construction nor cache-key generation, and runs them on the session's Connection (no ORM layer).
+_CONVERSATION_COLUMNS = (
+    Conversation.id, Conversation.client_id, Conversation.phone_e164, Conversation.status,
+    Conversation.unknown_contact, Conversation.alert_id, Conversation.slack_channel_id,
+    Conversation.slack_thread_ts, Conversation.closed_at)
+_UNPOSTED = select(ConversationMessage.id).where(
+    ConversationMessage.conversation_id == Conversation.id, ConversationMessage.direction == INBOUND,
+    ConversationMessage.slack_ts.is_(None)).exists()
+#: The clinic texted (its Messaging Service first, else its number), its active conversation with the
+#: sender (and whether that has replies nobody posted), and the clients on the sender's number: one row
+#: per client (one row with no client columns when none).
+_LOOKUP = (
+    select(Clinic.id, Clinic.name, Clinic.timezone, Clinic.sms_from, Clinic.messaging_service_sid,
+           Clinic.contact_phone, Clinic.slack_channel_id, *_CONVERSATION_COLUMNS, _UNPOSTED,
+           Client.id, Client.full_name, Client.opted_out_at)
+    .select_from(Clinic)
+    .outerjoin(Conversation, and_(Conversation.clinic_id == Clinic.id,
+                                  Conversation.phone_e164 == bindparam("phone"), Conversation.status == ACTIVE))
+    .outerjoin(Client, and_(Client.clinic_id == Clinic.id, Client.phone_e164 == bindparam("phone")))
+    .where(or_(Clinic.messaging_service_sid == bindparam("sid"), Clinic.sms_from == bindparam("number")))
+    .order_by(case((Clinic.messaging_service_sid == bindparam("sid"), 0), else_=1), Clinic.id, Client.id))
+_ACTIVE = select(*_CONVERSATION_COLUMNS, _UNPOSTED).where(
+    Conversation.clinic_id == bindparam("clinic"), Conversation.phone_e164 == bindparam("phone"),
+    Conversation.status == ACTIVE)
+_CLIENT = select(Client.id, Client.full_name, Client.opted_out_at).where(Client.id == bindparam("client"))
+_RECENT_TEXTS = select(AlertDelivery.client_id, AlertDelivery.alert_id, AlertDelivery.requested_at).where(
+    AlertDelivery.alert_id.in_(
+        select(MassAlert.id).where(MassAlert.clinic_id == bindparam("clinic")).order_by(MassAlert.id.desc())
+        .limit(RECENT_ALERTS).scalar_subquery()),
+    AlertDelivery.client_id.in_(bindparam("clients", expanding=True)), AlertDelivery.requested_at.is_not(None))
+_INSERT_EVENT = insert(InboundEvent)
+_INSERT_CONVERSATION = insert(Conversation).returning(Conversation.id)
+_INSERT_MESSAGE = insert(ConversationMessage).returning(ConversationMessage.id)
+_CLAIM_EARLIER = (
+    update(ConversationMessage)
+    .where(ConversationMessage.conversation_id == bindparam("conversation"),
+           ConversationMessage.direction == INBOUND, ConversationMessage.slack_ts.is_(None))
+    .values(slack_ts=bindparam("marker"))
+    .returning(ConversationMessage.id, ConversationMessage.body, ConversationMessage.created_at))
+_PETS = select(Patient.name).where(Patient.client_id == bindparam("client"), Patient.deceased.is_(False)) \
+    .order_by(Patient.id)
+_ALERT_MESSAGE = select(MassAlert.message).where(MassAlert.id == bindparam("alert"))
+
+
+def _conversation_row(values: Sequence[Any]) -> _ConversationRow | None:
+    return None if values[0] is None else _ConversationRow(*values)
+
+
+def _lookup(conn: Connection, clinic_number: str, service_sid: str | None, phone: str
+            ) -> tuple[_ClinicRow, _ConversationRow | None, bool, list[_ClientRow]] | None:
+    """The clinic texted, its active conversation with `phone` (and whether it has unposted replies), the
+    clients on `phone` in id order; None when no clinic has that Messaging Service or number."""
+    number = _clean_number(clinic_number) if clinic_number else None
+    if not service_sid and not number:
+        return None
+    rows = conn.execute(_LOOKUP, {"phone": phone, "sid": service_sid or None, "number": number}).all()
+    if not rows:
+        return None
+    first = rows[0]
+    clinic = _ClinicRow(*first[:7])
+    conversation = _conversation_row(first[7:16])
+    clients = [_ClientRow(*row[17:20]) for row in rows if row[0] == clinic.id and row[17] is not None]
+    return clinic, conversation, bool(first[16]), clients
+
+
+def _match_clients(conn: Connection, clinic_id: int, clients: list[_ClientRow], *, rank: bool) -> _Match:
+    """The clients on this number; the one texted most recently by an alert first.
+
+    Without `rank` (one client, and no conversation to open) the alert texts are not read: the one client
+    wins and no alert is named.
+    """
     if not clients:
         return _Match(None, (), (), None)
-    recent = select(MassAlert.id).where(MassAlert.clinic_id == clinic_id).order_by(MassAlert.id.desc()).limit(
-        RECENT_ALERTS).scalar_subquery()
-    texts = session.execute(
-        select(AlertDelivery.client_id, AlertDelivery.alert_id, AlertDelivery.requested_at)
-        .where(AlertDelivery.alert_id.in_(recent), AlertDelivery.client_id.in_([c.id for c in clients]),
-               AlertDelivery.requested_at.is_not(None))
-    ).all()
     last: dict[int, tuple[datetime, int]] = {}
-    for client_id, alert_id, requested_at in texts:
-        if client_id not in last or requested_at > last[client_id][0]:
-            last[client_id] = (requested_at, alert_id)
-    order = {c.id: i for i, c in enumerate(clients)}
-    clients.sort(key=lambda c: (c.id not in last, -last[c.id][0].timestamp() if c.id in last else 0,
-                                order[c.id]))
+    if rank:
+        texts = conn.execute(_RECENT_TEXTS, {"clinic": clinic_id, "clients": [c.id for c in clients]}).all()
+        for client_id, alert_id, requested_at in texts:
+            if client_id not in last or requested_at > last[client_id][0]:
+                last[client_id] = (requested_at, alert_id)
+        order = {c.id: i for i, c in enumerate(clients)}
+        clients = sorted(clients, key=lambda c: (c.id not in last,
+                                                 -last[c.id][0].timestamp() if c.id in last else 0, order[c.id]))
     winner = clients[0]
     alert_id = last[winner.id][1] if winner.id in last else None
     opted_out = any(c.opted_out_at is not None for c in clients)
@@ -208,33 +307,38 @@ def _match_clients(session: Session, clinic_id: int, phone: str) -> _Match:
                   opted_out)
 
 
-def _active_conversation(session: Session, clinic_id: int, phone: str) -> Conversation | None:
-    return session.scalars(select(Conversation).where(
-        Conversation.clinic_id == clinic_id, Conversation.phone_e164 == phone,
-        Conversation.status == ACTIVE)).first()
+def _active_conversation(conn: Connection, clinic_id: int, phone: str
+                         ) -> tuple[_ConversationRow | None, bool]:
+    """The active conversation of this number (and whether it has unposted replies)."""
+    row = conn.execute(_ACTIVE, {"clinic": clinic_id, "phone": phone}).first()
+    if row is None:
+        return None, False
+    return _conversation_row(row[:9]), bool(row[9])
 
 
-def _open_conversation(session: Session, clinic: Clinic, phone: str, match: _Match,
-                       now: datetime) -> tuple[Conversation, bool]:
-    """The active conversation of this number, opened now unless another reply opened it first."""
-    conversation = Conversation(
-        clinic_id=clinic.id, client_id=match.client.id if match.client else None, phone_e164=phone,
-        status=ACTIVE, unknown_contact=match.client is None, alert_id=match.alert_id,
-        slack_thread_ts=pending_marker(now), opened_at=now)
+def _open_conversation(conn: Connection, clinic: _ClinicRow, phone: str, match: _Match,
+                       now: datetime) -> tuple[_ConversationRow, bool, bool]:
+    """The active conversation of this number, opened now unless another reply opened it first; and
+    whether it has unposted replies (never, when opened now)."""
+    client_id = match.client.id if match.client else None
+    marker = pending_marker(now)
     try:
-        with session.begin_nested():
-            session.add(conversation)
-            session.flush()
+        with conn.begin_nested():
+            new_id = conn.execute(_INSERT_CONVERSATION, {
+                "clinic_id": clinic.id, "client_id": client_id, "phone_e164": phone, "status": ACTIVE,
+                "unknown_contact": match.client is None, "alert_id": match.alert_id,
+                "slack_thread_ts": marker, "opened_at": now}).scalar_one()
     except IntegrityError:
         # Another reply from this number opened it at the same moment: join theirs.
-        winner = _active_conversation(session, clinic.id, phone)
+        winner, unposted = _active_conversation(conn, clinic.id, phone)
         if winner is None:
             raise
-        return winner, False
-    return conversation, True
+        return winner, False, unposted
+    return _ConversationRow(new_id, client_id, phone, ACTIVE, match.client is None, match.alert_id, None,
+                            marker, None), True, False
 
 
-def _confirmation(keyword: Keyword, clinic: Clinic) -> str:
+def _confirmation(keyword: Keyword, clinic: Clinic | _ClinicRow) -> str:
     name = clinic.name
     if keyword == Keyword.STOP:
         return (f"You are unsubscribed from {name} texts and will get no more messages from this number. "
@@ -245,7 +349,7 @@ def _confirmation(keyword: Keyword, clinic: Clinic) -> str:
     return f"{name}: for help, {contact}. Reply STOP to unsubscribe, START to resubscribe."
 
 
-def _opt_out(session: Session, clinic: Clinic, phone: str, client_ids: tuple[int, ...], now: datetime) -> int:
+def _opt_out(session: Session, clinic: Clinic | _ClinicRow, phone: str, client_ids: tuple[int, ...], now: datetime) -> int:
     """Mark every client on the number opted out; skip their unsent alert texts and queued answers."""
     changed = session.execute(
         update(Client).where(Client.clinic_id == clinic.id, Client.phone_e164 == phone,
@@ -271,7 +375,7 @@ def _opt_out(session: Session, clinic: Clinic, phone: str, client_ids: tuple[int
     return changed
 
 
-def _opt_in(session: Session, clinic: Clinic, phone: str) -> int:
+def _opt_in(session: Session, clinic: Clinic | _ClinicRow, phone: str) -> int:
     return session.execute(
         update(Client).where(Client.clinic_id == clinic.id, Client.phone_e164 == phone,
                              Client.opted_out_at.is_not(None)).values(opted_out_at=None)
@@ -298,7 +402,7 @@ def handle_inbound(
     try:
         with sessions() as session, session.begin():
             try:
-                session.execute(insert(InboundEvent).values(message_sid=sid[:64], received_at=now))
+                session.connection().execute(_INSERT_EVENT, {"message_sid": sid[:64], "received_at": now})
             except IntegrityError:
                 raise _Duplicate from None
             return _handle(session, clinic_number, messaging_service_sid, phone, body, now)
@@ -308,64 +412,68 @@ def handle_inbound(
 
 def _handle(session: Session, clinic_number: str, service_sid: str | None, phone: str, body: str,
             now: datetime) -> InboundResult:
-    clinic = _find_clinic(session, clinic_number, service_sid)
-    if clinic is None:
+    conn = session.connection()
+    found = _lookup(conn, clinic_number, service_sid, phone)
+    if found is None:
         log.warning("an inbound text to %s matches no clinic; ignored", clinic_number or service_sid)
         return InboundResult(phone=phone)
-    match = _match_clients(session, clinic.id, phone)
+    clinic, conversation, unposted, clients = found
     parsed = parse_keyword(body)
     keyword, word = parsed if parsed else (None, None)
+    if keyword == Keyword.START and word == "YES" and not any(c.opted_out_at is not None for c in clients):
+        keyword = word = None  # "Yes" from someone who never opted out is an ordinary answer
+    # The alert texts only matter to choose among several clients, or to name the alert a new conversation
+    # answers.
+    opening = conversation is None and keyword is None
+    match = _match_clients(conn, clinic.id, clients, rank=len(clients) > 1 or opening)
     changed = 0
     reply: str | None = None
-    if keyword == Keyword.START and word == "YES" and session.scalars(select(Client.id).where(
-            Client.id.in_(match.all_ids), Client.opted_out_at.is_not(None))).first() is None:
-        keyword = word = None  # "Yes" from someone who never opted out is an ordinary answer
     if keyword == Keyword.STOP:
         changed = _opt_out(session, clinic, phone, match.all_ids, now)
     elif keyword == Keyword.START:
         changed = _opt_in(session, clinic, phone)
     if keyword is not None:
         reply = _confirmation(keyword, clinic)
-    conversation = _active_conversation(session, clinic.id, phone)
     opened = False
-    if conversation is None and keyword is None:
-        conversation, opened = _open_conversation(session, clinic, phone, match, now)
-    base = InboundResult(
-        clinic_id=clinic.id, clinic_name=clinic.name, phone=phone, unknown_contact=match.client is None,
-        client_id=match.client.id if match.client else None,
-        client_name=match.client.full_name if match.client else None, other_clients=match.others,
-        keyword=keyword, keyword_text=word, changed_clients=changed, reply=reply)
+    if opening:
+        conversation, opened, unposted = _open_conversation(conn, clinic, phone, match, now)
+    winner = match.client
     if conversation is None:
-        return base
+        return InboundResult(
+            clinic_id=clinic.id, clinic_name=clinic.name, phone=phone, unknown_contact=winner is None,
+            client_id=winner.id if winner else None, client_name=winner.full_name if winner else None,
+            other_clients=match.others, keyword=keyword, keyword_text=word, changed_clients=changed,
+            reply=reply)
     thread = conversation.slack_thread_ts
     # Post it now only when its thread exists (or is ours to start); else the thread's starter picks it up.
     claimed = opened or (thread is not None and not is_claim(thread))
     earlier: tuple[RelayItem, ...] = ()
-    if claimed and not opened:
-        rows = session.execute(
-            update(ConversationMessage)
-            .where(ConversationMessage.conversation_id == conversation.id,
-                   ConversationMessage.direction == INBOUND, ConversationMessage.slack_ts.is_(None))
-            .values(slack_ts=pending_marker(now))
-            .returning(ConversationMessage.id, ConversationMessage.body, ConversationMessage.created_at)
-            .execution_options(synchronize_session=False)).all()
+    marker = pending_marker(now)
+    if claimed and not opened and unposted:
+        rows = conn.execute(_CLAIM_EARLIER, {"conversation": conversation.id, "marker": marker}).all()
         earlier = tuple(sorted((RelayItem(*row) for row in rows), key=lambda item: item.message_id))
-    message_id = session.execute(insert(ConversationMessage).values(
-        conversation_id=conversation.id, direction=INBOUND, body=body, status="received", attempts=0,
-        created_at=now, slack_ts=pending_marker(now) if claimed else None,
-    ).returning(ConversationMessage.id)).scalar_one()
+    message_id = conn.execute(_INSERT_MESSAGE, {
+        "conversation_id": conversation.id, "direction": INBOUND, "body": body, "status": "received",
+        "attempts": 0, "created_at": now, "slack_ts": marker if claimed else None}).scalar_one()
     header = None
     if claimed:
-        client = match.client
-        if conversation.client_id is not None and (client is None or client.id != conversation.client_id):
-            client = session.get(Client, conversation.client_id)
-        shown = client if conversation.client_id else None
+        shown = winner
+        if conversation.client_id is None:
+            shown = None
+        elif winner is None or winner.id != conversation.client_id:
+            shown = next((c for c in clients if c.id == conversation.client_id), None)
+            if shown is None:
+                row = conn.execute(_CLIENT, {"client": conversation.client_id}).first()
+                shown = _ClientRow(*row) if row is not None else None
         opted_out = keyword == Keyword.STOP or (keyword != Keyword.START and match.opted_out)
-        same = shown is match.client
         header = _header(session, conversation, clinic, shown, details=opened, opted_out=opted_out,
-                         others=match.others if same else None)
-    return replace(base, conversation_id=conversation.id, message_id=message_id, opened=opened,
-                   relay_claimed=claimed, body=body, header=header, earlier=earlier)
+                         others=match.others if shown is winner else None)
+    return InboundResult(
+        clinic_id=clinic.id, clinic_name=clinic.name, phone=phone, unknown_contact=winner is None,
+        client_id=winner.id if winner else None, client_name=winner.full_name if winner else None,
+        other_clients=match.others, keyword=keyword, keyword_text=word, changed_clients=changed, reply=reply,
+        conversation_id=conversation.id, message_id=message_id, opened=opened, relay_claimed=claimed,
+        body=body, header=header, earlier=earlier)
 
 
 # --- staff answers and closing ----------------------------------------------------------------
@@ -484,7 +592,8 @@ class ThreadHeader:
 
 
 def _header(
-    session: Session, conversation: Conversation, clinic: Clinic, client: Client | None, *, details: bool,
+    session: Session, conversation: Conversation | _ConversationRow, clinic: Clinic | _ClinicRow,
+    client: Client | _ClientRow | None, *, details: bool,
     opted_out: bool | None = None, others: tuple[str, ...] | None = None,
 ) -> ThreadHeader:
     """A ThreadHeader read in `session` (`opted_out` and `others` when the caller knows them already)."""
@@ -497,15 +606,14 @@ def _header(
             Client.opted_out_at.is_not(None)).limit(1)).first() is not None
     if details:
         if client is not None:
-            pets = tuple(session.scalars(select(Patient.name).where(
-                Patient.client_id == client.id, Patient.deceased.is_(False)).order_by(Patient.id)))
+            pets = tuple(session.connection().execute(_PETS, {"client": client.id}).scalars())
         if others is None:
             others = tuple(session.scalars(select(Client.full_name).where(
                 Client.clinic_id == clinic.id, Client.phone_e164 == conversation.phone_e164,
                 Client.id != (client.id if client else -1)).order_by(Client.id)))
         if conversation.alert_id is not None:
-            alert_message = session.scalar(
-                select(MassAlert.message).where(MassAlert.id == conversation.alert_id))
+            alert_message = session.connection().execute(
+                _ALERT_MESSAGE, {"alert": conversation.alert_id}).scalar()
         if thread is not None:
             root_body = session.scalar(select(ConversationMessage.body).where(
                 ConversationMessage.conversation_id == conversation.id,
@@ -625,16 +733,29 @@ def relay_item(sessions: sessionmaker[Session], message_id: int) -> RelayItem:
         return RelayItem(message.id, message.body, message.created_at)
 
 
+_SET_MESSAGE_TS = update(ConversationMessage).where(ConversationMessage.id == bindparam("message")) \
+    .values(slack_ts=bindparam("ts"))
+_SET_THREAD = update(Conversation).where(Conversation.id == bindparam("conversation")) \
+    .values(slack_thread_ts=bindparam("ts"), slack_channel_id=bindparam("channel"))
+
+
 def posted(sessions: sessionmaker[Session], *, message_id: int | None, slack_ts: str,
            conversation_id: int | None = None, channel_id: str | None = None) -> None:
     """Store where a message went; with `conversation_id`, that ts is the thread's first message."""
     with sessions() as session, session.begin():
+        conn = session.connection()
         if message_id is not None:
-            session.execute(update(ConversationMessage).where(ConversationMessage.id == message_id)
-                            .values(slack_ts=slack_ts))
+            conn.execute(_SET_MESSAGE_TS, {"message": message_id, "ts": slack_ts})
         if conversation_id is not None:
-            session.execute(update(Conversation).where(Conversation.id == conversation_id)
-                            .values(slack_thread_ts=slack_ts, slack_channel_id=channel_id))
+            conn.execute(_SET_THREAD, {"conversation": conversation_id, "ts": slack_ts, "channel": channel_id})
+
+
+def posted_many(sessions: sessionmaker[Session], done: list[tuple[int, str]]) -> None:
+    """Store where several inbound messages went, (message id, Slack ts) each, in one transaction."""
+    if not done:
+        return
+    with sessions() as session, session.begin():
+        session.connection().execute(_SET_MESSAGE_TS, [{"message": m, "ts": ts} for m, ts in done])
 
 
 def release(

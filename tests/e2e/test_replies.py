@@ -401,6 +401,20 @@ def test_background_relay_keeps_each_thread_in_order(stack: Stack) -> None:
         assert [t[t.index("says"):] for t in said] == [f"says {i}" for i in range(1, 5)], phone
 
 
+def test_background_relay_stores_where_every_reply_went_once_idle(stack: Stack) -> None:
+    relay = ConversationRelay(stack.sessions, stack.ctx.client, stack.clock, lanes=2)
+    stack.routes.inbound_handler = make_inbound_handler(stack.ctx, relay)
+    try:
+        for i in range(4):
+            assert stack.text(f"Reply {i}") == 200
+        assert relay.wait_idle(10)
+        with stack.sessions() as session:
+            stored = list(session.scalars(select(ConversationMessage.slack_ts)))
+        assert len(stored) == 4 and all(ts and not ts.startswith("pending:") for ts in stored)
+    finally:
+        relay.close()
+
+
 def test_a_picture_without_text_is_noted_in_the_thread(stack: Stack) -> None:
     status, _ = signed_inbound(stack.inbound_url, {**form(""), "NumMedia": "1"})
     assert status == 200

@@ -131,6 +131,16 @@ def test_clinic_found_by_messaging_service(sessions, clock) -> None:
     assert result.clinic_id == ids["clinic"] and result.opened
 
 
+def test_messaging_service_wins_over_a_clinic_with_the_same_number(sessions, clock) -> None:
+    setup_clinic(sessions, clock)
+    with sessions() as session, session.begin():
+        other = Builder(session).clinic("Other Paws", sms_from=None, messaging_service_sid="MG" + "b" * 32)
+        other_id = other.id
+    result = conv.handle_inbound(sessions, clinic_number=CLINIC_NUMBER, from_number=JANE, body="Hi",
+                                 message_sid="SMms2", now=clock.now(), messaging_service_sid="MG" + "b" * 32)
+    assert result.clinic_id == other_id and result.unknown_contact and result.opened
+
+
 def test_text_to_a_number_of_no_clinic_is_ignored(sessions, clock) -> None:
     setup_clinic(sessions, clock)
     result = reply(sessions, clock, "Hello?", to="+18885550000")
