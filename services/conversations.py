@@ -45,6 +45,7 @@ from services.models import (
     MassAlert,
     Patient,
     SkipReason,
+    sender_key_of,
 )
 from services.phones import normalize_phone
 
@@ -177,11 +178,7 @@ class _ClinicRow:
     @property
     def sender_key(self) -> str | None:
         """The identity pacing is kept for (as Clinic.sender_key)."""
-        if self.messaging_service_sid:
-            return f"ms:{self.messaging_service_sid}"
-        if self.sms_from:
-            return f"from:{self.sms_from}"
-        return None
+        return sender_key_of(self.sms_from, self.messaging_service_sid)
 
 
 @dataclass(frozen=True)

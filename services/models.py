@@ -53,6 +53,15 @@ class UTCDateTime(TypeDecorator[datetime]):
         return None if value is None else value.replace(tzinfo=UTC)
 
 
+def sender_key_of(sms_from: str | None, messaging_service_sid: str | None) -> str | None:
+    """'ms:MG...' for a Messaging Service, else 'from:+1...', else None (no sender configured)."""
+    if messaging_service_sid:
+        return f"ms:{messaging_service_sid}"
+    if sms_from:
+        return f"from:{sms_from}"
+    return None
+
+
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
 
@@ -136,11 +145,7 @@ class Clinic(Base):
     @property
     def sender_key(self) -> str | None:
         """The identity pacing is kept for: the Messaging Service, else the From number."""
-        if self.messaging_service_sid:
-            return f"ms:{self.messaging_service_sid}"
-        if self.sms_from:
-            return f"from:{self.sms_from}"
-        return None
+        return sender_key_of(self.sms_from, self.messaging_service_sid)
 
 
 class ClinicUser(Base):
