@@ -79,6 +79,7 @@ class SandboxSlack:
         self,
         *,
         bot_token: str = "xoxb-sandbox-bot-token",
+        app_token: str = "xapp-1-A0MASSALERT-1-sandbox",
         team_id: str = "T0SANDBOX",
         team_domain: str = "sandbox",
         team_name: str = "Sandbox Clinic Group",
@@ -91,6 +92,9 @@ class SandboxSlack:
         port: int = 0,
     ) -> None:
         self.bot_token = bot_token
+        #: The app-level token (Socket Mode); `socket_url` is the ws:// link apps.connections.open hands out.
+        self.app_token = app_token
+        self.socket_url: str | None = None
         self.team_id = team_id
         self.team_domain = team_domain
         self.team_name = team_name
@@ -137,6 +141,7 @@ class SandboxSlack:
             "files.getUploadURLExternal": self._files_get_upload_url,
             "files.completeUploadExternal": self._files_complete_upload,
             "files.info": self._files_info,
+            "apps.connections.open": self._apps_connections_open,
         }
 
     # ----------------------------------------------------------------- lifecycle
@@ -333,7 +338,10 @@ class SandboxSlack:
                 response: dict[str, Any] = {"ok": False, "error": "unknown_method"}
             elif not token:
                 response = {"ok": False, "error": "not_authed"}
-            elif token != self.bot_token:
+            elif method == "apps.connections.open" and token != self.app_token:
+                response = {"ok": False, "error": "not_allowed_token_type" if token == self.bot_token
+                            else "invalid_auth"}
+            elif method != "apps.connections.open" and token != self.bot_token:
                 response = {"ok": False, "error": "invalid_auth"}
             elif (failure := self._take_failure(method)) is not None:
                 response = {"ok": False, "error": failure.error}
@@ -464,6 +472,11 @@ class SandboxSlack:
         return {"url": f"https://{self.team_domain}.slack.com/", "team": self.team_name,
                 "user": "mass_text_alerts", "team_id": self.team_id, "user_id": self.bot_user_id,
                 "bot_id": self.bot_id, "is_enterprise_install": False}
+
+    def _apps_connections_open(self, params: dict[str, Any]) -> dict[str, Any]:
+        if self.socket_url is None:
+            raise SlackApiFailure("socket_mode_not_enabled")
+        return {"url": f"{self.socket_url}?ticket={secrets.token_hex(16)}&app_id={self.app_id}"}
 
     def _views_open(self, params: dict[str, Any]) -> dict[str, Any]:
         view = self._check_view(params.get("view"), "modal")

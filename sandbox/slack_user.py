@@ -26,6 +26,7 @@ from sandbox.slack_requests import (
     state_value,
     view_submission_payload,
 )
+from sandbox.polling import wait_for
 
 T = TypeVar("T")
 _LABELS = dict(RANGE_PRESETS)
@@ -65,14 +66,7 @@ class SlackUser:
 
     def wait_for(self, found: Callable[[], T | None], what: str, timeout: float | None = None) -> T:
         """Poll until `found()` returns something truthy; TimeoutError naming `what` otherwise."""
-        deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
-        while True:
-            value = found()
-            if value:
-                return value
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"timed out waiting for {what}")
-            time.sleep(0.005)
+        return wait_for(found, what, self.timeout if timeout is None else timeout)
 
     def view(self, view_id: str) -> dict[str, Any]:
         """A copy of the view as Slack holds it now (state included)."""

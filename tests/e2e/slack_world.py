@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -17,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot import serve
 from bot.runtime import Runtime, open_runtime
+from sandbox import polling
 from sandbox.slack import SandboxSlack
 from sandbox.slack_user import SlackUser
 from sandbox.twilio import SandboxTwilio
@@ -69,14 +69,7 @@ class World:
         return alerts.snapshot(self.sessions, alert_id, datetime.now(UTC))
 
     def wait_for(self, found: Callable[[], T | None], what: str, timeout: float = 15.0) -> T:
-        deadline = time.monotonic() + timeout
-        while True:
-            value = found()
-            if value:
-                return value
-            if time.monotonic() > deadline:
-                raise AssertionError(f"timed out waiting for {what}")
-            time.sleep(0.02)
+        return polling.wait_for(found, what, timeout, interval=0.02)
 
     def wait_finished(self, alert_id: int, timeout: float = 20.0) -> AlertSnapshot:
         """The alert once its outcome has been posted (the report link is stored then)."""
