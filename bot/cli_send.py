@@ -7,6 +7,7 @@ import signal
 import sys
 import threading
 import time
+from dataclasses import replace
 
 from bot.cli_preview import resolve_range
 from bot.console import ConsoleNotifier, outcome_line, progress_line
@@ -81,8 +82,8 @@ def _send(args: argparse.Namespace) -> int:
 def _wait_for(runtime, alert_id: int) -> int:  # type: ignore[no-untyped-def]
     notifier = ConsoleNotifier()
     dispatcher = build_dispatcher(runtime, build_gateway(runtime.settings), notifier)
-    dispatcher.config = dispatcher.config.__class__(**{**dispatcher.config.__dict__,
-                                                       "progress_interval_seconds": 10 ** 9})
+    # The terminal shows its own progress bar: no progress notices from the finalizer.
+    dispatcher.config = replace(dispatcher.config, progress_interval_seconds=10 ** 9)
     worker = DeliveryWorker(dispatcher, interval=runtime.settings.dispatch_interval_seconds,
                             concurrency=runtime.settings.send_concurrency)
     worker.start()

@@ -15,7 +15,6 @@ import signal
 import threading
 import uuid
 from collections import Counter
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -27,6 +26,7 @@ from sqlalchemy import Row, and_, case, func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from services import alerts as alert_service
+from services.clock import Clock
 from services.db import read_sessions
 from services.models import (
     AlertDelivery,
@@ -37,6 +37,7 @@ from services.models import (
     MassAlert,
     Sender,
     SkipReason,
+    sender_parts,
 )
 from services.notify import Notifier, NullNotifier
 from services.pacing import IDLE_SLOT, wake_sender
@@ -80,12 +81,7 @@ class Job:
     sender_key: str
     slot_at: datetime
     alert_id: int | None = None
-
-
-def sender_parts(key: str) -> tuple[str | None, str | None]:
-    """(From number, Messaging Service SID) of a sender key."""
-    kind, _, value = key.partition(":")
-    return (value, None) if kind == "from" else (None, value)
+    pace_seconds: float = 0.0  # the alert's pace; conversation texts have none
 
 
 class Dispatcher:
@@ -95,7 +91,7 @@ class Dispatcher:
         self,
         sessions: sessionmaker[Session],
         gateway: SmsGateway,
-        clock: object,
+        clock: Clock,
         config: DispatchConfig,
         notifier: Notifier | None = None,
         *,
@@ -111,11 +107,9 @@ class Dispatcher:
         self.capacity = capacity
         self._in_flight = 0
         self._lock = threading.Lock()
-        self.on_sent: Callable[[Job], None] | None = None
         #: Fault injection for the crash tests: {"claimed"|"sent"|"stored": n} kills the process at the nth time.
         self.crash_points: dict[str, int] = {}
         self._last_done: dict[str, datetime] = {}
-        self._paces: dict[int, float] = {}
 
     def _checkpoint(self, name: str) -> None:
         """Die here (SIGKILL, no clean-up) when a crash test asked for it."""
@@ -130,7 +124,7 @@ class Dispatcher:
     # --- claiming -------------------------------------------------------------------------
 
     def _now(self) -> datetime:
-        return self.clock.now()  # type: ignore[attr-defined,no-any-return]
+        return self.clock.now()
 
     def claim(self, limit: int | None = None) -> list[Job]:
         """Claim every text whose slot is due within the lookahead; advance the senders' slots."""
@@ -252,7 +246,7 @@ class Dispatcher:
                 session.execute(update(MassAlert).where(MassAlert.id == alert.id, MassAlert.state == AlertState.QUEUED)
                                 .values(state=AlertState.SENDING, started_at=now))
             return Job("alert", delivery.id, attempt, delivery.phone_e164 or "", alert.message, sender.key, slot,
-                       alert.id)
+                       alert.id, alert.pace_seconds)
         return None
 
     def _park(self, session: Session, sender: Sender) -> None:
@@ -279,14 +273,15 @@ class Dispatcher:
         self._checkpoint("claimed")
         wait = (job.slot_at - self._now()).total_seconds()
         if wait > 0:
-            self.clock.sleep(wait)  # type: ignore[attr-defined]
+            self.clock.sleep(wait)
         from_, service = sender_parts(job.sender_key)
         request = SendRequest(to=job.to, body=job.body, from_=from_, messaging_service_sid=service,
                               status_callback=self.callback_url(job))
         if job.kind == "alert":
-            if self._withdrawn(job):
+            withdrawn, stored_last_send = self._preflight(job)
+            if withdrawn:
                 return
-            self._respect_last_send(job)
+            self._respect_last_send(job, stored_last_send)
         requested = self._now()
         try:
             result = self.gateway.send(request)
@@ -300,21 +295,26 @@ class Dispatcher:
             self._checkpoint("sent")
             self._record_success(job, result.sid, result.status, requested)
             self._checkpoint("stored")
-        if self.on_sent is not None:
-            self.on_sent(job)
 
-    def _withdrawn(self, job: Job) -> bool:
-        """Between claim and slot the alert may have been cancelled or the client opted out: then don't send."""
+    def _preflight(self, job: Job) -> tuple[bool, datetime | None]:
+        """One read at the slot: (withdrawn?, the sender's last answered send in any process).
+
+        Between claim and slot the alert may have been cancelled or the client opted out: then the text is
+        withdrawn (marked Not sent) instead of sent.
+        """
         with read_sessions(self.sessions)() as session:
             row = session.execute(
-                select(MassAlert.state, MassAlert.cancelled_by, Client.opted_out_at)
+                select(MassAlert.state, MassAlert.cancelled_by, Client.opted_out_at, Sender.last_alert_sent_at)
                 .select_from(AlertDelivery)
                 .join(MassAlert, MassAlert.id == AlertDelivery.alert_id)
                 .join(Client, Client.id == AlertDelivery.client_id)
+                .join(Sender, Sender.key == MassAlert.sender_key)
                 .where(AlertDelivery.id == job.row_id)
             ).first()
-        if row is None or (row.state in ACTIVE and row.opted_out_at is None):
-            return False
+        if row is None:
+            return False, None
+        if row.state in ACTIVE and row.opted_out_at is None:
+            return False, row.last_alert_sent_at
         if row.opted_out_at is not None:
             reason, detail = SkipReason.OPTED_OUT, "Opted out while the alert was sending"
         elif row.state == AlertState.CANCELLED:
@@ -329,32 +329,20 @@ class Dispatcher:
                        AlertDelivery.status == DeliveryStatus.SENDING)
                 .values(status=DeliveryStatus.SKIPPED, skip_reason=reason, skip_detail=detail, lease_until=None,
                         final_at=now, updated_at=now))
-        return True
+        return True, row.last_alert_sent_at
 
-    def _respect_last_send(self, job: Job) -> None:
-        """Wait until the pace has passed since the last send on the sender answered (any process)."""
+    def _respect_last_send(self, job: Job, stored: datetime | None) -> None:
+        """Wait until the pace has passed since the last send on the sender answered (this or another process)."""
         with self._lock:
             last = self._last_done.get(job.sender_key)
-        with read_sessions(self.sessions)() as session:
-            stored = session.scalar(select(Sender.last_alert_sent_at).where(Sender.key == job.sender_key))
         if stored is not None and (last is None or stored > last):
             last = stored
         if last is None:
             return
-        gap = timedelta(seconds=self._pace_of(job) + self.config.pace_margin_seconds)
+        gap = timedelta(seconds=job.pace_seconds + self.config.pace_margin_seconds)
         wait = (last + gap - self._now()).total_seconds()
         if wait > 0:
-            self.clock.sleep(wait)  # type: ignore[attr-defined]
-
-    def _pace_of(self, job: Job) -> float:
-        with self._lock:
-            cached = self._paces.get(job.alert_id or 0)
-        if cached is None:
-            with read_sessions(self.sessions)() as session:
-                cached = session.scalar(select(MassAlert.pace_seconds).where(MassAlert.id == job.alert_id)) or 0.0
-            with self._lock:
-                self._paces[job.alert_id or 0] = cached
-        return cached
+            self.clock.sleep(wait)
 
     def _record_success(self, job: Job, sid: str, status: str, requested: datetime) -> None:
         new = provider_status(status)

@@ -62,6 +62,12 @@ def sender_key_of(sms_from: str | None, messaging_service_sid: str | None) -> st
     return None
 
 
+def sender_parts(key: str) -> tuple[str | None, str | None]:
+    """(From number, Messaging Service SID) of a sender key: the inverse of sender_key_of."""
+    kind, _, value = key.partition(":")
+    return (value, None) if kind == "from" else (None, value)
+
+
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
 

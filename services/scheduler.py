@@ -42,7 +42,7 @@ class DeliveryWorker:
     def start(self) -> None:
         """Take the dispatcher lock (SQLite: only one) and schedule the fixed jobs."""
         clock = self.dispatcher.clock
-        acquire_dispatcher(self.dispatcher.sessions, self.holder, clock.now())  # type: ignore[attr-defined]
+        acquire_dispatcher(self.dispatcher.sessions, self.holder, clock.now())
         jobs = (
             (DISPATCH_JOB, self._safe(self.dispatcher.tick), self.interval),
             (RECONCILE_JOB, self._safe(self.dispatcher.reconcile), self.reconcile_every),
@@ -59,10 +59,12 @@ class DeliveryWorker:
         self.scheduler.add_job(self._safe(func), "interval", seconds=seconds, id=job_id, replace_existing=True)
 
     def _heartbeat(self) -> None:
-        heartbeat(self.dispatcher.sessions, self.holder, self.dispatcher.clock.now())  # type: ignore[attr-defined]
+        heartbeat(self.dispatcher.sessions, self.holder, self.dispatcher.clock.now())
 
     @staticmethod
-    def _safe(func):  # type: ignore[no-untyped-def]
+    def _safe(func: Callable[[], object]) -> Callable[[], None]:
+        """`func` as a job that logs its failure instead of raising into the scheduler."""
+
         def run() -> None:
             try:
                 func()

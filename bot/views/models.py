@@ -6,18 +6,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
-#: The range select's choices, in order: (value, label).
-RANGE_PRESETS: tuple[tuple[str, str], ...] = (
-    ("rest-of-today", "Rest of today"),
-    ("today+1", "Rest of today and tomorrow"),
-    ("today+2", "Rest of today and the next 2 days"),
-    ("today+3", "Rest of today and the next 3 days"),
-    ("today+4", "Rest of today and the next 4 days"),
-    ("today+5", "Rest of today and the next 5 days"),
-    ("today+6", "Rest of today and the next 6 days"),
-    ("custom", "Custom range…"),
-)
+from services.timeranges import PRESETS
+
 CUSTOM_PRESET = "custom"
+#: The range select's choices, in order: (value, label): the services' presets, then the custom range.
+RANGE_PRESETS: tuple[tuple[str, str], ...] = (*PRESETS, (CUSTOM_PRESET, "Custom range…"))
 DEFAULT_PRESET = "rest-of-today"
 
 
