@@ -6,13 +6,13 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
+from sandbox import polling
 from sandbox.twilio import SandboxTwilio
 from services import alerts, db
 from services.clock import SystemClock
@@ -53,14 +53,12 @@ def seed(db_url: str, clinics: int, clients: int) -> tuple[db.sessionmaker, list
 
 
 def wait_done(sessions, timeout: float = 60) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def all_completed() -> bool:
         with sessions() as session:
             states = session.scalars(select(MassAlert.completion_notified_at)).all()
-        if states and all(s is not None for s in states):
-            return
-        time.sleep(0.2)
-    raise AssertionError("the alerts did not complete in time")
+        return bool(states) and all(s is not None for s in states)
+
+    polling.wait_for(all_completed, "the alerts to complete", timeout, interval=0.2)
 
 
 def assert_once_and_paced(sandbox: SandboxTwilio, phones: list[str]) -> None:
