@@ -399,3 +399,16 @@ def test_cancel_between_claim_and_slot_withdraws_the_text(sessions, clock, tmp_p
     assert gateway.sent == []
     rows = deliveries(sessions, alert_id)
     assert [(r.status, r.skip_reason) for r in rows] == [("skipped", "cancelled"), ("skipped", "cancelled")]
+
+
+def test_no_limit_on_the_number_of_alerts(sessions, clock, tmp_path) -> None:
+    clinic_id, _ = make_clinic(sessions, clock, ["+13125550001", "+13125550002"])
+    ids = [new_alert(sessions, clock, clinic_id, message=f"Update number {n}") for n in range(5)]
+    assert len(set(ids)) == 5
+    gateway = FakeGateway(clock)
+    run_until_idle(dispatcher(sessions, clock, gateway, tmp_path), clock, 150)
+    # Every alert reaches every client once, and the clinic's number keeps its pace across alerts.
+    assert sorted((t.request.to, t.request.body) for t in gateway.sent) == sorted(
+        (phone, f"Update number {n}") for n in range(5) for phone in ("+13125550001", "+13125550002"))
+    times = [t.at for t in gateway.sent]
+    assert all(b - a >= timedelta(seconds=12) for a, b in zip(times, times[1:]))
