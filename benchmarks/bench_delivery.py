@@ -70,29 +70,69 @@ def seed_clinics(url: str, clinics: int, clients_each: int, now: datetime) -> No
     """`clinics` clinics with `clients_each` clients, each with one appointment tomorrow."""
     engine = db.make_engine(url)
     with engine.begin() as conn:
-        conn.execute(insert(Clinic), [
-            {"id": c + 1, "name": f"Clinic {c:04d}", "timezone": "America/Chicago", "two_way_texting": True,
-             "sms_from": f"+1312{c:07d}", "created_at": now} for c in range(clinics)])
+        conn.execute(
+            insert(Clinic),
+            [
+                {
+                    "id": c + 1,
+                    "name": f"Clinic {c:04d}",
+                    "timezone": "America/Chicago",
+                    "two_way_texting": True,
+                    "sms_from": f"+1312{c:07d}",
+                    "created_at": now,
+                }
+                for c in range(clinics)
+            ],
+        )
         rows = [(c, i) for c in range(clinics) for i in range(clients_each)]
-        conn.execute(insert(Client), [
-            {"id": n + 1, "clinic_id": c + 1, "external_id": f"c{n}", "full_name": f"Client {n}",
-             "phone_raw": f"+1415{n:07d}", "phone_e164": f"+1415{n:07d}"} for n, (c, _) in enumerate(rows)])
-        conn.execute(insert(Patient), [
-            {"id": n + 1, "clinic_id": c + 1, "client_id": n + 1, "external_id": f"p{n}", "name": "Max"}
-            for n, (c, _) in enumerate(rows)])
-        conn.execute(insert(Appointment), [
-            {"clinic_id": c + 1, "client_id": n + 1, "patient_id": n + 1, "external_id": f"a{n}",
-             "start_at": now + timedelta(days=1, minutes=i), "status": "scheduled"}
-            for n, (c, i) in enumerate(rows)])
+        conn.execute(
+            insert(Client),
+            [
+                {
+                    "id": n + 1,
+                    "clinic_id": c + 1,
+                    "external_id": f"c{n}",
+                    "full_name": f"Client {n}",
+                    "phone_raw": f"+1415{n:07d}",
+                    "phone_e164": f"+1415{n:07d}",
+                }
+                for n, (c, _) in enumerate(rows)
+            ],
+        )
+        conn.execute(
+            insert(Patient),
+            [
+                {"id": n + 1, "clinic_id": c + 1, "client_id": n + 1, "external_id": f"p{n}", "name": "Max"}
+                for n, (c, _) in enumerate(rows)
+            ],
+        )
+        conn.execute(
+            insert(Appointment),
+            [
+                {
+                    "clinic_id": c + 1,
+                    "client_id": n + 1,
+                    "patient_id": n + 1,
+                    "external_id": f"a{n}",
+                    "start_at": now + timedelta(days=1, minutes=i),
+                    "status": "scheduled",
+                }
+                for n, (c, i) in enumerate(rows)
+            ],
+        )
     engine.dispose()
 
 
 def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))] if ordered else float("nan")
+    return (
+        ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))] if ordered else float("nan")
+    )
 
 
-def run_pacing(backend: str, clinics: int, duration: float, latency: float, workers: int, burst: bool) -> dict:
+def run_pacing(
+    backend: str, clinics: int, duration: float, latency: float, workers: int, burst: bool
+) -> dict:
     """Parts (a) and (b)."""
     pace = 12.0
     url = fresh_database(backend, "bench_delivery")
@@ -101,9 +141,15 @@ def run_pacing(backend: str, clinics: int, duration: float, latency: float, work
     seed_clinics(url, clinics, clients_each, now)
     sessions = db.make_session_factory(db.make_engine(url))
     for c in range(clinics):
-        alerts.create_alert(sessions, alerts.AlertRequest(c + 1, "Bench", TimeRange(now, now + timedelta(days=7)),
-                                                          "Storm closure at 3 PM today."),
-                            now=now, default_pace=pace, max_chars=320)
+        alerts.create_alert(
+            sessions,
+            alerts.AlertRequest(
+                c + 1, "Bench", TimeRange(now, now + timedelta(days=7)), "Storm closure at 3 PM today."
+            ),
+            now=now,
+            default_pace=pace,
+            max_chars=320,
+        )
     if backend == "postgresql":
         with sessions() as session, session.begin():
             session.execute(text("ANALYZE"))  # what autovacuum does on a live database
@@ -114,13 +160,29 @@ def run_pacing(backend: str, clinics: int, duration: float, latency: float, work
             offset = 0.0 if burst else (sender.id - 1) * pace / clinics
             sender.next_alert_at = start + timedelta(seconds=offset)
     with SandboxTwilio(account_sid=SID, auth_token=TOKEN, latency=latency, send_callbacks=False) as sandbox:
-        env = {**os.environ, "DATABASE_URL": url, "TWILIO_ACCOUNT_SID": SID, "TWILIO_AUTH_TOKEN": TOKEN,
-               "TWILIO_API_URL": sandbox.url, "PUBLIC_BASE_URL": "http://127.0.0.1:9",
-               "SEND_CONCURRENCY": "96", "DISPATCH_INTERVAL_SECONDS": "0.05", "LOG_LEVEL": "WARNING",
-               "COMPLETION_GRACE_SECONDS": "3600"}
-        procs = [subprocess.Popen([sys.executable, "-m", "bot.cli", "worker"], cwd=ROOT, env=env,
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-                 for _ in range(workers)]
+        env = {
+            **os.environ,
+            "DATABASE_URL": url,
+            "TWILIO_ACCOUNT_SID": SID,
+            "TWILIO_AUTH_TOKEN": TOKEN,
+            "TWILIO_API_URL": sandbox.url,
+            "PUBLIC_BASE_URL": "http://127.0.0.1:9",
+            "SEND_CONCURRENCY": "96",
+            "DISPATCH_INTERVAL_SECONDS": "0.05",
+            "LOG_LEVEL": "WARNING",
+            "COMPLETION_GRACE_SECONDS": "3600",
+        }
+        procs = [
+            subprocess.Popen(
+                [sys.executable, "-m", "bot.cli", "worker"],
+                cwd=ROOT,
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for _ in range(workers)
+        ]
         conv_ids: list[int] = []
         rng = random.Random(1)
         try:
@@ -128,7 +190,9 @@ def run_pacing(backend: str, clinics: int, duration: float, latency: float, work
             next_conv = time.monotonic() + 5
             while time.monotonic() < deadline:
                 if time.monotonic() >= next_conv:
-                    conv_ids.append(queue_conversation_text(sessions, rng.randrange(clinics) + 1, clients_each))
+                    conv_ids.append(
+                        queue_conversation_text(sessions, rng.randrange(clinics) + 1, clients_each)
+                    )
                     next_conv += 2
                 time.sleep(0.05)
         finally:
@@ -137,15 +201,24 @@ def run_pacing(backend: str, clinics: int, duration: float, latency: float, work
             errors = [proc.communicate(timeout=60)[1] for proc in procs]
         messages = sandbox.messages
     with sessions() as session:
-        rows = session.execute(select(AlertDelivery.requested_at, AlertDelivery.slot_at, AlertDelivery.phone_e164)
-                               .where(AlertDelivery.requested_at.is_not(None))).all()
-        handed_over = session.scalar(select(func.count()).select_from(AlertDelivery)
-                                     .where(AlertDelivery.twilio_sid.is_not(None)))
-        stuck = session.scalar(select(func.count()).select_from(AlertDelivery)
-                               .where(AlertDelivery.status.in_(("sending", "in_doubt"))))
-        convs = session.execute(select(ConversationMessage.created_at, ConversationMessage.requested_at,
-                                       ConversationMessage.status)
-                                .where(ConversationMessage.id.in_(conv_ids))).all()
+        rows = session.execute(
+            select(AlertDelivery.requested_at, AlertDelivery.slot_at, AlertDelivery.phone_e164).where(
+                AlertDelivery.requested_at.is_not(None)
+            )
+        ).all()
+        handed_over = session.scalar(
+            select(func.count()).select_from(AlertDelivery).where(AlertDelivery.twilio_sid.is_not(None))
+        )
+        stuck = session.scalar(
+            select(func.count())
+            .select_from(AlertDelivery)
+            .where(AlertDelivery.status.in_(("sending", "in_doubt")))
+        )
+        convs = session.execute(
+            select(
+                ConversationMessage.created_at, ConversationMessage.requested_at, ConversationMessage.status
+            ).where(ConversationMessage.id.in_(conv_ids))
+        ).all()
     late = [(r.requested_at - r.slot_at).total_seconds() * 1000 for r in rows]
     alert_msgs = [m for m in messages if m.body.startswith("Storm")]
     per_to: dict[str, int] = {}
@@ -154,22 +227,42 @@ def run_pacing(backend: str, clinics: int, duration: float, latency: float, work
     by_sender: dict[str, list[datetime]] = {}
     for m in alert_msgs:
         by_sender.setdefault(m.from_ or "", []).append(m.date_created)
-    min_gap = min(((b - a).total_seconds() for times in by_sender.values()
-                   for a, b in zip(sorted(times), sorted(times)[1:])), default=float("nan"))
+    min_gap = min(
+        (
+            (b - a).total_seconds()
+            for times in by_sender.values()
+            for a, b in zip(sorted(times), sorted(times)[1:])
+        ),
+        default=float("nan"),
+    )
     conv_wait = [(c.requested_at - c.created_at).total_seconds() * 1000 for c in convs if c.requested_at]
     return {
-        "backend": backend, "workers": workers, "clinics": clinics, "duration_s": duration,
-        "latency_ms": latency * 1000, "burst": burst,
-        "alert_texts_sent": len(alert_msgs), "texts_per_second": round(len(alert_msgs) / duration, 1),
+        "backend": backend,
+        "workers": workers,
+        "clinics": clinics,
+        "duration_s": duration,
+        "latency_ms": latency * 1000,
+        "burst": burst,
+        "alert_texts_sent": len(alert_msgs),
+        "texts_per_second": round(len(alert_msgs) / duration, 1),
         "duplicates": sum(1 for n in per_to.values() if n > 1),
-        "rows_with_provider_sid": handed_over, "rows_left_in_flight": stuck,
+        "rows_with_provider_sid": handed_over,
+        "rows_left_in_flight": stuck,
         "provider_messages_without_row": len(alert_msgs) - handed_over,
-        "lateness_ms": {"p50": round(percentile(late, 50), 1), "p95": round(percentile(late, 95), 1),
-                        "p99": round(percentile(late, 99), 1), "max": round(max(late, default=0), 1)},
-        "min_gap_s": round(min_gap, 3), "pace_s": pace,
-        "conversation_texts": {"queued": len(conv_ids), "sent": len(conv_wait),
-                               "p50_ms": round(percentile(conv_wait, 50), 1),
-                               "p99_ms": round(percentile(conv_wait, 99), 1)},
+        "lateness_ms": {
+            "p50": round(percentile(late, 50), 1),
+            "p95": round(percentile(late, 95), 1),
+            "p99": round(percentile(late, 99), 1),
+            "max": round(max(late, default=0), 1),
+        },
+        "min_gap_s": round(min_gap, 3),
+        "pace_s": pace,
+        "conversation_texts": {
+            "queued": len(conv_ids),
+            "sent": len(conv_wait),
+            "p50_ms": round(percentile(conv_wait, 50), 1),
+            "p99_ms": round(percentile(conv_wait, 99), 1),
+        },
         "worker_errors": [e.strip().splitlines()[-1] for e in errors if "Traceback" in e],
     }
 
@@ -180,15 +273,22 @@ def queue_conversation_text(sessions, clinic_id: int, clients_each: int) -> int:
     with sessions() as session, session.begin():
         phone = session.scalar(select(Client.phone_e164).where(Client.id == client_id))
         key = session.scalar(select(Clinic.sms_from).where(Clinic.id == clinic_id))
-        conv = session.scalar(select(Conversation).where(Conversation.clinic_id == clinic_id,
-                                                         Conversation.status == "active"))
+        conv = session.scalar(
+            select(Conversation).where(Conversation.clinic_id == clinic_id, Conversation.status == "active")
+        )
         if conv is None:
             conv = Conversation(clinic_id=clinic_id, client_id=client_id, phone_e164=phone)
             session.add(conv)
             session.flush()
-        msg = ConversationMessage(conversation_id=conv.id, direction="outbound", body="See you at 4!",
-                                  sender_key=f"from:{key}", to_phone=phone, status="queued",
-                                  created_at=datetime.now(UTC))
+        msg = ConversationMessage(
+            conversation_id=conv.id,
+            direction="outbound",
+            body="See you at 4!",
+            sender_key=f"from:{key}",
+            to_phone=phone,
+            status="queued",
+            created_at=datetime.now(UTC),
+        )
         session.add(msg)
         session.flush()
         return msg.id
@@ -200,39 +300,92 @@ def run_big_alert(backend: str, clients: int) -> dict:
     now = datetime.now(UTC)
     engine = db.make_engine(url)
     with engine.begin() as conn:
-        conn.execute(insert(Clinic), [{"id": 1, "name": "Big Clinic", "timezone": "America/Chicago",
-                                        "two_way_texting": True, "sms_from": "+13125550000", "created_at": now}])
+        conn.execute(
+            insert(Clinic),
+            [
+                {
+                    "id": 1,
+                    "name": "Big Clinic",
+                    "timezone": "America/Chicago",
+                    "two_way_texting": True,
+                    "sms_from": "+13125550000",
+                    "created_at": now,
+                }
+            ],
+        )
         for start in range(0, clients, 20000):
             chunk = range(start, min(clients, start + 20000))
-            conn.execute(insert(Client), [{"id": n + 1, "clinic_id": 1, "external_id": f"c{n}",
-                                           "full_name": f"Client {n}", "phone_raw": f"+1415{n:07d}",
-                                           "phone_e164": f"+1415{n:07d}"} for n in chunk])
-            conn.execute(insert(Patient), [{"id": n + 1, "clinic_id": 1, "client_id": n + 1, "external_id": f"p{n}",
-                                            "name": "Max"} for n in chunk])
-            conn.execute(insert(Appointment), [{"clinic_id": 1, "client_id": n + 1, "patient_id": n + 1,
-                                                "external_id": f"a{n}", "status": "scheduled",
-                                                "start_at": now + timedelta(hours=1, seconds=n * 5)} for n in chunk])
+            conn.execute(
+                insert(Client),
+                [
+                    {
+                        "id": n + 1,
+                        "clinic_id": 1,
+                        "external_id": f"c{n}",
+                        "full_name": f"Client {n}",
+                        "phone_raw": f"+1415{n:07d}",
+                        "phone_e164": f"+1415{n:07d}",
+                    }
+                    for n in chunk
+                ],
+            )
+            conn.execute(
+                insert(Patient),
+                [
+                    {"id": n + 1, "clinic_id": 1, "client_id": n + 1, "external_id": f"p{n}", "name": "Max"}
+                    for n in chunk
+                ],
+            )
+            conn.execute(
+                insert(Appointment),
+                [
+                    {
+                        "clinic_id": 1,
+                        "client_id": n + 1,
+                        "patient_id": n + 1,
+                        "external_id": f"a{n}",
+                        "status": "scheduled",
+                        "start_at": now + timedelta(hours=1, seconds=n * 5),
+                    }
+                    for n in chunk
+                ],
+            )
     engine.dispose()
     sessions = db.make_session_factory(db.make_engine(url))
     t0 = time.perf_counter()
     alert_id, _ = alerts.create_alert(
-        sessions, alerts.AlertRequest(1, "Bench", TimeRange(now, now + timedelta(days=7)), "Storm closure."),
-        now=now, default_pace=12, max_chars=320)
+        sessions,
+        alerts.AlertRequest(1, "Bench", TimeRange(now, now + timedelta(days=7)), "Storm closure."),
+        now=now,
+        default_pace=12,
+        max_chars=320,
+    )
     create_s = time.perf_counter() - t0
     with sessions() as session, session.begin():
-        session.execute(update(AlertDelivery).where(AlertDelivery.alert_id == alert_id)
-                        .values(status="delivered", requested_at=now, final_at=now))
+        session.execute(
+            update(AlertDelivery)
+            .where(AlertDelivery.alert_id == alert_id)
+            .values(status="delivered", requested_at=now, final_at=now)
+        )
     t0 = time.perf_counter()
     path = write_report(sessions, alert_id, OUT / "reports")
     report_s = time.perf_counter() - t0
     with path.open() as handle:
         lines = sum(1 for _ in handle) - 1
-    return {"backend": backend, "clients": clients, "create_s": round(create_s, 2), "report_s": round(report_s, 2),
-            "report_rows": lines, "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+    return {
+        "backend": backend,
+        "clients": clients,
+        "create_s": round(create_s, 2),
+        "report_s": round(report_s, 2),
+        "report_rows": lines,
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+    }
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--backend", choices=("sqlite", "postgresql", "both"), default="both")
     parser.add_argument("--clinics", type=int, default=1000)
     parser.add_argument("--duration", type=float, default=120.0)
@@ -249,11 +402,27 @@ def main() -> None:
     for backend in backends:
         if args.part in ("pacing", "all"):
             workers = 1 if backend == "sqlite" else 2
-            print(json.dumps(run_pacing(backend, args.clinics, args.duration, args.latency, workers, args.burst)),
-                  flush=True)
+            print(
+                json.dumps(
+                    run_pacing(backend, args.clinics, args.duration, args.latency, workers, args.burst)
+                ),
+                flush=True,
+            )
         if args.part in ("big", "all"):
-            out = subprocess.run([sys.executable, "-m", "benchmarks.bench_delivery", "--big-only-backend", backend,
-                                  "--big-clients", str(args.big_clients)], cwd=ROOT, capture_output=True, text=True)
+            out = subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "benchmarks.bench_delivery",
+                    "--big-only-backend",
+                    backend,
+                    "--big-clients",
+                    str(args.big_clients),
+                ],
+                cwd=ROOT,
+                capture_output=True,
+                text=True,
+            )
             print(out.stdout.strip() or out.stderr[-2000:], flush=True)
 
 

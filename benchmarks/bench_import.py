@@ -58,8 +58,19 @@ def generate_csv(path: Path, rows: int, seed: int = 11) -> None:
             begin = when.strftime("%Y-%m-%dT%H:%M") if local else when.isoformat()
             finish = "" if rng.random() < 0.2 else (when + timedelta(minutes=30)).isoformat()
             status = rng.choice(["", "scheduled", "Confirmed", "cancelled", "completed", "no_show"])
-            out.writerow([f"C{client:07d}", f"Client {client} Name", phone, f"P{patient:07d}",
-                          f"Pet {patient}", f"A{index:08d}", begin, finish, status])
+            out.writerow(
+                [
+                    f"C{client:07d}",
+                    f"Client {client} Name",
+                    phone,
+                    f"P{patient:07d}",
+                    f"Pet {patient}",
+                    f"A{index:08d}",
+                    begin,
+                    finish,
+                    status,
+                ]
+            )
 
 
 def _child(url: str, clinic_id: int, csv_path: str) -> None:
@@ -71,23 +82,30 @@ def _child(url: str, clinic_id: int, csv_path: str) -> None:
     seconds = time.perf_counter() - began
     engine.dispose()
     peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(json.dumps({
-        "seconds": seconds,
-        "rows": report.rows_read,
-        "peak_mb": peak_kb / 1024,
-        "created": report.appointments.created,
-        "unchanged": report.appointments.unchanged,
-        "clients": report.clients.total,
-        "patients": report.patients.total,
-        "bad_rows": len(report.bad_rows),
-        "flagged": len(report.flagged_phones),
-    }))
+    print(
+        json.dumps(
+            {
+                "seconds": seconds,
+                "rows": report.rows_read,
+                "peak_mb": peak_kb / 1024,
+                "created": report.appointments.created,
+                "unchanged": report.appointments.unchanged,
+                "clients": report.clients.total,
+                "patients": report.patients.total,
+                "bad_rows": len(report.bad_rows),
+                "flagged": len(report.flagged_phones),
+            }
+        )
+    )
 
 
 def _measure(url: str, clinic_id: int, csv_path: Path) -> dict[str, float]:
     result = subprocess.run(
         [sys.executable, "-m", "benchmarks.bench_import", "--child", url, str(clinic_id), str(csv_path)],
-        check=True, capture_output=True, text=True, cwd=Path(__file__).resolve().parent.parent,
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).resolve().parent.parent,
     )
     return json.loads(result.stdout.strip().splitlines()[-1])
 
@@ -97,8 +115,9 @@ def _prepare(url: str) -> int:
     engine = db.make_engine(url)
     try:
         with db.transaction(db.make_session_factory(engine)) as session:
-            return add_clinic(session, name="Benchmark Clinic", timezone="America/Chicago",
-                              sms_from="+15005550006").id
+            return add_clinic(
+                session, name="Benchmark Clinic", timezone="America/Chicago", sms_from="+15005550006"
+            ).id
     finally:
         engine.dispose()
 
@@ -106,10 +125,12 @@ def _prepare(url: str) -> int:
 def _report(backend: str, label: str, numbers: dict[str, float]) -> None:
     rate = numbers["rows"] / numbers["seconds"]
     ok = rate >= TARGET_ROWS_PER_S and numbers["peak_mb"] <= TARGET_RSS_MB
-    print(f"{backend:<11} {label:<10} {int(numbers['rows']):>8} rows {numbers['seconds']:>7.2f} s "
-          f"{rate:>9.0f} rows/s  peak RSS {numbers['peak_mb']:>6.1f} MB  "
-          f"(created {int(numbers['created'])}, unchanged {int(numbers['unchanged'])})  "
-          f"{'meets target' if ok else 'MISSES TARGET'}")
+    print(
+        f"{backend:<11} {label:<10} {int(numbers['rows']):>8} rows {numbers['seconds']:>7.2f} s "
+        f"{rate:>9.0f} rows/s  peak RSS {numbers['peak_mb']:>6.1f} MB  "
+        f"(created {int(numbers['created'])}, unchanged {int(numbers['unchanged'])})  "
+        f"{'meets target' if ok else 'MISSES TARGET'}"
+    )
 
 
 def _run(backend: str, url: str, csv_path: Path) -> None:
@@ -133,8 +154,10 @@ def main() -> int:
     began = time.perf_counter()
     generate_csv(csv_path, args.rows)
     size_mb = csv_path.stat().st_size / 1e6
-    print(f"generated {csv_path}: {args.rows} rows, {args.rows * 2 // 5} clients, {args.rows * 3 // 5} pets, "
-          f"{size_mb:.1f} MB, in {time.perf_counter() - began:.1f} s")
+    print(
+        f"generated {csv_path}: {args.rows} rows, {args.rows * 2 // 5} clients, {args.rows * 3 // 5} pets, "
+        f"{size_mb:.1f} MB, in {time.perf_counter() - began:.1f} s"
+    )
 
     sqlite_file = OUT / "bench.db"
     for suffix in ("", "-wal", "-shm"):
@@ -149,7 +172,7 @@ def main() -> int:
         admin = create_engine(pg_url, isolation_level="AUTOCOMMIT")
         with admin.connect() as conn:
             conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    except Exception as error:  # noqa: BLE001 - the benchmark says why it skipped
+    except Exception as error:
         print(f"postgresql skipped: cannot reach {pg_url}: {type(error).__name__}: {error}")
         return 0
     sep = "&" if "?" in pg_url else "?"

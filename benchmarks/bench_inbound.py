@@ -58,6 +58,7 @@ SENDERS = 24
 
 # --- the load generator (runs in its own process) ---------------------------------------------------
 
+
 def _drive(port: int, requests: list[tuple[str, str]], rate: float, senders: int, out: Any) -> None:
     """Send `requests` (body, signature) at `rate` per second; report statuses, latencies and lateness."""
     work: queue.Queue[tuple[int, str, str] | None] = queue.Queue()
@@ -74,8 +75,15 @@ def _drive(port: int, requests: list[tuple[str, str]], rate: float, senders: int
             began = time.perf_counter()
             lateness[index] = began - due[index]
             try:
-                conn.request("POST", "/twilio/inbound", body=body, headers={
-                    "Content-Type": "application/x-www-form-urlencoded", SIGNATURE_HEADER: signature})
+                conn.request(
+                    "POST",
+                    "/twilio/inbound",
+                    body=body,
+                    headers={
+                        "Content-Type": "application/x-www-form-urlencoded",
+                        SIGNATURE_HEADER: signature,
+                    },
+                )
                 response = conn.getresponse()
                 response.read()
                 statuses[index] = response.status
@@ -98,11 +106,18 @@ def _drive(port: int, requests: list[tuple[str, str]], rate: float, senders: int
         work.put(None)
     for t in threads:
         t.join()
-    out.send({"statuses": statuses, "latencies": latencies, "lateness": lateness,
-              "elapsed": time.perf_counter() - start})
+    out.send(
+        {
+            "statuses": statuses,
+            "latencies": latencies,
+            "lateness": lateness,
+            "elapsed": time.perf_counter() - start,
+        }
+    )
 
 
 # --- the server side ---------------------------------------------------------------------------------
+
 
 class Timed:
     """WSGI middleware recording the server time of each request (call to last byte produced)."""
@@ -125,21 +140,33 @@ def seed(sessions: sessionmaker[Session], clients: int) -> list[str]:
     """One clinic linked to the channel, `clients` clients with a pet each; their numbers."""
     phones = [f"+1312{5550000 + i:07d}" for i in range(clients)]
     with sessions() as session, session.begin():
-        clinic = Clinic(name="Bench Paws", timezone="America/Chicago", sms_from=CLINIC_NUMBER,
-                        contact_phone="(312) 555-0100", slack_channel_id=CHANNEL)
+        clinic = Clinic(
+            name="Bench Paws",
+            timezone="America/Chicago",
+            sms_from=CLINIC_NUMBER,
+            contact_phone="(312) 555-0100",
+            slack_channel_id=CHANNEL,
+        )
         session.add(clinic)
         session.flush()
-        session.add_all(Client(clinic_id=clinic.id, external_id=f"c{i}", full_name=f"Client {i}", phone_raw=p,
-                               phone_e164=p) for i, p in enumerate(phones))
+        session.add_all(
+            Client(
+                clinic_id=clinic.id, external_id=f"c{i}", full_name=f"Client {i}", phone_raw=p, phone_e164=p
+            )
+            for i, p in enumerate(phones)
+        )
         session.flush()
         ids = session.scalars(select(Client.id).order_by(Client.id)).all()
-        session.add_all(Patient(clinic_id=clinic.id, client_id=cid, external_id=f"p{cid}", name=f"Pet {cid}")
-                        for cid in ids)
+        session.add_all(
+            Patient(clinic_id=clinic.id, client_id=cid, external_id=f"p{cid}", name=f"Pet {cid}")
+            for cid in ids
+        )
     return phones
 
 
-def signed_requests(port: int, phones: list[str], count: int, prefix: str,
-                    rnd: random.Random) -> tuple[list[tuple[str, str]], int]:
+def signed_requests(
+    port: int, phones: list[str], count: int, prefix: str, rnd: random.Random
+) -> tuple[list[tuple[str, str]], int]:
     """`count` signed inbound forms (some repeating an earlier MessageSid); and how many distinct sids."""
     url = f"http://127.0.0.1:{port}/twilio/inbound"
     made: list[tuple[str, str]] = []
@@ -150,11 +177,21 @@ def signed_requests(port: int, phones: list[str], count: int, prefix: str,
             continue
         distinct += 1
         sid = f"SM{prefix}{i:08d}".ljust(34, "0")[:34]
-        params = {"ToCountry": "US", "SmsMessageSid": sid, "NumMedia": "0", "SmsSid": sid,
-                  "SmsStatus": "received", "Body": f"Reply {prefix}-{i}: can we come later?",
-                  "FromCountry": "US", "To": CLINIC_NUMBER,
-                  "NumSegments": "1", "MessageSid": sid, "AccountSid": ACCOUNT, "From": rnd.choice(phones),
-                  "ApiVersion": "2010-04-01"}
+        params = {
+            "ToCountry": "US",
+            "SmsMessageSid": sid,
+            "NumMedia": "0",
+            "SmsSid": sid,
+            "SmsStatus": "received",
+            "Body": f"Reply {prefix}-{i}: can we come later?",
+            "FromCountry": "US",
+            "To": CLINIC_NUMBER,
+            "NumSegments": "1",
+            "MessageSid": sid,
+            "AccountSid": ACCOUNT,
+            "From": rnd.choice(phones),
+            "ApiVersion": "2010-04-01",
+        }
         made.append((urlencode(params), twilio_signature(TOKEN, url, params)))
     return made, distinct
 
@@ -263,25 +300,49 @@ def run_backend(backend: str, url: str, rate: float, seconds: float, clients: in
         events = session.scalar(select(func.count()).select_from(InboundEvent)) or 0
         messages = session.scalar(select(func.count()).select_from(ConversationMessage)) or 0
         distinct_bodies = session.scalar(select(func.count(func.distinct(ConversationMessage.body)))) or 0
-        relayed = session.scalar(select(func.count()).select_from(ConversationMessage).where(
-            ConversationMessage.slack_ts.is_not(None),
-            ConversationMessage.slack_ts.not_like("pending:%"))) or 0
+        relayed = (
+            session.scalar(
+                select(func.count())
+                .select_from(ConversationMessage)
+                .where(
+                    ConversationMessage.slack_ts.is_not(None),
+                    ConversationMessage.slack_ts.not_like("pending:%"),
+                )
+            )
+            or 0
+        )
         conversations = session.scalar(select(func.count()).select_from(Conversation)) or 0
-        waiting = session.scalar(select(func.count()).select_from(ConversationMessage).where(
-            ConversationMessage.slack_ts.like("pending:%"))) or 0
+        waiting = (
+            session.scalar(
+                select(func.count())
+                .select_from(ConversationMessage)
+                .where(ConversationMessage.slack_ts.like("pending:%"))
+            )
+            or 0
+        )
     posts = slack_posts()
     engine.dispose()
     statuses = quiet["statuses"] + loud["statuses"]
     return Outcome(
         backend=backend,
-        median_ms=statistics.median(lone) * 1000, p95_ms=percentile(lone, 0.95) * 1000,
+        median_ms=statistics.median(lone) * 1000,
+        p95_ms=percentile(lone, 0.95) * 1000,
         p99_ms=percentile(lone, 0.99) * 1000,
-        load_median_ms=statistics.median(under_load) * 1000, load_p95_ms=percentile(under_load, 0.95) * 1000,
-        rate=len(load) / loud["elapsed"], sent=len(statuses), errors=sum(1 for s in statuses if s != 200),
+        load_median_ms=statistics.median(under_load) * 1000,
+        load_p95_ms=percentile(under_load, 0.95) * 1000,
+        rate=len(load) / loud["elapsed"],
+        sent=len(statuses),
+        errors=sum(1 for s in statuses if s != 200),
         late_p95_ms=percentile(loud["lateness"], 0.95) * 1000,
-        stored_events=events, stored_messages=messages, expected=warm_distinct + load_distinct,
-        duplicate_bodies=messages - distinct_bodies, relayed=relayed, slack_posts=posts,
-        conversations=conversations, claimed_unposted=waiting)
+        stored_events=events,
+        stored_messages=messages,
+        expected=warm_distinct + load_distinct,
+        duplicate_bodies=messages - distinct_bodies,
+        relayed=relayed,
+        slack_posts=posts,
+        conversations=conversations,
+        claimed_unposted=waiting,
+    )
 
 
 def sqlite_url() -> str:
@@ -295,14 +356,17 @@ def sqlite_url() -> str:
 
 def postgres_url() -> tuple[str, Callable[[], None]] | None:
     """A fresh PostgreSQL schema and the function that drops it; None when PostgreSQL cannot be reached."""
-    base = os.environ.get("BENCH_DATABASE_URL") or os.environ.get("TEST_DATABASE_URL") or \
-        "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+    base = (
+        os.environ.get("BENCH_DATABASE_URL")
+        or os.environ.get("TEST_DATABASE_URL")
+        or "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+    )
     schema = f"bench_inbound_{uuid.uuid4().hex[:6]}"
     try:
         admin = create_engine(base, isolation_level="AUTOCOMMIT")
         with admin.connect() as conn:
             conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    except Exception as error:  # noqa: BLE001 - reported, PostgreSQL part skipped
+    except Exception as error:
         print(f"PostgreSQL skipped: {error}")
         return None
 
@@ -317,22 +381,39 @@ def postgres_url() -> tuple[str, Callable[[], None]] | None:
 
 def report(o: Outcome, rate: float) -> None:
     """Print one backend's numbers."""
-    correct = (o.errors == 0 and o.stored_events == o.expected and o.stored_messages == o.expected
-               and o.duplicate_bodies == 0 and o.relayed == o.expected and o.slack_posts == o.expected)
+    correct = (
+        o.errors == 0
+        and o.stored_events == o.expected
+        and o.stored_messages == o.expected
+        and o.duplicate_bodies == 0
+        and o.relayed == o.expected
+        and o.slack_posts == o.expected
+    )
     fast = o.median_ms <= 20 and o.rate >= 0.97 * rate
     print(f"\n== {o.backend} == (load average now: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)")
-    print(f"server time per webhook, alone:      median {o.median_ms:.1f} ms · p95 {o.p95_ms:.1f} ms · "
-          f"p99 {o.p99_ms:.1f} ms  (target: median <= 20 ms)")
-    print(f"server time per webhook, under load: median {o.load_median_ms:.1f} ms · "
-          f"p95 {o.load_p95_ms:.1f} ms")
-    print(f"load: {o.rate:.0f} requests/s reached of {rate:.0f}/s asked · {o.sent} requests · "
-          f"{o.errors} errors · p95 start lateness {o.late_p95_ms:.0f} ms")
-    print(f"rows: {o.stored_events} inbound events, {o.stored_messages} messages for {o.expected} distinct "
-          f"MessageSids · {o.duplicate_bodies} duplicates · {o.conversations} conversations")
-    print(f"slack: {o.relayed} messages relayed, {o.slack_posts} posts in the channel, "
-          f"{o.claimed_unposted} still claimed by a relayer")
-    print(f"result: {'no error, no duplicate, every reply relayed' if correct else 'WRONG ROWS OR ERRORS'}; "
-          f"{'targets met' if fast else 'targets NOT met (server time or rate)'}")
+    print(
+        f"server time per webhook, alone:      median {o.median_ms:.1f} ms · p95 {o.p95_ms:.1f} ms · "
+        f"p99 {o.p99_ms:.1f} ms  (target: median <= 20 ms)"
+    )
+    print(
+        f"server time per webhook, under load: median {o.load_median_ms:.1f} ms · p95 {o.load_p95_ms:.1f} ms"
+    )
+    print(
+        f"load: {o.rate:.0f} requests/s reached of {rate:.0f}/s asked · {o.sent} requests · "
+        f"{o.errors} errors · p95 start lateness {o.late_p95_ms:.0f} ms"
+    )
+    print(
+        f"rows: {o.stored_events} inbound events, {o.stored_messages} messages for {o.expected} distinct "
+        f"MessageSids · {o.duplicate_bodies} duplicates · {o.conversations} conversations"
+    )
+    print(
+        f"slack: {o.relayed} messages relayed, {o.slack_posts} posts in the channel, "
+        f"{o.claimed_unposted} still claimed by a relayer"
+    )
+    print(
+        f"result: {'no error, no duplicate, every reply relayed' if correct else 'WRONG ROWS OR ERRORS'}; "
+        f"{'targets met' if fast else 'targets NOT met (server time or rate)'}"
+    )
 
 
 def main() -> None:
@@ -342,8 +423,12 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=200.0)
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--clients", type=int, default=2000)
-    parser.add_argument("--lanes", type=int, default=4,
-                        help="background Slack relay lanes (0: post inside the webhook request)")
+    parser.add_argument(
+        "--lanes",
+        type=int,
+        default=4,
+        help="background Slack relay lanes (0: post inside the webhook request)",
+    )
     parser.add_argument("--skip-postgres", action="store_true")
     parser.add_argument("--skip-sqlite", action="store_true")
     args = parser.parse_args()

@@ -69,32 +69,82 @@ def _load(url: str, team_id: str) -> None:
     now = datetime.now(UTC)
     started = time.perf_counter()
     with engine.begin() as conn:
-        conn.execute(insert(Clinic), [{"id": 1, "name": "Bench Clinic", "timezone": TZ, "two_way_texting": True,
-                                       "sms_from": "+15005550006", "slack_team_id": team_id,
-                                       "slack_channel_id": CHANNEL, "created_at": now}])
-        conn.execute(insert(ClinicUser), [{"clinic_id": 1, "full_name": "Dr. Bench", "email": "bench@clinic.test",
-                                           "role": "admin", "slack_team_id": team_id, "slack_user_id": ADMIN}])
+        conn.execute(
+            insert(Clinic),
+            [
+                {
+                    "id": 1,
+                    "name": "Bench Clinic",
+                    "timezone": TZ,
+                    "two_way_texting": True,
+                    "sms_from": "+15005550006",
+                    "slack_team_id": team_id,
+                    "slack_channel_id": CHANNEL,
+                    "created_at": now,
+                }
+            ],
+        )
+        conn.execute(
+            insert(ClinicUser),
+            [
+                {
+                    "clinic_id": 1,
+                    "full_name": "Dr. Bench",
+                    "email": "bench@clinic.test",
+                    "role": "admin",
+                    "slack_team_id": team_id,
+                    "slack_user_id": ADMIN,
+                }
+            ],
+        )
         clients = []
         for cid in range(1, CLIENTS + 1):
             roll = rnd.random()
             phone = None if roll < 0.04 else f"+1312{cid:07d}"
-            clients.append({"id": cid, "clinic_id": 1, "external_id": str(cid), "full_name": f"Client {cid:05d}",
-                            "phone_raw": phone or "555-01", "phone_e164": phone,
-                            "phone_error": None if phone else "too short",
-                            "opted_out_at": now - timedelta(days=3) if roll > 0.97 else None})
+            clients.append(
+                {
+                    "id": cid,
+                    "clinic_id": 1,
+                    "external_id": str(cid),
+                    "full_name": f"Client {cid:05d}",
+                    "phone_raw": phone or "555-01",
+                    "phone_e164": phone,
+                    "phone_error": None if phone else "too short",
+                    "opted_out_at": now - timedelta(days=3) if roll > 0.97 else None,
+                }
+            )
         conn.execute(insert(Client), clients)
         owners = [rnd.randint(1, CLIENTS) if pid > CLIENTS else pid for pid in range(1, PETS + 1)]
-        conn.execute(insert(Patient), [{"id": pid, "clinic_id": 1, "client_id": owner, "external_id": str(pid),
-                                        "name": f"Pet {pid}", "deceased": False}
-                                       for pid, owner in enumerate(owners, start=1)])
+        conn.execute(
+            insert(Patient),
+            [
+                {
+                    "id": pid,
+                    "clinic_id": 1,
+                    "client_id": owner,
+                    "external_id": str(pid),
+                    "name": f"Pet {pid}",
+                    "deceased": False,
+                }
+                for pid, owner in enumerate(owners, start=1)
+            ],
+        )
         minutes = (DAYS_BACK + DAYS_AHEAD) * 24 * 4
         rows = []
         for aid in range(1, APPOINTMENTS + 1):
             pet = rnd.randint(1, PETS)
             start = now - timedelta(days=DAYS_BACK) + timedelta(minutes=15 * rnd.randrange(minutes))
-            rows.append({"id": aid, "clinic_id": 1, "patient_id": pet, "client_id": owners[pet - 1],
-                         "external_id": str(aid), "start_at": start,
-                         "status": "cancelled" if rnd.random() < 0.06 else "scheduled"})
+            rows.append(
+                {
+                    "id": aid,
+                    "clinic_id": 1,
+                    "patient_id": pet,
+                    "client_id": owners[pet - 1],
+                    "external_id": str(aid),
+                    "start_at": start,
+                    "status": "cancelled" if rnd.random() < 0.06 else "scheduled",
+                }
+            )
             if len(rows) == 20_000:
                 conn.execute(insert(Appointment), rows)
                 rows = []
@@ -131,7 +181,7 @@ def _postgres_url(fresh: bool, team_id: str) -> str | None:
                 conn.execute(text(f'DROP SCHEMA IF EXISTS "{SCHEMA}" CASCADE'))
             conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{SCHEMA}"'))
         admin.dispose()
-    except Exception as error:  # noqa: BLE001 - reported and skipped
+    except Exception as error:
         print(f"postgresql: skipped ({type(error).__name__}: {error})")
         return None
     sep = "&" if "?" in base else "?"
@@ -156,8 +206,14 @@ def measure(url: str, runs: int) -> dict[str, list[float]]:
     slack = TimedSlack(team_id="T0BENCH01").start()
     slack.add_channel(CHANNEL, "frontdesk")
     slack.add_user(ADMIN, email="bench@clinic.test", real_name="Dr. Bench")
-    settings = Settings(database_url=url, slack_bot_token=slack.bot_token, slack_signing_secret=SECRET,
-                        slack_api_url=slack.url, twilio_account_sid="AC" + "0" * 32, twilio_auth_token="x")
+    settings = Settings(
+        database_url=url,
+        slack_bot_token=slack.bot_token,
+        slack_signing_secret=SECRET,
+        slack_api_url=slack.url,
+        twilio_account_sid="AC" + "0" * 32,
+        twilio_auth_token="x",
+    )
     runtime = open_runtime(settings=settings)
     served = serve.start(runtime, host="127.0.0.1", port=0, worker=False)
     acks: list[float] = []
@@ -169,8 +225,12 @@ def measure(url: str, runs: int) -> dict[str, list[float]]:
             preset = PRESETS[run % len(PRESETS)]
             label = LABELS.get(preset, preset)
             entry = action("static_select", ActionId.RANGE_SELECT, BlockId.RANGE, preset, text=label)
-            slack.set_input(view_id, BlockId.RANGE, ActionId.RANGE_SELECT,
-                            state_value("static_select", preset, text=label))
+            slack.set_input(
+                view_id,
+                BlockId.RANGE,
+                ActionId.RANGE_SELECT,
+                state_value("static_select", preset, text=label),
+            )
             body = user.block_actions_body(view_id, entry)
             before = len(slack.update_arrivals)
             started = time.perf_counter()
@@ -194,18 +254,24 @@ def measure(url: str, runs: int) -> dict[str, list[float]]:
 def report(name: str, results: dict[str, list[float]]) -> None:
     """Print median, p95 and max of each measurement."""
     for what, values in results.items():
-        print(f"  {name:<10} {what:<7} median {statistics.median(values):6.1f} ms   p95 "
-              f"{_percentile(values, 0.95):6.1f} ms   max {max(values):6.1f} ms   (n={len(values)})")
+        print(
+            f"  {name:<10} {what:<7} median {statistics.median(values):6.1f} ms   p95 "
+            f"{_percentile(values, 0.95):6.1f} ms   max {max(values):6.1f} ms   (n={len(values)})"
+        )
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--runs", type=int, default=60)
     parser.add_argument("--fresh", action="store_true", help="rebuild the benchmark databases")
     parser.add_argument("--skip-postgres", action="store_true")
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)
-    print(f"Range change -> ack and -> views.update at the Slack sandbox; one clinic, {APPOINTMENTS:,} appointments")
+    print(
+        f"Range change -> ack and -> views.update at the Slack sandbox; one clinic, {APPOINTMENTS:,} appointments"
+    )
     targets = [("sqlite", _sqlite_url(args.fresh, "T0BENCH01"))]
     if not args.skip_postgres and (pg := _postgres_url(args.fresh, "T0BENCH01")) is not None:
         targets.append(("postgresql", pg))

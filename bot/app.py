@@ -36,8 +36,10 @@ def user_message(error: Exception) -> tuple[str, str | None]:
     if isinstance(error, SlackApiError) and error.response.get("error") in SLACK_WORDS:
         return SLACK_WORDS[str(error.response["error"])], None
     error_id = secrets.token_hex(4).upper()
-    return (f"Something went wrong on our side (error {error_id}). Please try again; if it keeps happening, "
-            f"give the error code {error_id} to whoever runs the Mass Text Alerts app."), error_id
+    return (
+        f"Something went wrong on our side (error {error_id}). Please try again; if it keeps happening, "
+        f"give the error code {error_id} to whoever runs the Mass Text Alerts app."
+    ), error_id
 
 
 def _tell(client: WebClient, body: dict[str, Any], context: dict[str, Any], message: str) -> None:
@@ -60,13 +62,22 @@ def _tell(client: WebClient, body: dict[str, Any], context: dict[str, Any], mess
         client.chat_postMessage(channel=dm, text=message)
 
 
-def handle_error(error: Exception, body: dict[str, Any], context: dict[str, Any], client: WebClient,
-                 response: BoltResponse | None) -> BoltResponse | None:
+def handle_error(
+    error: Exception,
+    body: dict[str, Any],
+    context: dict[str, Any],
+    client: WebClient,
+    response: BoltResponse | None,
+) -> BoltResponse | None:
     """Known errors become the person's message; others are logged with an id the person can quote."""
     message, error_id = user_message(error)
     if error_id is not None:
-        log.error("error %s handling a %s request", error_id, body.get("type") or body.get("command") or "Slack",
-                  exc_info=error)
+        log.error(
+            "error %s handling a %s request",
+            error_id,
+            body.get("type") or body.get("command") or "Slack",
+            exc_info=error,
+        )
     else:
         log.info("refused: %s", message)
     if body.get("type") == "view_submission" and response is not None:
@@ -74,7 +85,7 @@ def handle_error(error: Exception, body: dict[str, Any], context: dict[str, Any]
         return BoltResponse(status=200, body=json.dumps(answer), headers={"content-type": "application/json"})
     try:
         _tell(client, body, context, message)
-    except Exception:  # noqa: BLE001 - the person could not be told; the log has it all
+    except Exception:
         log.exception("could not tell the user about: %s", message)
     return BoltResponse(status=200, body="") if response is not None else None
 

@@ -40,8 +40,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     level = os.environ.get("LOG_LEVEL", "WARNING").upper()
-    logging.basicConfig(level=level if level in logging.getLevelNamesMapping() else "WARNING",
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=level if level in logging.getLevelNamesMapping() else "WARNING",
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
     # A tick still running when the next is due is normal under load; APScheduler would warn each time.
     logging.getLogger("apscheduler").setLevel(logging.ERROR)
     try:

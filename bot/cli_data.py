@@ -20,10 +20,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add.add_argument("--timezone", required=True, help="IANA time zone, e.g. America/Chicago")
     add.add_argument("--sender", help="the clinic's texting number, e.g. +13125550100")
     add.add_argument("--messaging-service", help="a Twilio Messaging Service SID (MG...)")
-    add.add_argument("--pace", type=float,
-                     help="seconds between alert texts (default from ALERT_PACE_SECONDS)")
-    add.add_argument("--two-way-texting", action=argparse.BooleanOptionalAction, default=True,
-                     help="whether the clinic has two-way texting (alerts need it; default on)")
+    add.add_argument(
+        "--pace", type=float, help="seconds between alert texts (default from ALERT_PACE_SECONDS)"
+    )
+    add.add_argument(
+        "--two-way-texting",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="whether the clinic has two-way texting (alerts need it; default on)",
+    )
     add.add_argument("--slack-team", help="the Slack workspace id (T...)")
     add.add_argument("--slack-channel", help="the Slack channel for alert activity (C...)")
     add.add_argument("--contact-phone", help="the clinic's phone number for clients")
@@ -45,13 +50,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     load = subparsers.add_parser("import", help="import clients, pets and appointments from a CSV file")
     load.add_argument("file", metavar="FILE.csv")
     load.add_argument("--clinic", required=True, help="clinic name or id")
-    load.add_argument("--region",
-                      help="region for numbers without +country code (default DEFAULT_PHONE_REGION)")
+    load.add_argument(
+        "--region", help="region for numbers without +country code (default DEFAULT_PHONE_REGION)"
+    )
     load.set_defaults(func=_import)
 
     demo = subparsers.add_parser("demo-data", help="create the demo clinics and print a summary")
-    demo.add_argument("--clients", type=int, default=300,
-                      help=f"clients in the main demo clinic (>= {MIN_CLIENTS})")
+    demo.add_argument(
+        "--clients", type=int, default=300, help=f"clients in the main demo clinic (>= {MIN_CLIENTS})"
+    )
     demo.set_defaults(func=_demo_data)
 
 
@@ -72,9 +79,11 @@ def _clinic_add(args: argparse.Namespace) -> int:
                 contact_phone=args.contact_phone,
                 region=runtime.settings.default_region,
             )
-            print(f"added clinic {clinic.id}: {clinic.name} ({clinic.timezone}), sender "
-                  f"{clinic.messaging_service_sid or clinic.sms_from}, two-way texting "
-                  f"{'on' if clinic.two_way_texting else 'off'}")
+            print(
+                f"added clinic {clinic.id}: {clinic.name} ({clinic.timezone}), sender "
+                f"{clinic.messaging_service_sid or clinic.sms_from}, two-way texting "
+                f"{'on' if clinic.two_way_texting else 'off'}"
+            )
     finally:
         runtime.close()
     return 0
@@ -86,8 +95,10 @@ def _clinic_list(args: argparse.Namespace) -> int:
         with runtime.sessions() as session:
             clinics = list_clinics(session)
             if not clinics:
-                print("no clinics yet; add one with: "
-                      "mass-alert clinic add --name ... --timezone ... --sender ...")
+                print(
+                    "no clinics yet; add one with: "
+                    "mass-alert clinic add --name ... --timezone ... --sender ..."
+                )
             for clinic in clinics:
                 pace = clinic.alert_pace_seconds
                 if pace is None:
@@ -96,8 +107,10 @@ def _clinic_list(args: argparse.Namespace) -> int:
                     pace_text = f"{pace:g} s"
                 sender = clinic.messaging_service_sid or clinic.sms_from
                 two_way = "on" if clinic.two_way_texting else "off"
-                print(f"{clinic.id:>4}  {clinic.name}  |  {clinic.timezone}  |  sender {sender}  |  "
-                      f"pace {pace_text}  |  two-way texting {two_way}  |  {len(clinic.users)} user(s)")
+                print(
+                    f"{clinic.id:>4}  {clinic.name}  |  {clinic.timezone}  |  sender {sender}  |  "
+                    f"pace {pace_text}  |  two-way texting {two_way}  |  {len(clinic.users)} user(s)"
+                )
     finally:
         runtime.close()
     return 0
@@ -108,8 +121,15 @@ def _user_add(args: argparse.Namespace) -> int:
     try:
         with db.transaction(runtime.sessions) as session:
             clinic = find_clinic(session, args.clinic)
-            user = add_user(session, clinic=clinic, full_name=args.name, email=args.email, role=args.role,
-                            slack_user_id=args.slack_user, slack_team_id=args.slack_team)
+            user = add_user(
+                session,
+                clinic=clinic,
+                full_name=args.name,
+                email=args.email,
+                role=args.role,
+                slack_user_id=args.slack_user,
+                slack_team_id=args.slack_team,
+            )
             link = f", Slack {user.slack_team_id}/{user.slack_user_id}" if user.slack_user_id else ""
             print(f"added {user.role} {user.full_name} <{user.email}> to {clinic.name}{link}")
     finally:
@@ -120,10 +140,15 @@ def _user_add(args: argparse.Namespace) -> int:
 def print_import_report(report: ImportReport, clinic_name: str) -> None:
     """Counts per kind, then every refused row and every number that cannot be texted."""
     print(f"imported {report.rows_read} row(s) into {clinic_name}:")
-    for label, counts in (("clients", report.clients), ("pets", report.patients),
-                          ("appointments", report.appointments)):
-        print(f"  {label:<13} {counts.created:>7} created {counts.updated:>7} updated "
-              f"{counts.unchanged:>7} unchanged")
+    for label, counts in (
+        ("clients", report.clients),
+        ("pets", report.patients),
+        ("appointments", report.appointments),
+    ):
+        print(
+            f"  {label:<13} {counts.created:>7} created {counts.updated:>7} updated "
+            f"{counts.unchanged:>7} unchanged"
+        )
     if report.ignored_columns:
         print("  ignored extra column(s): " + ", ".join(report.ignored_columns))
     if report.flagged_phones:

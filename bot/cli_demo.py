@@ -34,19 +34,27 @@ from services.timeranges import preset_range
 TEAM, CHANNEL, CHANNEL_NAME = "T0DEMO0001", "C0DEMO0001", "frontdesk"
 ADMIN, ADMIN_NAME, ADMIN_EMAIL = "U0DEMOADMN", "Dr. Ana Lee", "ana.lee@happypaws.example"
 PRESET = "today+1"
-MESSAGE = ("Happy Paws Downtown: a storm is coming, so we close at 3 PM today and open at 10 AM tomorrow. "
-           "If your visit is affected, please call 555-0100 to reschedule. Stay safe!")
+MESSAGE = (
+    "Happy Paws Downtown: a storm is coming, so we close at 3 PM today and open at 10 AM tomorrow. "
+    "If your visit is affected, please call 555-0100 to reschedule. Stay safe!"
+)
 #: The demo's texts should take about this long in total, whatever the number of clients.
 SENDING_BUDGET_SECONDS = 15.0
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "demo", help="send one whole alert through the app on this machine (sandbox Slack and Twilio)",
+        "demo",
+        help="send one whole alert through the app on this machine (sandbox Slack and Twilio)",
         description="Runs a complete mass text alert locally: demo clinic, the app on loopback, sandbox Slack "
-                    "and Twilio, signed Slack requests. Texts go only to the sandbox.")
-    parser.add_argument("--out", type=Path, default=Path("demo-output"), help="where the demo database and "
-                        "report go (default: demo-output)")
+        "and Twilio, signed Slack requests. Texts go only to the sandbox.",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=Path("demo-output"),
+        help="where the demo database and report go (default: demo-output)",
+    )
     parser.add_argument("--pace", type=float, help="seconds between texts (default: fits the run in ~15 s)")
     parser.set_defaults(func=_demo)
 
@@ -114,19 +122,26 @@ def blocks_text(blocks: list[dict[str, Any]], channels: dict[str, str] | None = 
             if accessory.get("type") == "button":
                 lines[-1] += f"   [ {accessory['text']['text']} ]"
         elif kind == "context":
-            lines.append(plain_text("  ".join(e.get("text", "") for e in block.get("elements", [])), channels))
+            lines.append(
+                plain_text("  ".join(e.get("text", "") for e in block.get("elements", [])), channels)
+            )
         elif kind == "input":
             element = block.get("element") or {}
             chosen = (element.get("initial_option") or {}).get("text", {}).get("text", "")
-            lines.append(f"{block['label']['text']}: {chosen}".rstrip(": ") if chosen else block["label"]["text"])
+            lines.append(
+                f"{block['label']['text']}: {chosen}".rstrip(": ") if chosen else block["label"]["text"]
+            )
     return "\n".join(line for line in lines if line.strip())
 
 
 def render_message(message: dict[str, Any], channels: dict[str, str] | None = None) -> str:
     """A channel message as a Slack user reads it, files included."""
     who = "Mass Text Alerts (app)"
-    body = blocks_text(message["blocks"], channels) if message.get("blocks") else plain_text(message.get("text", ""),
-                                                                                              channels)
+    body = (
+        blocks_text(message["blocks"], channels)
+        if message.get("blocks")
+        else plain_text(message.get("text", ""), channels)
+    )
     lines = [f"{who}{' · in thread' if message.get('thread_ts') else ''}", body]
     for file in message.get("files") or []:
         lines.append(f"📎 {file['name']} ({file.get('title', '')}) {file.get('permalink', '')}")
@@ -140,7 +155,9 @@ def _block(view: dict[str, Any], block_id: str) -> str:
     return blocks_text(found, {CHANNEL: CHANNEL_NAME})
 
 
-def _watch(runtime: Any, alert_id: int, say: _Printer, stream: TextIO, timeout: float = 50.0) -> AlertSnapshot:
+def _watch(
+    runtime: Any, alert_id: int, say: _Printer, stream: TextIO, timeout: float = 50.0
+) -> AlertSnapshot:
     """Print a progress bar until the alert is over and its outcome has been posted."""
     interactive = stream.isatty()
     deadline = time.monotonic() + timeout
@@ -176,17 +193,21 @@ def run_demo(out: Path, *, pace: float | None = None, stream: TextIO = sys.stdou
     now = datetime.now(UTC)
     boot = open_runtime(settings=Settings(database_url=url))
     try:
-        summary = create_demo_clinic(boot.sessions, now=now, slack_team_id=TEAM, slack_channel_id=CHANNEL,
-                                     admin_slack_user_id=ADMIN)
+        summary = create_demo_clinic(
+            boot.sessions, now=now, slack_team_id=TEAM, slack_channel_id=CHANNEL, admin_slack_user_id=ADMIN
+        )
         with boot.sessions() as session:
-            count = recipients.summarize(session, summary.clinic_id,
-                                         preset_range(PRESET, summary.timezone, now), now).count
+            count = recipients.summarize(
+                session, summary.clinic_id, preset_range(PRESET, summary.timezone, now), now
+            ).count
     finally:
         boot.close()
     pace = pace if pace is not None else round(min(0.5, max(0.05, SENDING_BUDGET_SECONDS / max(count, 1))), 2)
     say(f"Database: {out / 'demo.db'} (SQLite, fresh; your own mass_alert.db is untouched)")
-    say(f"Clinic: {summary.clinic_name} ({summary.timezone}): {summary.clients} clients, "
-        f"{summary.upcoming_appointments} upcoming appointments")
+    say(
+        f"Clinic: {summary.clinic_name} ({summary.timezone}): {summary.clients} clients, "
+        f"{summary.upcoming_appointments} upcoming appointments"
+    )
     slack = SandboxSlack(team_id=TEAM, team_domain="happypaws", team_name="Happy Paws").start()
     twilio = SandboxTwilio(callback_delay=0.2).start()
     runtime = None
@@ -196,10 +217,19 @@ def run_demo(out: Path, *, pace: float | None = None, stream: TextIO = sys.stdou
         slack.add_user(ADMIN, email=ADMIN_EMAIL, real_name=ADMIN_NAME, tz=summary.timezone, name="ana.lee")
         secret = secrets.token_hex(16)
         settings = Settings(
-            database_url=url, alert_pace_seconds=pace, sender_max_per_second=20.0, completion_grace_seconds=15.0,
-            dispatch_interval_seconds=0.05, reports_dir=out / "reports", slack_bot_token=slack.bot_token,
-            slack_signing_secret=secret, slack_api_url=slack.url, twilio_account_sid=twilio.account_sid,
-            twilio_auth_token=twilio.auth_token, twilio_api_url=twilio.url)
+            database_url=url,
+            alert_pace_seconds=pace,
+            sender_max_per_second=20.0,
+            completion_grace_seconds=15.0,
+            dispatch_interval_seconds=0.05,
+            reports_dir=out / "reports",
+            slack_bot_token=slack.bot_token,
+            slack_signing_secret=secret,
+            slack_api_url=slack.url,
+            twilio_account_sid=twilio.account_sid,
+            twilio_auth_token=twilio.auth_token,
+            twilio_api_url=twilio.url,
+        )
         runtime = open_runtime(settings=settings)
         served = serve.start(runtime, host="127.0.0.1", port=0, callbacks_to_self=True)
         assert served.worker is not None
@@ -209,8 +239,16 @@ def run_demo(out: Path, *, pace: float | None = None, stream: TextIO = sys.stdou
         say(f"The app (waitress): {served.events_url}, Twilio callbacks to {served.base_url}/twilio/status")
         say(f"Pace for the demo: 1 text every {pace:g} s (a real clinic's default is 12 s)")
 
-        ana = SlackUser(slack, served.events_url, secret, user_id=ADMIN, channel_id=CHANNEL,
-                        channel_name=CHANNEL_NAME, user_name="ana.lee", timeout=20.0)
+        ana = SlackUser(
+            slack,
+            served.events_url,
+            secret,
+            user_id=ADMIN,
+            channel_id=CHANNEL,
+            channel_name=CHANNEL_NAME,
+            user_name="ana.lee",
+            timeout=20.0,
+        )
         say.heading(f"{ADMIN_NAME} types /mass-alert in #{CHANNEL_NAME}")
         view = ana.slash_command()
         say("The modal opens (a loading skeleton first, then the form):")

@@ -24,14 +24,20 @@ from services.timeranges import PRESETS, format_instant, format_span
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     names = ", ".join(name for name, _ in PRESETS)
-    send = subparsers.add_parser("send", help="send a mass text alert to every client with an appointment in a range")
+    send = subparsers.add_parser(
+        "send", help="send a mass text alert to every client with an appointment in a range"
+    )
     send.add_argument("--clinic", required=True, help="the clinic's name or numeric id")
     which = send.add_mutually_exclusive_group(required=True)
     which.add_argument("--preset", metavar="NAME", help=f"a preset range: {names}")
-    which.add_argument("--start", metavar="ISO", help="custom range start (clinic time unless an offset is given)")
+    which.add_argument(
+        "--start", metavar="ISO", help="custom range start (clinic time unless an offset is given)"
+    )
     send.add_argument("--end", metavar="ISO", help="custom range end (exclusive); required with --start")
     send.add_argument("--message", required=True, help="the informational text to send")
-    send.add_argument("--as", dest="sender_name", default="Command line", help="who is sending (shown in reports)")
+    send.add_argument(
+        "--as", dest="sender_name", default="Command line", help="who is sending (shown in reports)"
+    )
     send.add_argument("--yes", action="store_true", help="confirm without asking")
     send.add_argument("--wait", action="store_true", help="run the dispatcher here until the alert completes")
     send.set_defaults(func=_send)
@@ -61,15 +67,22 @@ def _send(args: argparse.Namespace) -> int:
             done = now + alerts.estimate_duration(result.count, pace)
             print(f"Send this text to {result.count} clients with appointments {span}?")
             print(f"> {args.message}")
-            print(f"1 text every {pace:g} s: done around {format_instant(done, tz)}. "
-                  f"{len(result.skipped)} will not be texted.")
+            print(
+                f"1 text every {pace:g} s: done around {format_instant(done, tz)}. "
+                f"{len(result.skipped)} will not be texted."
+            )
         if not args.yes and not _confirm(f"Send {result.count} texts?"):
             print("Nothing sent.")
             return 1
         alert_id, _ = alerts.create_alert(
             runtime.sessions,
-            alerts.AlertRequest(clinic_id=clinic_id, created_by_name=args.sender_name, rng=rng, message=args.message),
-            now=runtime.clock.now(), default_pace=settings.alert_pace_seconds, max_chars=settings.alert_max_chars)
+            alerts.AlertRequest(
+                clinic_id=clinic_id, created_by_name=args.sender_name, rng=rng, message=args.message
+            ),
+            now=runtime.clock.now(),
+            default_pace=settings.alert_pace_seconds,
+            max_chars=settings.alert_max_chars,
+        )
         print(f"Mass text alert #{alert_id} queued.")
         if not args.wait:
             print("A running `mass-alert worker` or `mass-alert serve` sends it.")
@@ -83,9 +96,12 @@ def _wait_for(runtime, alert_id: int) -> int:  # type: ignore[no-untyped-def]
     notifier = ConsoleNotifier()
     dispatcher = build_dispatcher(runtime, build_gateway(runtime.settings), notifier)
     # The terminal shows its own progress bar: no progress notices from the finalizer.
-    dispatcher.config = replace(dispatcher.config, progress_interval_seconds=10 ** 9)
-    worker = DeliveryWorker(dispatcher, interval=runtime.settings.dispatch_interval_seconds,
-                            concurrency=runtime.settings.send_concurrency)
+    dispatcher.config = replace(dispatcher.config, progress_interval_seconds=10**9)
+    worker = DeliveryWorker(
+        dispatcher,
+        interval=runtime.settings.dispatch_interval_seconds,
+        concurrency=runtime.settings.send_concurrency,
+    )
     worker.start()
     interactive = sys.stdout.isatty()
     last = ""
@@ -117,8 +133,11 @@ def _worker(args: argparse.Namespace) -> int:
 
         notifier = SlackNotifier(build_client(runtime.settings), runtime.clock)
     dispatcher = build_dispatcher(runtime, build_gateway(runtime.settings), notifier)
-    worker = DeliveryWorker(dispatcher, interval=runtime.settings.dispatch_interval_seconds,
-                            concurrency=runtime.settings.send_concurrency)
+    worker = DeliveryWorker(
+        dispatcher,
+        interval=runtime.settings.dispatch_interval_seconds,
+        concurrency=runtime.settings.send_concurrency,
+    )
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())

@@ -14,11 +14,15 @@ from services.settings import SLACK, TWILIO, load_settings
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "serve", help="run the Slack app (HTTP or Socket Mode), the Twilio webhooks and the dispatcher",
+        "serve",
+        help="run the Slack app (HTTP or Socket Mode), the Twilio webhooks and the dispatcher",
         description="Serve /slack/events, /twilio/status, /twilio/inbound and /healthz on waitress; Socket Mode "
-                    "instead of /slack/events when SLACK_APP_TOKEN is set. The dispatcher runs here unless "
-                    "--no-worker is given (then run `mass-alert worker` beside it).")
-    parser.add_argument("--no-worker", action="store_true", help="leave sending to a separate `mass-alert worker`")
+        "instead of /slack/events when SLACK_APP_TOKEN is set. The dispatcher runs here unless "
+        "--no-worker is given (then run `mass-alert worker` beside it).",
+    )
+    parser.add_argument(
+        "--no-worker", action="store_true", help="leave sending to a separate `mass-alert worker`"
+    )
     parser.add_argument("--host", help="interface to listen on (default: HOST or 127.0.0.1)")
     parser.add_argument("--port", type=int, help="port to listen on (default: PORT or 3000)")
     parser.set_defaults(func=_serve)
@@ -37,9 +41,14 @@ def _serve(args: argparse.Namespace) -> int:
         runtime.close()
         raise
     mode = "Socket Mode" if served.socket_mode is not None else f"HTTP at {served.events_url}"
-    worker = f"dispatcher {served.worker.holder}" if served.worker is not None else "no dispatcher (--no-worker)"
-    print(f"Mass Text Alerts serving on {served.base_url}: Slack via {mode}; Twilio webhooks at "
-          f"{served.base_url}/twilio/status and /twilio/inbound; {worker}. Ctrl-C to stop.", flush=True)
+    worker = (
+        f"dispatcher {served.worker.holder}" if served.worker is not None else "no dispatcher (--no-worker)"
+    )
+    print(
+        f"Mass Text Alerts serving on {served.base_url}: Slack via {mode}; Twilio webhooks at "
+        f"{served.base_url}/twilio/status and /twilio/inbound; {worker}. Ctrl-C to stop.",
+        flush=True,
+    )
     try:
         stop.wait()
     finally:

@@ -30,7 +30,9 @@ def progress_line(alert: AlertSnapshot) -> str:
 def outcome_line(alert: AlertSnapshot) -> str:
     """The green/red status line in words."""
     if alert.state == "cancelled":
-        return f"Cancelled by {alert.cancelled_by}: {alert.sent} sent, {alert.failed} failed before it stopped"
+        return (
+            f"Cancelled by {alert.cancelled_by}: {alert.sent} sent, {alert.failed} failed before it stopped"
+        )
     if alert.state == "failed":
         return f"Stopped: {alert.error}. {alert.sent} sent, {alert.failed} failed"
     if alert.failed == 0:
@@ -45,10 +47,16 @@ class ConsoleNotifier:
         self.stream = stream or sys.stdout
 
     def alert_started(self, alert: AlertSnapshot) -> PostedMessage | None:
-        span = (format_span(alert.first_appointment, alert.last_appointment, alert.timezone)
-                if alert.first_appointment and alert.last_appointment else "no appointments")
-        print(f"Mass text alert #{alert.id} by {alert.created_by_name}: {alert.to_send} clients "
-              f"({alert.skipped_count} not texted), appointments {span}", file=self.stream)
+        span = (
+            format_span(alert.first_appointment, alert.last_appointment, alert.timezone)
+            if alert.first_appointment and alert.last_appointment
+            else "no appointments"
+        )
+        print(
+            f"Mass text alert #{alert.id} by {alert.created_by_name}: {alert.to_send} clients "
+            f"({alert.skipped_count} not texted), appointments {span}",
+            file=self.stream,
+        )
         return None
 
     def alert_progress(self, alert: AlertSnapshot) -> None:

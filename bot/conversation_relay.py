@@ -40,6 +40,7 @@ SAVE_SECONDS = 0.5
 
 # --- what the messages say (pure) ------------------------------------------------------------------
 
+
 def _who(header: ThreadHeader) -> str:
     return header.client_name or header.phone
 
@@ -60,18 +61,24 @@ def _title(header: ThreadHeader) -> str:
 def close_button(conversation_id: int) -> ButtonElement:
     """The Close button; its value is the conversation id."""
     return ButtonElement(
-        text=plain("Close conversation", 75), action_id=ActionId.CLOSE_CONVERSATION,
+        text=plain("Close conversation", 75),
+        action_id=ActionId.CLOSE_CONVERSATION,
         value=str(conversation_id),
-        confirm=ConfirmObject(title=plain("Close this conversation?", 100),
-                              text=plain("Their next text will open a new conversation.", 300),
-                              confirm=plain("Close", 30), deny=plain("Keep open", 30)))
+        confirm=ConfirmObject(
+            title=plain("Close this conversation?", 100),
+            text=plain("Their next text will open a new conversation.", 300),
+            confirm=plain("Close", 30),
+            deny=plain("Keep open", 30),
+        ),
+    )
 
 
 def root_blocks(header: ThreadHeader, body: str | None, *, closed_by: str | None = None) -> list[Block]:
     """The thread's first message: who wrote, their pets, the alert answered, the text, and Close."""
     open_ = header.status == conv.ACTIVE
-    title = mrkdwn_section(_title(header), block_id=ROOT_BLOCK,
-                           accessory=close_button(header.conversation_id) if open_ else None)
+    title = mrkdwn_section(
+        _title(header), block_id=ROOT_BLOCK, accessory=close_button(header.conversation_id) if open_ else None
+    )
     blocks: list[Block] = [title]
     if body:
         blocks.append(mrkdwn_section(quote(body), block_id=ROOT_QUOTE_BLOCK))
@@ -88,8 +95,10 @@ def root_blocks(header: ThreadHeader, body: str | None, *, closed_by: str | None
     elif header.opted_out:
         lines.append("🚫 Opted out of texts: answers here are not sent until they reply START.")
     else:
-        lines.append(f"Answers typed in this thread are texted to {escape(_first_name(_who(header)))} "
-                     "ahead of any alert texts.")
+        lines.append(
+            f"Answers typed in this thread are texted to {escape(_first_name(_who(header)))} "
+            "ahead of any alert texts."
+        )
     blocks.append(context(*lines, block_id=ROOT_CONTEXT_BLOCK))
     return blocks
 
@@ -104,8 +113,10 @@ def keyword_line(name: str, word: str, keyword: Keyword, clinic: str) -> str:
     """What a STOP / START / HELP text did, for the channel."""
     who = f"*{escape(name)}* replied {escape(word)}"
     if keyword == Keyword.STOP:
-        return (f"🚫 {who}: opted out of texts from {escape(clinic)}. New alerts skip them and answers are "
-                "not sent until they reply START.")
+        return (
+            f"🚫 {who}: opted out of texts from {escape(clinic)}. New alerts skip them and answers are "
+            "not sent until they reply START."
+        )
     if keyword == Keyword.START:
         return f"✅ {who}: opted back in to texts from {escape(clinic)}."
     return f"ℹ️ {who}: they were texted the clinic's name and contact number."
@@ -135,6 +146,7 @@ def status_line(reply: StaffReply) -> str:
 
 # --- the relay -------------------------------------------------------------------------------------
 
+
 class ConversationRelay:
     """Posts replies to Slack threads and keeps staff answers' status lines current.
 
@@ -145,8 +157,15 @@ class ConversationRelay:
     stored at once, since the next reply needs it.
     """
 
-    def __init__(self, sessions: sessionmaker[Session], client: WebClient, clock: Clock, *, lanes: int = 0,
-                 max_backlog: int = 2000) -> None:
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        client: WebClient,
+        clock: Clock,
+        *,
+        lanes: int = 0,
+        max_backlog: int = 2000,
+    ) -> None:
         self.sessions = sessions
         self.client = client
         self.clock = clock
@@ -169,8 +188,11 @@ class ConversationRelay:
         if full:
             if result.relay_claimed and result.message_id is not None:
                 ids = [item.message_id for item in result.earlier] + [result.message_id]
-                conv.release(self.sessions, message_ids=ids,
-                             conversation_id=result.conversation_id if result.opened else None)
+                conv.release(
+                    self.sessions,
+                    message_ids=ids,
+                    conversation_id=result.conversation_id if result.opened else None,
+                )
             return
         lane = self._lanes[(result.conversation_id or result.clinic_id or 0) % len(self._lanes)]
         lane.submit(self._in_background, result)
@@ -178,7 +200,7 @@ class ConversationRelay:
     def _in_background(self, result: InboundResult) -> None:
         try:
             self._after_inbound(result)
-        except Exception:  # noqa: BLE001 - the reply is stored; `sync` posts it later
+        except Exception:
             log.exception("relaying inbound text %s to Slack", result.message_id)
         finally:
             with self._idle:
@@ -203,13 +225,16 @@ class ConversationRelay:
         with self._idle:
             if not self._unsaved:
                 return
-            if not everything and len(self._unsaved) < SAVE_BATCH and \
-                    time.monotonic() - self._unsaved_since < SAVE_SECONDS:
+            if (
+                not everything
+                and len(self._unsaved) < SAVE_BATCH
+                and time.monotonic() - self._unsaved_since < SAVE_SECONDS
+            ):
                 return
             batch, self._unsaved = self._unsaved, []
         try:
             conv.posted_many(self.sessions, batch)
-        except Exception:  # noqa: BLE001 - kept for the next batch
+        except Exception:
             log.exception("storing where %d replies were posted in Slack", len(batch))
             with self._idle:
                 if not self._unsaved:
@@ -275,12 +300,12 @@ class ConversationRelay:
         for conversation_id in conv.relay_backlog(self.sessions, now):
             try:
                 done += self.relay(conversation_id)
-            except Exception:  # noqa: BLE001 - one conversation never blocks the others; retried next run
+            except Exception:
                 log.exception("relaying conversation %s", conversation_id)
         for message_id in conv.replies_to_update(self.sessions, now):
             try:
                 done += self.refresh_staff_reply(message_id)
-            except Exception:  # noqa: BLE001 - retried next run
+            except Exception:
                 log.exception("updating the status of staff answer %s", message_id)
         return done
 
@@ -290,8 +315,9 @@ class ConversationRelay:
         if reply.channel_id is None or reply.thread_ts is None:
             return
         line = status_line(replace(reply, status="queued"))
-        response = self.client.chat_postMessage(channel=reply.channel_id, thread_ts=reply.thread_ts,
-                                                text=line, blocks=[context(line)])
+        response = self.client.chat_postMessage(
+            channel=reply.channel_id, thread_ts=reply.thread_ts, text=line, blocks=[context(line)]
+        )
         conv.record_ack(self.sessions, message_id, str(response["ts"]), "queued")
 
     def refresh_staff_reply(self, message_id: int) -> int:
@@ -311,9 +337,12 @@ class ConversationRelay:
         header = conv.thread_header(self.sessions, conversation_id)
         if header.channel_id is None or header.thread_ts is None:
             return
-        self.client.chat_update(channel=header.channel_id, ts=header.thread_ts,
-                                text=root_text(header, header.root_body),
-                                blocks=root_blocks(header, header.root_body, closed_by=closed_by))
+        self.client.chat_update(
+            channel=header.channel_id,
+            ts=header.thread_ts,
+            text=root_text(header, header.root_body),
+            blocks=root_blocks(header, header.root_body, closed_by=closed_by),
+        )
 
     def tell(self, channel_id: str, user_id: str, thread_ts: str | None, text: str) -> None:
         """A message only `user_id` sees, in the thread (refusals of staff answers)."""
@@ -331,15 +360,24 @@ class ConversationRelay:
             conv.release(self.sessions, message_ids=ids, conversation_id=header.conversation_id)
             return None
         try:
-            response = self.client.chat_postMessage(channel=header.channel_id, text=root_text(header, body),
-                                                    blocks=root_blocks(header, body), unfurl_links=False)
+            response = self.client.chat_postMessage(
+                channel=header.channel_id,
+                text=root_text(header, body),
+                blocks=root_blocks(header, body),
+                unfurl_links=False,
+            )
         except Exception:
             conv.release(self.sessions, message_ids=ids, conversation_id=header.conversation_id)
             log.exception("starting the Slack thread of conversation %s", header.conversation_id)
             return None
         ts = str(response["ts"])
-        conv.posted(self.sessions, message_id=item.message_id if item else None, slack_ts=ts,
-                    conversation_id=header.conversation_id, channel_id=header.channel_id)
+        conv.posted(
+            self.sessions,
+            message_id=item.message_id if item else None,
+            slack_ts=ts,
+            conversation_id=header.conversation_id,
+            channel_id=header.channel_id,
+        )
         return ts
 
     def _post_in_thread(self, header: ThreadHeader, items: list[RelayItem]) -> int:
@@ -349,8 +387,11 @@ class ConversationRelay:
                 return index
             try:
                 response = self.client.chat_postMessage(
-                    channel=header.channel_id, thread_ts=header.thread_ts,
-                    text=inbound_line(header, item.body), unfurl_links=False)
+                    channel=header.channel_id,
+                    thread_ts=header.thread_ts,
+                    text=inbound_line(header, item.body),
+                    unfurl_links=False,
+                )
             except Exception:
                 conv.release(self.sessions, message_ids=[i.message_id for i in items[index:]])
                 log.exception("posting reply %s to Slack", item.message_id)
@@ -365,10 +406,13 @@ class ConversationRelay:
             return
         name = result.client_name or result.phone or "A client"
         others = f" (also on this number: {', '.join(result.other_clients)})" if result.other_clients else ""
-        line = keyword_line(f"{name}{others}", result.keyword_text or result.keyword.upper(), result.keyword,
-                            result.clinic_name or "the clinic")
+        line = keyword_line(
+            f"{name}{others}",
+            result.keyword_text or result.keyword.upper(),
+            result.keyword,
+            result.clinic_name or "the clinic",
+        )
         try:
             self.client.chat_postMessage(channel=channel, text=line, blocks=[context(line)])
         except SlackApiError as error:
             log.warning("could not post an opt-out notice: %s", error.response.get("error"))
-

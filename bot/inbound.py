@@ -27,7 +27,9 @@ def _with_media(form: dict[str, str]) -> str:
     body = form.get("Body", "")
     count = int(form["NumMedia"]) if form.get("NumMedia", "").isdigit() else 0
     if count:
-        note = f"[{count} picture{'s' if count > 1 else ''} or file{'s' if count > 1 else ''} sent; see Twilio]"
+        note = (
+            f"[{count} picture{'s' if count > 1 else ''} or file{'s' if count > 1 else ''} sent; see Twilio]"
+        )
         body = f"{body}\n{note}" if body else note
     return body
 
@@ -50,7 +52,7 @@ def make_inbound_handler(
         if relay is not None and not result.duplicate:
             try:
                 relay.after_inbound(result)
-            except Exception:  # noqa: BLE001 - the reply is stored; the relay's sync job posts it later
+            except Exception:
                 log.exception("relaying inbound text %s to Slack", result.message_id)
         return twiml(None if result.duplicate else result.reply)
 

@@ -5,19 +5,22 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
+from bot.runtime import Runtime
 from services.delivery import DispatchConfig, Dispatcher
 from services.notify import Notifier
 from services.settings import Settings
 from services.sms import SmsGateway, TwilioGateway
 
-from bot.runtime import Runtime
-
 
 def build_gateway(settings: Settings) -> SmsGateway:
     """The Twilio gateway (the settings were validated with the TWILIO group required)."""
     assert settings.twilio_account_sid and settings.twilio_auth_token
-    return TwilioGateway(settings.twilio_account_sid, settings.twilio_auth_token,
-                         api_url=settings.twilio_api_url, timeout=settings.twilio_timeout_seconds)
+    return TwilioGateway(
+        settings.twilio_account_sid,
+        settings.twilio_auth_token,
+        api_url=settings.twilio_api_url,
+        timeout=settings.twilio_timeout_seconds,
+    )
 
 
 def dispatch_config(settings: Settings) -> DispatchConfig:
@@ -44,7 +47,13 @@ def crash_points(environ: Mapping[str, str]) -> dict[str, int]:
 
 def build_dispatcher(runtime: Runtime, gateway: SmsGateway, notifier: Notifier | None = None) -> Dispatcher:
     """A dispatcher wired to this process's database, clock and notifier."""
-    dispatcher = Dispatcher(runtime.sessions, gateway, runtime.clock, dispatch_config(runtime.settings), notifier,
-                            capacity=runtime.settings.send_concurrency)
+    dispatcher = Dispatcher(
+        runtime.sessions,
+        gateway,
+        runtime.clock,
+        dispatch_config(runtime.settings),
+        notifier,
+        capacity=runtime.settings.send_concurrency,
+    )
     dispatcher.crash_points = crash_points(os.environ)
     return dispatcher

@@ -33,21 +33,43 @@ class EntryNotPostedYet(RuntimeError):
 def build_client(settings: Settings) -> WebClient:
     """The bot's Web API client: SLACK_API_URL when set, Retry-After honoured on rate limits."""
     base_url = (settings.slack_api_url or "https://slack.com/api").rstrip("/") + "/"
-    return WebClient(token=settings.slack_bot_token, base_url=base_url, timeout=15,
-                     retry_handlers=[ConnectionErrorRetryHandler(max_retry_count=1),
-                                     RateLimitErrorRetryHandler(max_retry_count=3)])
+    return WebClient(
+        token=settings.slack_bot_token,
+        base_url=base_url,
+        timeout=15,
+        retry_handlers=[
+            ConnectionErrorRetryHandler(max_retry_count=1),
+            RateLimitErrorRetryHandler(max_retry_count=3),
+        ],
+    )
 
 
 def activity_of(alert: AlertSnapshot, now: datetime, report_permalink: str | None = None) -> ActivitySnapshot:
     """The channel entry's view of an alert snapshot."""
     return ActivitySnapshot(
-        alert_id=alert.id, clinic_name=alert.clinic_name, created_by_name=alert.created_by_name,
-        created_at=alert.created_at, tz=alert.timezone, message=alert.message, total_clients=alert.total_clients,
-        to_send=alert.to_send, skipped_count=alert.skipped_count, sent=alert.sent, failed=alert.failed,
-        pending=alert.pending, state=alert.state, as_of=now, first_appointment=alert.first_appointment,
-        last_appointment=alert.last_appointment, eta=alert.eta, failure_summary=alert.failure_summary,
-        completed_at=alert.completed_at, report_permalink=report_permalink or alert.report_permalink,
-        error=alert.error, cancelled_by=alert.cancelled_by)
+        alert_id=alert.id,
+        clinic_name=alert.clinic_name,
+        created_by_name=alert.created_by_name,
+        created_at=alert.created_at,
+        tz=alert.timezone,
+        message=alert.message,
+        total_clients=alert.total_clients,
+        to_send=alert.to_send,
+        skipped_count=alert.skipped_count,
+        sent=alert.sent,
+        failed=alert.failed,
+        pending=alert.pending,
+        state=alert.state,
+        as_of=now,
+        first_appointment=alert.first_appointment,
+        last_appointment=alert.last_appointment,
+        eta=alert.eta,
+        failure_summary=alert.failure_summary,
+        completed_at=alert.completed_at,
+        report_permalink=report_permalink or alert.report_permalink,
+        error=alert.error,
+        cancelled_by=alert.cancelled_by,
+    )
 
 
 def _error(error: SlackApiError) -> str:
@@ -71,8 +93,13 @@ class SlackNotifier:
         text, blocks = activity_message(activity_of(alert, self.clock.now()))
         if alert.slack_channel_id:
             try:
-                posted = self.client.chat_postMessage(channel=alert.slack_channel_id, text=text, blocks=blocks,
-                                                      unfurl_links=False, unfurl_media=False)
+                posted = self.client.chat_postMessage(
+                    channel=alert.slack_channel_id,
+                    text=text,
+                    blocks=blocks,
+                    unfurl_links=False,
+                    unfurl_media=False,
+                )
                 return PostedMessage(posted["channel"], posted["ts"])
             except SlackApiError as error:
                 if _error(error) not in UNREACHABLE:
@@ -89,8 +116,9 @@ class SlackNotifier:
             return
         text, blocks = activity_message(activity_of(alert, self.clock.now()))
         try:
-            self.client.chat_update(channel=alert.slack_channel_id, ts=alert.slack_message_ts, text=text,
-                                    blocks=blocks)
+            self.client.chat_update(
+                channel=alert.slack_channel_id, ts=alert.slack_message_ts, text=text, blocks=blocks
+            )
         except SlackApiError as error:
             if _error(error) not in UNREACHABLE | {"message_not_found"}:
                 raise
@@ -138,9 +166,13 @@ class SlackNotifier:
             return done[1]
         outcome = "all sent" if alert.succeeded else f"{alert.failed:,} failed: who and why"
         uploaded = self.client.files_upload_v2(
-            channel=channel, thread_ts=ts, file=str(report), filename=report.name,
+            channel=channel,
+            thread_ts=ts,
+            file=str(report),
+            filename=report.name,
             title=f"Mass text alert #{alert.id} report",
-            initial_comment=f"📎 Report of mass text alert #{alert.id} ({outcome}).")
+            initial_comment=f"📎 Report of mass text alert #{alert.id} ({outcome}).",
+        )
         file: dict[str, Any] = uploaded.get("file") or (uploaded.get("files") or [{}])[0]
         permalink = file.get("permalink")
         with self._lock:
@@ -155,14 +187,17 @@ class SlackNotifier:
         if alert.slack_channel_id == dm:
             return dm  # the entry already lives here
         if alert.slack_channel_id:
-            text = (f"I could not post mass text alert #{alert.id} in <#{alert.slack_channel_id}>: I am not a "
-                    f"member of that channel. Nothing is lost: the texts are going out, and I will show the "
-                    f"progress, the outcome and the report here. To see alerts in the channel next time, open "
-                    f"<#{alert.slack_channel_id}> and type `/invite {BOT_NAME}`.")
+            text = (
+                f"I could not post mass text alert #{alert.id} in <#{alert.slack_channel_id}>: I am not a "
+                f"member of that channel. Nothing is lost: the texts are going out, and I will show the "
+                f"progress, the outcome and the report here. To see alerts in the channel next time, open "
+                f"<#{alert.slack_channel_id}> and type `/invite {BOT_NAME}`."
+            )
         else:
-            text = (f"{alert.clinic_name} has no Slack channel linked, so mass text alert #{alert.id} is reported "
-                    "here: progress, the outcome and the report. Ask whoever set the app up to link the "
-                    "clinic's channel.")
+            text = (
+                f"{alert.clinic_name} has no Slack channel linked, so mass text alert #{alert.id} is reported "
+                "here: progress, the outcome and the report. Ask whoever set the app up to link the "
+                "clinic's channel."
+            )
         self.client.chat_postMessage(channel=dm, text=text)
         return dm
-

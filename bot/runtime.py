@@ -26,7 +26,9 @@ class Runtime:
         self.engine.dispose()
 
 
-def open_runtime(require: Iterable[str] = (), settings: Settings | None = None, clock: Clock | None = None) -> Runtime:
+def open_runtime(
+    require: Iterable[str] = (), settings: Settings | None = None, clock: Clock | None = None
+) -> Runtime:
     """Validate the environment and connect to the database."""
     settings = settings or load_settings(require=require)
     engine = make_engine(settings.database_url)

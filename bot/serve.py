@@ -12,14 +12,14 @@ from slack_bolt import App
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 
 from bot.app import Register, create_app
+from bot.container import AppContext
 from bot.conversation_relay import SYNC_JOB_ID, ConversationRelay
 from bot.inbound import make_inbound_handler
-from commands import conversations
-from bot.container import AppContext
 from bot.main import build_dispatcher, build_gateway
 from bot.notifier import SlackNotifier, build_client
 from bot.runtime import Runtime
 from bot.web import TwilioRoutes, WebApp, serve_in_thread
+from commands import conversations
 from services.scheduler import DeliveryWorker
 from services.sms import SmsGateway
 
@@ -37,7 +37,9 @@ class _LateApp:
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         if self.app is None:
-            start_response("503 Service Unavailable", [("Content-Type", "text/plain"), ("Content-Length", "8")])
+            start_response(
+                "503 Service Unavailable", [("Content-Type", "text/plain"), ("Content-Length", "8")]
+            )
             return [b"starting"]
         return self.app(environ, start_response)
 
@@ -77,23 +79,34 @@ class Served:
         self.http.close()  # lets the requests being answered finish first
 
 
-def start(runtime: Runtime, *, host: str | None = None, port: int | None = None, worker: bool = True,
-          gateway: SmsGateway | None = None, callbacks_to_self: bool = False,
-          extra_listeners: Sequence[Register] = (),
-          inbound: InboundFactory | None = None, threads: int = 8, finalize_every: float = 1.0) -> Served:
+def start(
+    runtime: Runtime,
+    *,
+    host: str | None = None,
+    port: int | None = None,
+    worker: bool = True,
+    gateway: SmsGateway | None = None,
+    callbacks_to_self: bool = False,
+    extra_listeners: Sequence[Register] = (),
+    inbound: InboundFactory | None = None,
+    threads: int = 8,
+    finalize_every: float = 1.0,
+) -> Served:
     """Serve the app; `callbacks_to_self` points PUBLIC_BASE_URL at this server when it is not set.
 
     `extra_listeners` are `register(app, ctx)` callables (e.g. the conversation listeners); `inbound(ctx)`
     builds the handler of Twilio's inbound-text webhook.
     """
     late = _LateApp()
-    http = serve_in_thread(late, host or runtime.settings.host,
-                           runtime.settings.port if port is None else port, threads=threads)
+    http = serve_in_thread(
+        late, host or runtime.settings.host, runtime.settings.port if port is None else port, threads=threads
+    )
     served: Served | None = None
     try:
         if callbacks_to_self and not runtime.settings.public_base_url:
-            runtime.settings = replace(runtime.settings,
-                                       public_base_url=f"http://{http.effective_host}:{http.effective_port}")
+            runtime.settings = replace(
+                runtime.settings, public_base_url=f"http://{http.effective_host}:{http.effective_port}"
+            )
         settings = runtime.settings
         client = build_client(settings)
         ctx = AppContext(settings=settings, sessions=runtime.sessions, clock=runtime.clock, client=client)
@@ -109,23 +122,35 @@ def start(runtime: Runtime, *, host: str | None = None, port: int | None = None,
             served.socket_mode.connect()
             slack = None  # Slack reaches the app over the socket; only Twilio and /healthz are served
         handler = inbound(ctx) if inbound is not None else make_inbound_handler(ctx, relay)
-        twilio = TwilioRoutes(runtime.sessions, runtime.clock, settings.twilio_auth_token, settings.public_base_url,
-                              inbound=handler)
+        twilio = TwilioRoutes(
+            runtime.sessions,
+            runtime.clock,
+            settings.twilio_auth_token,
+            settings.public_base_url,
+            inbound=handler,
+        )
         late.app = WebApp(runtime.sessions, twilio, slack=slack)
         if worker:
             notifier = SlackNotifier(client, runtime.clock)
             dispatcher = build_dispatcher(runtime, gateway or build_gateway(settings), notifier)
-            served.worker = DeliveryWorker(dispatcher, interval=settings.dispatch_interval_seconds,
-                                           concurrency=settings.send_concurrency, finalize_every=finalize_every)
+            served.worker = DeliveryWorker(
+                dispatcher,
+                interval=settings.dispatch_interval_seconds,
+                concurrency=settings.send_concurrency,
+                finalize_every=finalize_every,
+            )
             served.worker.add_job(SYNC_JOB_ID, relay.sync, 2.0)
             served.worker.start()
         else:
             # The dispatcher runs in `mass-alert worker`; the Slack side of replies stays with this process.
             from apscheduler.schedulers.background import BackgroundScheduler
 
-            served.relay_jobs = BackgroundScheduler(timezone="UTC", job_defaults={"coalesce": True,
-                                                                                   "max_instances": 1})
-            served.relay_jobs.add_job(relay.sync, "interval", seconds=2.0, id=SYNC_JOB_ID, replace_existing=True)
+            served.relay_jobs = BackgroundScheduler(
+                timezone="UTC", job_defaults={"coalesce": True, "max_instances": 1}
+            )
+            served.relay_jobs.add_job(
+                relay.sync, "interval", seconds=2.0, id=SYNC_JOB_ID, replace_existing=True
+            )
             served.relay_jobs.start()
         return served
     except BaseException:

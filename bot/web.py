@@ -13,8 +13,8 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
 from services.clock import Clock
-from services.status import apply_status_callback
 from services.sms import validate_signature
+from services.status import apply_status_callback
 
 log = logging.getLogger(__name__)
 
@@ -55,9 +55,14 @@ def public_url(environ: dict[str, Any], base_url: str | None) -> str:
 class TwilioRoutes:
     """Twilio's webhooks: every request's X-Twilio-Signature is checked before anything else."""
 
-    def __init__(self, sessions: sessionmaker[Session], clock: Clock, auth_token: str | None,
-                 public_base_url: str | None,
-                 inbound: Callable[[dict[str, str]], str] | None = None) -> None:
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        clock: Clock,
+        auth_token: str | None,
+        public_base_url: str | None,
+        inbound: Callable[[dict[str, str]], str] | None = None,
+    ) -> None:
         self.sessions = sessions
         self.clock = clock
         self.auth_token = auth_token
@@ -97,8 +102,9 @@ class TwilioRoutes:
 class WebApp:
     """Routes requests to Bolt's WSGI handler, the Twilio webhooks and the health check."""
 
-    def __init__(self, sessions: sessionmaker[Session], twilio: TwilioRoutes | None,
-                 slack: WSGIApp | None = None) -> None:
+    def __init__(
+        self, sessions: sessionmaker[Session], twilio: TwilioRoutes | None, slack: WSGIApp | None = None
+    ) -> None:
         self.sessions = sessions
         self.twilio = twilio
         self.slack = slack
@@ -108,9 +114,12 @@ class WebApp:
         try:
             with self.sessions() as session:
                 session.execute(text("SELECT 1"))
-        except Exception as error:  # noqa: BLE001 - reported in the response
-            return Reply("503 Service Unavailable", json.dumps({"ok": False, "database": str(error)}),
-                         "application/json")
+        except Exception as error:
+            return Reply(
+                "503 Service Unavailable",
+                json.dumps({"ok": False, "database": str(error)}),
+                "application/json",
+            )
         return Reply("200 OK", json.dumps({"ok": True, "database": "ok"}), "application/json")
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
@@ -126,14 +135,20 @@ class WebApp:
                 reply = Reply("405 Method Not Allowed", "POST only")
             else:
                 try:
-                    reply = self.twilio.status(environ) if path == "/twilio/status" else self.twilio.inbound(environ)
-                except Exception:  # noqa: BLE001 - Twilio retries on 5xx; nothing is lost
+                    reply = (
+                        self.twilio.status(environ)
+                        if path == "/twilio/status"
+                        else self.twilio.inbound(environ)
+                    )
+                except Exception:
                     log.exception("handling %s", path)
                     reply = Reply("500 Internal Server Error", "error")
         else:
             reply = Reply("404 Not Found", "not found")
         body = reply.body.encode("utf-8")
-        start_response(reply.status, [("Content-Type", reply.content_type), ("Content-Length", str(len(body)))])
+        start_response(
+            reply.status, [("Content-Type", reply.content_type), ("Content-Length", str(len(body)))]
+        )
         return [body]
 
 
@@ -145,8 +160,9 @@ class HttpServer:
 
         from waitress.server import create_server
 
-        self.server: Any = create_server(app, host=host, port=port, threads=threads,
-                                         clear_untrusted_proxy_headers=False)
+        self.server: Any = create_server(
+            app, host=host, port=port, threads=threads, clear_untrusted_proxy_headers=False
+        )
         self.task_dispatcher = self.server.task_dispatcher
         self.thread = threading.Thread(target=self._run, name="http", daemon=True)
         self.thread.start()

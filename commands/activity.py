@@ -29,8 +29,12 @@ class CancelClick:
     def of(cls, body: dict[str, Any]) -> CancelClick:
         """Parse a block_actions body from a channel message."""
         container = body.get("container") or {}
-        return cls(int(body["actions"][0]["value"]), container.get("channel_id") or body["channel"]["id"],
-                   container.get("message_ts") or body["message"]["ts"], body["user"]["id"])
+        return cls(
+            int(body["actions"][0]["value"]),
+            container.get("channel_id") or body["channel"]["id"],
+            container.get("message_ts") or body["message"]["ts"],
+            body["user"]["id"],
+        )
 
 
 def _alert_clinic(body: dict[str, Any], ctx: AppContext) -> int:
@@ -42,12 +46,16 @@ def _cancel(ctx: AppContext) -> Any:
     def cancel(ack: Ack, body: dict[str, Any], client: WebClient, context: dict[str, Any]) -> None:
         ack()
         click = CancelClick.of(body)
-        stopped = alerts.cancel_alert(ctx.sessions, click.alert_id, by_name=chosen(context).user_full_name,
-                                      now=ctx.clock.now())
+        stopped = alerts.cancel_alert(
+            ctx.sessions, click.alert_id, by_name=chosen(context).user_full_name, now=ctx.clock.now()
+        )
         if not stopped:
-            client.chat_postEphemeral(channel=click.channel_id, user=click.user_id,
-                                      text=f"Mass text alert #{click.alert_id} had already finished, "
-                                           "so there was nothing left to cancel.")
+            client.chat_postEphemeral(
+                channel=click.channel_id,
+                user=click.user_id,
+                text=f"Mass text alert #{click.alert_id} had already finished, "
+                "so there was nothing left to cancel.",
+            )
             return
         now = ctx.clock.now()
         text, blocks = activity_message(activity_of(alerts.snapshot(ctx.sessions, click.alert_id, now), now))

@@ -92,21 +92,35 @@ def render(ctx: AppContext, meta: ComposeMeta, message: str, now: datetime) -> d
     max_chars = ctx.settings.alert_max_chars
     stats = MessageStats.of(measure(message, max_chars), max_chars) if message else None
     counted = meta.counted
-    return compose_view(ComposeState(
-        tz=meta.tz, clinic_choices=meta.choices, clinic_id=meta.clinic_id, preset=meta.preset,
-        custom_start=meta.custom_start, custom_end=meta.custom_end,
-        recipients=counted.count if counted else None,
-        first_appointment=counted.first if counted else None, last_appointment=counted.last if counted else None,
-        skipped_by_reason=counted.skipped if counted else {}, range_error=meta.range_error, message=message,
-        stats=stats, pace_seconds=meta.pace, as_of=now, private_metadata=meta.dumps()))
+    return compose_view(
+        ComposeState(
+            tz=meta.tz,
+            clinic_choices=meta.choices,
+            clinic_id=meta.clinic_id,
+            preset=meta.preset,
+            custom_start=meta.custom_start,
+            custom_end=meta.custom_end,
+            recipients=counted.count if counted else None,
+            first_appointment=counted.first if counted else None,
+            last_appointment=counted.last if counted else None,
+            skipped_by_reason=counted.skipped if counted else {},
+            range_error=meta.range_error,
+            message=message,
+            stats=stats,
+            pace_seconds=meta.pace,
+            as_of=now,
+            private_metadata=meta.dumps(),
+        )
+    )
 
 
 def first_form(ctx: AppContext, sender: Authorized, channel_id: str | None) -> dict[str, Any]:
     """The form as it first opens: the channel's clinic (else the first), the default range counted."""
     choices = [(c.clinic_id, c.clinic_name) for c in sender.choices]
     facts = clinic_facts(ctx, sender.choices[0].clinic_id)
-    meta = ComposeMeta(clinic_id=facts.clinic_id, tz=facts.tz, pace=facts.pace, channel_id=channel_id,
-                       choices=choices)
+    meta = ComposeMeta(
+        clinic_id=facts.clinic_id, tz=facts.tz, pace=facts.pace, channel_id=channel_id, choices=choices
+    )
     now = ctx.clock.now()
     return render(ctx, recount(ctx, meta, now), "", now)
 
@@ -160,8 +174,11 @@ def _typed(ctx: AppContext) -> Any:
         ack()
         view = body["view"]
         typed = ComposeInput.from_view(view, body["actions"][0])
-        update_view(client, view, render(ctx, ComposeMeta.loads(view["private_metadata"]), typed.message,
-                                         ctx.clock.now()))
+        update_view(
+            client,
+            view,
+            render(ctx, ComposeMeta.loads(view["private_metadata"]), typed.message, ctx.clock.now()),
+        )
 
     return restat_view
 
@@ -203,8 +220,10 @@ def review_form(ctx: AppContext, meta: ComposeMeta, message: str, now: datetime)
     if not message:
         errors[BlockId.MESSAGE] = "Type the message to send."
     elif info.too_long:
-        errors[BlockId.MESSAGE] = (f"The message is {info.length:,} characters; the limit is {max_chars:,}. "
-                                   f"Shorten it by {-info.remaining:,}.")
+        errors[BlockId.MESSAGE] = (
+            f"The message is {info.length:,} characters; the limit is {max_chars:,}. "
+            f"Shorten it by {-info.remaining:,}."
+        )
     summary = None
     if rng is not None:
         with ctx.sessions() as session:
@@ -216,12 +235,26 @@ def review_form(ctx: AppContext, meta: ComposeMeta, message: str, now: datetime)
     facts = clinic_facts(ctx, meta.clinic_id)
     channel = meta.channel_id or facts.channel_id
     carried = ConfirmMeta(meta.clinic_id, rng.start, rng.end, message, channel)
-    return Reviewed({}, confirm_view(ConfirmState(
-        tz=meta.tz, clinic_name=facts.name, recipients=summary.count,
-        first_appointment=summary.first_appointment, last_appointment=summary.last_appointment,
-        message=message, pace_seconds=meta.pace, eta=now + alerts.estimate_duration(summary.count, meta.pace),
-        segments=info.segments, encoding=info.encoding, skipped=summary.skipped_total, channel_id=channel,
-        private_metadata=carried.dumps())))
+    return Reviewed(
+        {},
+        confirm_view(
+            ConfirmState(
+                tz=meta.tz,
+                clinic_name=facts.name,
+                recipients=summary.count,
+                first_appointment=summary.first_appointment,
+                last_appointment=summary.last_appointment,
+                message=message,
+                pace_seconds=meta.pace,
+                eta=now + alerts.estimate_duration(summary.count, meta.pace),
+                segments=info.segments,
+                encoding=info.encoding,
+                skipped=summary.skipped_total,
+                channel_id=channel,
+                private_metadata=carried.dumps(),
+            )
+        ),
+    )
 
 
 def _review(ctx: AppContext) -> Any:
@@ -252,5 +285,6 @@ def register(app: App, ctx: AppContext) -> None:
         app.action(str(action_id))(changed)
     app.action(str(ActionId.MESSAGE_INPUT))(_typed(ctx))
     app.action(str(ActionId.SEE_WHO))(_see_who(ctx))
-    app.view(str(CallbackId.COMPOSE), middleware=[require_sender(ctx, lambda body, _ctx: compose_clinic(body))])(
-        _review(ctx))
+    app.view(
+        str(CallbackId.COMPOSE), middleware=[require_sender(ctx, lambda body, _ctx: compose_clinic(body))]
+    )(_review(ctx))

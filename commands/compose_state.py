@@ -38,8 +38,12 @@ class Counted:
     @classmethod
     def of(cls, summary: RecipientSummary) -> Counted:
         """From the recipients service's summary."""
-        return cls(summary.count, summary.first_appointment, summary.last_appointment,
-                   {str(reason): n for reason, n in summary.skipped_by_reason.items()})
+        return cls(
+            summary.count,
+            summary.first_appointment,
+            summary.last_appointment,
+            {str(reason): n for reason, n in summary.skipped_by_reason.items()},
+        )
 
 
 @dataclass(frozen=True)
@@ -63,10 +67,18 @@ class ComposeMeta:
         if self.counted is not None:
             c = self.counted
             counted = [c.count, _epoch(c.first), _epoch(c.last), c.skipped]
-        data: dict[str, Any] = {"k": self.clinic_id, "tz": self.tz, "pace": self.pace, "ch": self.channel_id,
-                                "p": self.preset, "cs": _epoch(self.custom_start), "ce": _epoch(self.custom_end),
-                                "n": counted, "e": self.range_error,
-                                "o": [[cid, name[:60]] for cid, name in self.choices]}
+        data: dict[str, Any] = {
+            "k": self.clinic_id,
+            "tz": self.tz,
+            "pace": self.pace,
+            "ch": self.channel_id,
+            "p": self.preset,
+            "cs": _epoch(self.custom_start),
+            "ce": _epoch(self.custom_end),
+            "n": counted,
+            "e": self.range_error,
+            "o": [[cid, name[:60]] for cid, name in self.choices],
+        }
         text = json.dumps(data, separators=(",", ":"))
         while len(text) > METADATA_MAX and data["o"]:
             data["o"] = data["o"][: len(data["o"]) // 2]
@@ -81,10 +93,18 @@ class ComposeMeta:
         if data.get("n") is not None:
             count, first, last, skipped = data["n"]
             counted = Counted(count, _instant(first), _instant(last), dict(skipped))
-        return cls(clinic_id=int(data["k"]), tz=data["tz"], pace=float(data["pace"]), channel_id=data.get("ch"),
-                   choices=[(int(cid), name) for cid, name in data.get("o") or []],
-                   preset=data.get("p") or DEFAULT_PRESET, custom_start=_instant(data.get("cs")),
-                   custom_end=_instant(data.get("ce")), counted=counted, range_error=data.get("e"))
+        return cls(
+            clinic_id=int(data["k"]),
+            tz=data["tz"],
+            pace=float(data["pace"]),
+            channel_id=data.get("ch"),
+            choices=[(int(cid), name) for cid, name in data.get("o") or []],
+            preset=data.get("p") or DEFAULT_PRESET,
+            custom_start=_instant(data.get("cs")),
+            custom_end=_instant(data.get("ce")),
+            counted=counted,
+            range_error=data.get("e"),
+        )
 
 
 @dataclass(frozen=True)
@@ -101,7 +121,8 @@ class ComposeInput:
     def from_view(cls, view: dict[str, Any], action: dict[str, Any] | None = None) -> ComposeInput:
         """Parse the inputs; the fired action's own value wins over a possibly older state."""
         values: dict[str, dict[str, Any]] = {
-            block: dict(actions) for block, actions in ((view.get("state") or {}).get("values") or {}).items()}
+            block: dict(actions) for block, actions in ((view.get("state") or {}).get("values") or {}).items()
+        }
         if action is not None and action.get("block_id") and action.get("action_id"):
             values.setdefault(action["block_id"], {})[action["action_id"]] = action
 
@@ -120,9 +141,12 @@ class ComposeInput:
 
     def over(self, meta: ComposeMeta) -> ComposeMeta:
         """The metadata with this input's range choices applied (the clinic is checked by the caller)."""
-        return replace(meta, preset=self.preset or meta.preset,
-                       custom_start=self.custom_start or meta.custom_start,
-                       custom_end=self.custom_end or meta.custom_end)
+        return replace(
+            meta,
+            preset=self.preset or meta.preset,
+            custom_start=self.custom_start or meta.custom_start,
+            custom_end=self.custom_end or meta.custom_end,
+        )
 
 
 def compose_clinic(body: dict[str, Any]) -> int | None:
@@ -138,8 +162,9 @@ def compose_clinic(body: dict[str, Any]) -> int | None:
 
 def field_block(field_name: str | None) -> str:
     """The input block an InvalidInput's field belongs under."""
-    return {"start": BlockId.CUSTOM_START, "end": BlockId.CUSTOM_END,
-            "message": BlockId.MESSAGE}.get(field_name or "", BlockId.RANGE)
+    return {"start": BlockId.CUSTOM_START, "end": BlockId.CUSTOM_END, "message": BlockId.MESSAGE}.get(
+        field_name or "", BlockId.RANGE
+    )
 
 
 def resolve_range(meta: ComposeMeta, now: datetime, *, strict: bool) -> TimeRange | None:
@@ -166,15 +191,28 @@ class ConfirmMeta:
 
     def dumps(self) -> str:
         """Compact JSON (the message is at most the clinic's limit, far below 3,000 characters)."""
-        return json.dumps({"k": self.clinic_id, "s": self.start.timestamp(), "e": self.end.timestamp(),
-                           "m": self.message, "ch": self.channel_id}, separators=(",", ":"))
+        return json.dumps(
+            {
+                "k": self.clinic_id,
+                "s": self.start.timestamp(),
+                "e": self.end.timestamp(),
+                "m": self.message,
+                "ch": self.channel_id,
+            },
+            separators=(",", ":"),
+        )
 
     @classmethod
     def loads(cls, text: str) -> ConfirmMeta:
         """Parse what `dumps` wrote."""
         data = json.loads(text)
-        return cls(int(data["k"]), datetime.fromtimestamp(data["s"], UTC), datetime.fromtimestamp(data["e"], UTC),
-                   data["m"], data.get("ch"))
+        return cls(
+            int(data["k"]),
+            datetime.fromtimestamp(data["s"], UTC),
+            datetime.fromtimestamp(data["e"], UTC),
+            data["m"],
+            data.get("ch"),
+        )
 
     @property
     def rng(self) -> TimeRange:

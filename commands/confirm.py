@@ -25,21 +25,33 @@ def _confirm(ctx: AppContext) -> Any:
         carried = ConfirmMeta.loads(view["private_metadata"])
         choice = chosen(context)
         request = alerts.AlertRequest(
-            clinic_id=carried.clinic_id, created_by_name=choice.user_full_name, rng=carried.rng,
-            message=carried.message, created_by_user_id=choice.clinic_user_id,
-            slack_user_id=context[IDENTITY].user_id, slack_channel_id=carried.channel_id,
-            idempotency_key=idempotency_key(view["id"]))
-        alert_id, created = alerts.create_alert(ctx.sessions, request, now=ctx.clock.now(),
-                                                default_pace=ctx.settings.alert_pace_seconds,
-                                                max_chars=ctx.settings.alert_max_chars)
+            clinic_id=carried.clinic_id,
+            created_by_name=choice.user_full_name,
+            rng=carried.rng,
+            message=carried.message,
+            created_by_user_id=choice.clinic_user_id,
+            slack_user_id=context[IDENTITY].user_id,
+            slack_channel_id=carried.channel_id,
+            idempotency_key=idempotency_key(view["id"]),
+        )
+        alert_id, created = alerts.create_alert(
+            ctx.sessions,
+            request,
+            now=ctx.clock.now(),
+            default_pace=ctx.settings.alert_pace_seconds,
+            max_chars=ctx.settings.alert_max_chars,
+        )
         ack(response_action="clear")
         if created:
-            alerts.start_notification(ctx.sessions, alert_id, SlackNotifier(ctx.client, ctx.clock), ctx.clock.now())
+            alerts.start_notification(
+                ctx.sessions, alert_id, SlackNotifier(ctx.client, ctx.clock), ctx.clock.now()
+            )
 
     return send
 
 
 def register(app: App, ctx: AppContext) -> None:
     """The confirmation view's submission."""
-    app.view(str(CallbackId.CONFIRM), middleware=[require_sender(ctx, lambda body, _ctx: confirm_clinic(body))])(
-        _confirm(ctx))
+    app.view(
+        str(CallbackId.CONFIRM), middleware=[require_sender(ctx, lambda body, _ctx: confirm_clinic(body))]
+    )(_confirm(ctx))

@@ -20,8 +20,10 @@ log = logging.getLogger(__name__)
 
 #: Message subtypes that are a person typing in a thread (plain, or "also send to channel").
 TYPED_SUBTYPES = (None, "thread_broadcast")
-NOT_A_CLINIC_USER = ("Not sent: only users of this clinic can answer its clients. Ask a clinic admin to add "
-                     "you as a clinic user (or to link your Slack account).")
+NOT_A_CLINIC_USER = (
+    "Not sent: only users of this clinic can answer its clients. Ask a clinic admin to add "
+    "you as a clinic user (or to link your Slack account)."
+)
 
 
 @dataclass(frozen=True)
@@ -45,8 +47,14 @@ class ThreadMessage:
         thread_ts, ts, user, channel = (event.get(k) for k in ("thread_ts", "ts", "user", "channel"))
         if not (thread_ts and ts and user and channel) or thread_ts == ts:
             return None
-        return cls(event.get("team") or team_id, str(channel), str(thread_ts), str(ts), str(user),
-                   str(event.get("text") or ""))
+        return cls(
+            event.get("team") or team_id,
+            str(channel),
+            str(thread_ts),
+            str(ts),
+            str(user),
+            str(event.get("text") or ""),
+        )
 
     @property
     def dedupe_key(self) -> str:
@@ -66,15 +74,19 @@ def _member(ctx: AppContext, conversation_id: int, team_id: str | None, user_id:
     if conv.is_clinic_user(ctx.sessions, conversation_id, team_id=team_id, user_id=user_id):
         return True
     email = _email(ctx.client, user_id)
-    return bool(email) and conv.is_clinic_user(ctx.sessions, conversation_id, team_id=team_id,
-                                               user_id=user_id, email=email)
+    return bool(email) and conv.is_clinic_user(
+        ctx.sessions, conversation_id, team_id=team_id, user_id=user_id, email=email
+    )
 
 
 def _thread_matcher(ctx: AppContext) -> Callable[..., bool]:
     def matches(body: dict[str, Any]) -> bool:
         message = ThreadMessage.parse(body.get("event") or {}, body.get("team_id"))
-        return message is not None and conv.find_by_thread(ctx.sessions, message.channel_id,
-                                                           message.thread_ts) is not None
+        return (
+            message is not None
+            and conv.find_by_thread(ctx.sessions, message.channel_id, message.thread_ts) is not None
+        )
+
     return matches
 
 
@@ -94,8 +106,13 @@ def register(app: App, ctx: AppContext, relay: ConversationRelay | None = None) 
             return
         try:
             message_id = conv.queue_staff_reply(
-                ctx.sessions, conversation_id=conversation_id, body=message.text,
-                author_slack_user_id=message.user_id, now=ctx.clock.now(), dedupe_key=message.dedupe_key)
+                ctx.sessions,
+                conversation_id=conversation_id,
+                body=message.text,
+                author_slack_user_id=message.user_id,
+                now=ctx.clock.now(),
+                dedupe_key=message.dedupe_key,
+            )
         except conv.AlreadyHandled:
             return
         except DomainError as error:

@@ -42,7 +42,9 @@ def identity_of(body: dict[str, Any]) -> SlackIdentity:
     user = body.get("user") or {}
     team = body.get("team") or {}
     channel = (body.get("channel") or {}).get("id")
-    return SlackIdentity(team.get("id") or user.get("team_id", ""), user.get("id", ""), user.get("team_id"), channel)
+    return SlackIdentity(
+        team.get("id") or user.get("team_id", ""), user.get("id", ""), user.get("team_id"), channel
+    )
 
 
 def email_of(client: WebClient, user_id: str) -> str | None:
@@ -55,20 +57,29 @@ def email_of(client: WebClient, user_id: str) -> str | None:
     return (user.get("profile") or {}).get("email") or None
 
 
-def check_sender(ctx: AppContext, client: WebClient, identity: SlackIdentity,
-                 clinic_id: int | None = None) -> Authorized:
+def check_sender(
+    ctx: AppContext, client: WebClient, identity: SlackIdentity, clinic_id: int | None = None
+) -> Authorized:
     """The clinics this person may send for (NotAuthorized says why not and what to do)."""
     email = email_of(client, identity.user_id)
     with ctx.sessions() as session:
-        return authorize(session, team_id=identity.team_id, user_id=identity.user_id, email=email,
-                         channel_id=identity.channel_id, user_team_id=identity.user_team_id, clinic_id=clinic_id)
+        return authorize(
+            session,
+            team_id=identity.team_id,
+            user_id=identity.user_id,
+            email=email,
+            channel_id=identity.channel_id,
+            user_team_id=identity.user_team_id,
+            clinic_id=clinic_id,
+        )
 
 
 def require_sender(ctx: AppContext, clinic_of: ClinicOf | None = None) -> Callable[..., None]:
     """Listener middleware: authorize the person (for the clinic `clinic_of` names) before the listener runs."""
 
-    def authorize_sender(body: dict[str, Any], client: WebClient, context: dict[str, Any],
-                         next: Callable[[], None]) -> None:  # noqa: A002 - Bolt injects by this name
+    def authorize_sender(
+        body: dict[str, Any], client: WebClient, context: dict[str, Any], next: Callable[[], None]
+    ) -> None:
         identity = identity_of(body)
         clinic_id = clinic_of(body, ctx) if clinic_of is not None else None
         context[IDENTITY] = identity

@@ -166,8 +166,9 @@ class SandboxSlack:
         server = ThreadingHTTPServer(self._address, _handler_for(self))
         server.daemon_threads = True
         self._server = server
-        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="sandbox-slack", daemon=True)
+        self._thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="sandbox-slack", daemon=True
+        )
         self._thread.start()
         return self
 
@@ -185,21 +186,38 @@ class SandboxSlack:
     def __enter__(self) -> SandboxSlack:
         return self.start()
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.stop()
 
     # ----------------------------------------------------------------- configuration
 
-    def add_channel(self, channel_id: str, name: str, *, private: bool = False, member: bool = True,
-                    user_ids: set[str] | None = None) -> dict[str, Any]:
+    def add_channel(
+        self,
+        channel_id: str,
+        name: str,
+        *,
+        private: bool = False,
+        member: bool = True,
+        user_ids: set[str] | None = None,
+    ) -> dict[str, Any]:
         """Register a channel; `member` says whether the bot is in it; `user_ids` None means everyone."""
         with self._lock:
             channel = {
-                "id": channel_id, "name": name, "is_channel": not private, "is_group": private,
-                "is_im": False, "is_mpim": False, "is_private": private, "is_archived": False,
-                "is_general": False, "created": 1_700_000_000, "creator": "U0CREATOR",
-                "name_normalized": name, "context_team_id": self.team_id,
+                "id": channel_id,
+                "name": name,
+                "is_channel": not private,
+                "is_group": private,
+                "is_im": False,
+                "is_mpim": False,
+                "is_private": private,
+                "is_archived": False,
+                "is_general": False,
+                "created": 1_700_000_000,
+                "creator": "U0CREATOR",
+                "name_normalized": name,
+                "context_team_id": self.team_id,
             }
             self.channels[channel_id] = channel
             if user_ids is not None:
@@ -210,17 +228,38 @@ class SandboxSlack:
                 self.members.discard(channel_id)
             return channel
 
-    def add_user(self, user_id: str, team_id: str | None = None, email: str | None = None,
-                 real_name: str = "Sandbox User", tz: str = "America/Chicago", *, name: str | None = None,
-                 is_bot: bool = False) -> dict[str, Any]:
+    def add_user(
+        self,
+        user_id: str,
+        team_id: str | None = None,
+        email: str | None = None,
+        real_name: str = "Sandbox User",
+        tz: str = "America/Chicago",
+        *,
+        name: str | None = None,
+        is_bot: bool = False,
+    ) -> dict[str, Any]:
         """Register a workspace member that users.info can describe."""
         handle = name or real_name.lower().replace(" ", ".")
         user = {
-            "id": user_id, "team_id": team_id or self.team_id, "name": handle, "real_name": real_name,
-            "deleted": False, "is_bot": is_bot, "is_admin": False, "tz": tz, "tz_label": tz, "tz_offset": 0,
-            "profile": {"real_name": real_name, "display_name": handle, "email": email,
-                        "real_name_normalized": real_name, "display_name_normalized": handle,
-                        "team": team_id or self.team_id},
+            "id": user_id,
+            "team_id": team_id or self.team_id,
+            "name": handle,
+            "real_name": real_name,
+            "deleted": False,
+            "is_bot": is_bot,
+            "is_admin": False,
+            "tz": tz,
+            "tz_label": tz,
+            "tz_offset": 0,
+            "profile": {
+                "real_name": real_name,
+                "display_name": handle,
+                "email": email,
+                "real_name_normalized": real_name,
+                "display_name_normalized": handle,
+                "team": team_id or self.team_id,
+            },
         }
         if email is None:
             del user["profile"]["email"]
@@ -262,8 +301,14 @@ class SandboxSlack:
                 channel_id = "D" + user_id.lstrip("UW")[:10].rjust(10, "0")
                 self._dms[user_id] = channel_id
                 self.channels[channel_id] = {
-                    "id": channel_id, "is_im": True, "is_channel": False, "is_group": False,
-                    "is_private": True, "user": user_id, "created": 1_700_000_000, "is_open": True,
+                    "id": channel_id,
+                    "is_im": True,
+                    "is_channel": False,
+                    "is_group": False,
+                    "is_private": True,
+                    "user": user_id,
+                    "created": 1_700_000_000,
+                    "is_open": True,
                 }
                 self.members.add(channel_id)
             return self._dms[user_id]
@@ -292,15 +337,26 @@ class SandboxSlack:
                 errors = dict((response or {}).get("errors") or {})
                 inputs = {block for block, _ in _input_keys(current)}
                 if not errors or not set(errors) <= inputs:
-                    raise SlackApiFailure("invalid_arguments", response_metadata={
-                        "messages": [f"[ERROR] errors must name input blocks of the view, got {sorted(errors)}"]})
+                    raise SlackApiFailure(
+                        "invalid_arguments",
+                        response_metadata={
+                            "messages": [
+                                f"[ERROR] errors must name input blocks of the view, got {sorted(errors)}"
+                            ]
+                        },
+                    )
                 self.view_errors[view_id] = errors
                 return current
             self.view_errors.pop(view_id, None)
             if action == "update":
                 view = self._check_view((response or {}).get("view"), "modal")
-                return self._store_view(view, view_id=view_id, root=current["root_view_id"],
-                                        previous=current["previous_view_id"], state=_surviving_state(current, view))
+                return self._store_view(
+                    view,
+                    view_id=view_id,
+                    root=current["root_view_id"],
+                    previous=current["previous_view_id"],
+                    state=_surviving_state(current, view),
+                )
             if action == "push":
                 view = self._check_view((response or {}).get("view"), "modal")
                 depth, cursor = 1, current
@@ -327,8 +383,9 @@ class SandboxSlack:
 
     # ----------------------------------------------------------------- dispatch
 
-    def handle(self, method: str, params: dict[str, Any],
-               token: str | None) -> tuple[int, dict[str, str], dict[str, Any]]:
+    def handle(
+        self, method: str, params: dict[str, Any], token: str | None
+    ) -> tuple[int, dict[str, str], dict[str, Any]]:
         """Answer one Web API call: (HTTP status, extra headers, JSON body); records it."""
         headers: dict[str, str] = {}
         status = 200
@@ -339,8 +396,10 @@ class SandboxSlack:
             elif not token:
                 response = {"ok": False, "error": "not_authed"}
             elif method == "apps.connections.open" and token != self.app_token:
-                response = {"ok": False, "error": "not_allowed_token_type" if token == self.bot_token
-                            else "invalid_auth"}
+                response = {
+                    "ok": False,
+                    "error": "not_allowed_token_type" if token == self.bot_token else "invalid_auth",
+                }
             elif method != "apps.connections.open" and token != self.bot_token:
                 response = {"ok": False, "error": "invalid_auth"}
             elif (failure := self._take_failure(method)) is not None:
@@ -433,19 +492,35 @@ class SandboxSlack:
             raise SlackApiFailure("invalid_arguments", response_metadata={"messages": problems})
         return view
 
-    def _store_view(self, view: dict[str, Any], *, view_id: str | None = None, root: str | None = None,
-                    previous: str | None = None, state: dict[str, Any] | None = None) -> dict[str, Any]:
+    def _store_view(
+        self,
+        view: dict[str, Any],
+        *,
+        view_id: str | None = None,
+        root: str | None = None,
+        previous: str | None = None,
+        state: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
         view_id = view_id or self._new_id("V")
         stored = {
-            "id": view_id, "team_id": self.team_id, "type": view["type"],
+            "id": view_id,
+            "team_id": self.team_id,
+            "type": view["type"],
             "blocks": view.get("blocks", []),
-            "private_metadata": view.get("private_metadata", ""), "callback_id": view.get("callback_id", ""),
-            "state": {"values": state or {}}, "hash": self._hash(), "title": view.get("title"),
+            "private_metadata": view.get("private_metadata", ""),
+            "callback_id": view.get("callback_id", ""),
+            "state": {"values": state or {}},
+            "hash": self._hash(),
+            "title": view.get("title"),
             "clear_on_close": bool(view.get("clear_on_close", False)),
             "notify_on_close": bool(view.get("notify_on_close", False)),
-            "close": view.get("close"), "submit": view.get("submit"),
-            "previous_view_id": previous, "root_view_id": root or view_id, "app_id": self.app_id,
-            "external_id": view.get("external_id", ""), "app_installed_team_id": self.team_id,
+            "close": view.get("close"),
+            "submit": view.get("submit"),
+            "previous_view_id": previous,
+            "root_view_id": root or view_id,
+            "app_id": self.app_id,
+            "external_id": view.get("external_id", ""),
+            "app_installed_team_id": self.team_id,
             "bot_id": self.bot_id,
         }
         self.views[view_id] = stored
@@ -469,9 +544,15 @@ class SandboxSlack:
     # ----------------------------------------------------------------- methods
 
     def _auth_test(self, params: dict[str, Any]) -> dict[str, Any]:
-        return {"url": f"https://{self.team_domain}.slack.com/", "team": self.team_name,
-                "user": "mass_text_alerts", "team_id": self.team_id, "user_id": self.bot_user_id,
-                "bot_id": self.bot_id, "is_enterprise_install": False}
+        return {
+            "url": f"https://{self.team_domain}.slack.com/",
+            "team": self.team_name,
+            "user": "mass_text_alerts",
+            "team_id": self.team_id,
+            "user_id": self.bot_user_id,
+            "bot_id": self.bot_id,
+            "is_enterprise_install": False,
+        }
 
     def _apps_connections_open(self, params: dict[str, Any]) -> dict[str, Any]:
         if self.socket_url is None:
@@ -504,8 +585,15 @@ class SandboxSlack:
         if expected and expected != current["hash"]:
             raise SlackApiFailure("hash_conflict")
         kept = _surviving_state(current, view)
-        return {"view": self._store_view(view, view_id=current["id"], root=current["root_view_id"],
-                                         previous=current["previous_view_id"], state=kept)}
+        return {
+            "view": self._store_view(
+                view,
+                view_id=current["id"],
+                root=current["root_view_id"],
+                previous=current["previous_view_id"],
+                state=kept,
+            )
+        }
 
     def _views_publish(self, params: dict[str, Any]) -> dict[str, Any]:
         user_id = params.get("user_id")
@@ -531,8 +619,15 @@ class SandboxSlack:
             raise SlackApiFailure("invalid_blocks")
         ts = self._now_ts()
         message: dict[str, Any] = {
-            "type": "message", "channel": channel, "ts": ts, "text": text, "user": self.bot_user_id,
-            "bot_id": self.bot_id, "app_id": self.app_id, "team": self.team_id, "history": [],
+            "type": "message",
+            "channel": channel,
+            "ts": ts,
+            "text": text,
+            "user": self.bot_user_id,
+            "bot_id": self.bot_id,
+            "app_id": self.app_id,
+            "team": self.team_id,
+            "history": [],
         }
         if blocks is not None:
             message["blocks"] = blocks
@@ -559,8 +654,12 @@ class SandboxSlack:
         if blocks is not None:
             message["blocks"] = blocks
         message["edited"] = {"user": self.bot_user_id, "ts": self._now_ts()}
-        return {"channel": channel, "ts": message["ts"], "text": message["text"],
-                "message": self._message_out(message)}
+        return {
+            "channel": channel,
+            "ts": message["ts"],
+            "text": message["text"],
+            "message": self._message_out(message),
+        }
 
     def _chat_post_ephemeral(self, params: dict[str, Any]) -> dict[str, Any]:
         channel = self._resolve_channel(params.get("channel"))
@@ -574,8 +673,14 @@ class SandboxSlack:
             raise SlackApiFailure("no_text")
         ts = self._now_ts()
         self.ephemerals.setdefault(channel, []).append(
-            {"ts": ts, "user": user, "text": params.get("text") or "", "blocks": params.get("blocks"),
-             "thread_ts": params.get("thread_ts")})
+            {
+                "ts": ts,
+                "user": user,
+                "text": params.get("text") or "",
+                "blocks": params.get("blocks"),
+                "thread_ts": params.get("thread_ts"),
+            }
+        )
         return {"message_ts": ts}
 
     def _chat_get_permalink(self, params: dict[str, Any]) -> dict[str, Any]:
@@ -604,8 +709,10 @@ class SandboxSlack:
             raise SlackApiFailure("method_not_supported_for_channel_type")
         extra: dict[str, Any] = {}
         if channel in self.members:
-            extra = {"warning": "already_in_channel",
-                     "response_metadata": {"warnings": ["already_in_channel"]}}
+            extra = {
+                "warning": "already_in_channel",
+                "response_metadata": {"warnings": ["already_in_channel"]},
+            }
         self.members.add(channel)
         return {"channel": self._channel_out(channel), **extra}
 
@@ -670,9 +777,17 @@ class SandboxSlack:
             out.append(upload.info)
         for channel in channels:
             ts = self._now_ts()
-            message = {"type": "message", "channel": channel, "ts": ts, "text": comment,
-                       "user": self.bot_user_id, "bot_id": self.bot_id, "upload": True, "files": out,
-                       "history": []}
+            message = {
+                "type": "message",
+                "channel": channel,
+                "ts": ts,
+                "text": comment,
+                "user": self.bot_user_id,
+                "bot_id": self.bot_id,
+                "upload": True,
+                "files": out,
+                "history": [],
+            }
             if thread_ts:
                 message["thread_ts"] = thread_ts
             self.messages.setdefault(channel, []).append(message)
@@ -685,11 +800,15 @@ class SandboxSlack:
     def _file_info(self, upload: UploadedFile) -> dict[str, Any]:
         name = upload.filename
         return {
-            "id": upload.id, "created": int(self.clock.now().timestamp()), "name": name,
+            "id": upload.id,
+            "created": int(self.clock.now().timestamp()),
+            "name": name,
             "title": upload.title,
             "mimetype": "text/csv" if name.endswith(".csv") else "application/octet-stream",
-            "filetype": name.rsplit(".", 1)[-1] if "." in name else "binary", "user": self.bot_user_id,
-            "size": len(upload.content or b""), "is_public": False,
+            "filetype": name.rsplit(".", 1)[-1] if "." in name else "binary",
+            "user": self.bot_user_id,
+            "size": len(upload.content or b""),
+            "is_public": False,
             "url_private": f"{self.base_url}/files/{upload.id}/{name}",
             "url_private_download": f"{self.base_url}/files/{upload.id}/download/{name}",
             "permalink": f"https://{self.team_domain}.slack.com/files/{self.bot_user_id}/{upload.id}/{name}",
@@ -749,11 +868,12 @@ def _handler_for(sandbox: SandboxSlack) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet by design
+        def log_message(self, format: str, *args: Any) -> None:
             return
 
-        def _send(self, status: int, body: bytes, content_type: str,
-                  headers: dict[str, str] | None = None) -> None:
+        def _send(
+            self, status: int, body: bytes, content_type: str, headers: dict[str, str] | None = None
+        ) -> None:
             self.send_response(status)
             self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(body)))
@@ -774,7 +894,7 @@ def _handler_for(sandbox: SandboxSlack) -> type[BaseHTTPRequestHandler]:
             status, headers, payload = sandbox.handle(method, params, token)
             self._send(status, json.dumps(payload).encode(), "application/json; charset=utf-8", headers)
 
-        def do_GET(self) -> None:  # noqa: N802 - http.server naming
+        def do_GET(self) -> None:
             parts = urlsplit(self.path)
             if parts.path.startswith("/api/"):
                 self._api(unquote(parts.path[5:]), dict(parse_qsl(parts.query, keep_blank_values=True)))
@@ -788,7 +908,7 @@ def _handler_for(sandbox: SandboxSlack) -> type[BaseHTTPRequestHandler]:
             else:
                 self._send(404, b"not found", "text/plain")
 
-        def do_POST(self) -> None:  # noqa: N802 - http.server naming
+        def do_POST(self) -> None:
             parts = urlsplit(self.path)
             body = self._read()
             if parts.path.startswith("/upload/v1/"):

@@ -87,8 +87,14 @@ def slash_command_body(
 def state_value(element_type: str, value: Any, *, text: str | None = None) -> dict[str, Any]:
     """One entry of view.state.values as Slack reports it for an element type."""
     if element_type == "static_select":
-        option = None if value is None else {
-            "text": {"type": "plain_text", "text": text or str(value), "emoji": True}, "value": str(value)}
+        option = (
+            None
+            if value is None
+            else {
+                "text": {"type": "plain_text", "text": text or str(value), "emoji": True},
+                "value": str(value),
+            }
+        )
         return {"type": element_type, "selected_option": option}
     if element_type == "datetimepicker":
         return {"type": element_type, "selected_date_time": value}
@@ -100,7 +106,8 @@ def state_value(element_type: str, value: Any, *, text: str | None = None) -> di
 def with_state(view: dict[str, Any], values: dict[str, dict[str, dict[str, Any]]]) -> dict[str, Any]:
     """A copy of a stored view (e.g. `sandbox.views[id]`) whose state holds `values` over its own."""
     merged: dict[str, dict[str, Any]] = {
-        block: dict(actions) for block, actions in (view.get("state", {}).get("values") or {}).items()}
+        block: dict(actions) for block, actions in (view.get("state", {}).get("values") or {}).items()
+    }
     for block, actions in values.items():
         merged.setdefault(block, {}).update(actions)
     copy = dict(view)
@@ -108,11 +115,22 @@ def with_state(view: dict[str, Any], values: dict[str, dict[str, dict[str, Any]]
     return copy
 
 
-def action(element_type: str, action_id: str, block_id: str, value: Any = None, *,
-           text: str | None = None, style: str | None = None) -> dict[str, Any]:
+def action(
+    element_type: str,
+    action_id: str,
+    block_id: str,
+    value: Any = None,
+    *,
+    text: str | None = None,
+    style: str | None = None,
+) -> dict[str, Any]:
     """One entry of `actions` in a block_actions payload, shaped like Slack's for the element type."""
-    entry: dict[str, Any] = {"type": element_type, "action_id": action_id, "block_id": block_id,
-                             "action_ts": _action_ts()}
+    entry: dict[str, Any] = {
+        "type": element_type,
+        "action_id": action_id,
+        "block_id": block_id,
+        "action_ts": _action_ts(),
+    }
     if element_type == "button":
         entry["text"] = {"type": "plain_text", "text": text or "Button", "emoji": True}
         if value is not None:
@@ -159,8 +177,12 @@ def block_actions_payload(
         payload["container"] = {"type": "view", "view_id": view.get("id")}
         payload["view"] = view
     elif message is not None and channel_id is not None:
-        payload["container"] = {"type": "message", "message_ts": message["ts"], "channel_id": channel_id,
-                                "is_ephemeral": False}
+        payload["container"] = {
+            "type": "message",
+            "message_ts": message["ts"],
+            "channel_id": channel_id,
+            "is_ephemeral": False,
+        }
         payload["channel"] = {"id": channel_id, "name": channel_name}
         payload["message"] = {k: v for k, v in message.items() if k not in ("history", "channel")}
         payload["state"] = {"values": {}}
@@ -266,21 +288,37 @@ def event_body(
         "type": "event_callback",
         "event_id": f"Ev{now}{next(_EVENT_NUMBERS):08d}",
         "event_time": now,
-        "authorizations": [{"enterprise_id": None, "team_id": team_id, "user_id": "U0MASSALERT",
-                            "is_bot": True, "is_enterprise_install": False}],
+        "authorizations": [
+            {
+                "enterprise_id": None,
+                "team_id": team_id,
+                "user_id": "U0MASSALERT",
+                "is_bot": True,
+                "is_enterprise_install": False,
+            }
+        ],
         "is_ext_shared_channel": False,
     }
     return json.dumps(body).encode()
 
 
-def post(url: str, body: bytes, signing_secret: str, timestamp: int | None = None,
-         content_type: str | None = None, timeout: float = 10.0) -> tuple[int, str]:
+def post(
+    url: str,
+    body: bytes,
+    signing_secret: str,
+    timestamp: int | None = None,
+    content_type: str | None = None,
+    timeout: float = 10.0,
+) -> tuple[int, str]:
     """POST a signed request as Slack does; returns (HTTP status, response text), errors included."""
     stamp = int(time.time()) if timestamp is None else timestamp
     if content_type is None:
         content_type = JSON if body[:1] == b"{" else FORM
-    headers = {"Content-Type": content_type, "User-Agent": "Slackbot 1.0 (+https://api.slack.com/robots)",
-               **sign(signing_secret, body, stamp)}
+    headers = {
+        "Content-Type": content_type,
+        "User-Agent": "Slackbot 1.0 (+https://api.slack.com/robots)",
+        **sign(signing_secret, body, stamp),
+    }
     request = urllib.request.Request(url, data=body, headers=headers, method="POST")
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:

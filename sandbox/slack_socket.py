@@ -42,7 +42,7 @@ MAX_HEADER_BYTES = 16 * 1024
 
 def accept_key(sec_websocket_key: str) -> str:
     """Sec-WebSocket-Accept for a client's Sec-WebSocket-Key: base64(SHA-1(key + GUID))."""
-    digest = hashlib.sha1((sec_websocket_key.strip() + WEBSOCKET_GUID).encode("ascii")).digest()  # noqa: S324
+    digest = hashlib.sha1((sec_websocket_key.strip() + WEBSOCKET_GUID).encode("ascii")).digest()
     return base64.b64encode(digest).decode("ascii")
 
 
@@ -188,8 +188,9 @@ class Link:
 class SandboxSocketMode:
     """A loopback Socket Mode endpoint on 127.0.0.1; records every session, envelope and ack."""
 
-    def __init__(self, *, host: str = "127.0.0.1", port: int = 0, app_id: str = "A0MASSALERT",
-                 path: str = "/link") -> None:
+    def __init__(
+        self, *, host: str = "127.0.0.1", port: int = 0, app_id: str = "A0MASSALERT", path: str = "/link"
+    ) -> None:
         self.app_id = app_id
         self.path = path
         self._address = (host, port)
@@ -247,8 +248,9 @@ class SandboxSocketMode:
     def __enter__(self) -> SandboxSocketMode:
         return self.start()
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 traceback: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
+    ) -> None:
         self.stop()
 
     def _accept_loop(self) -> None:
@@ -261,8 +263,9 @@ class SandboxSocketMode:
                 continue
             except OSError:
                 return
-            threading.Thread(target=self._open, args=(sock,), name="sandbox-socket-handshake",
-                             daemon=True).start()
+            threading.Thread(
+                target=self._open, args=(sock,), name="sandbox-socket-handshake", daemon=True
+            ).start()
 
     # --- the opening handshake ---------------------------------------------------------------
 
@@ -279,19 +282,30 @@ class SandboxSocketMode:
             head, rest = request.split(b"\r\n\r\n", 1)
             lines = head.decode("latin-1").split("\r\n")
             method, target, _version = (lines[0].split(" ") + ["", "", ""])[:3]
-            headers = {name.strip().lower(): value.strip()
-                       for name, _, value in (line.partition(":") for line in lines[1:]) if name}
+            headers = {
+                name.strip().lower(): value.strip()
+                for name, _, value in (line.partition(":") for line in lines[1:])
+                if name
+            }
             key = headers.get("sec-websocket-key", "")
-            upgrade_ok = (method == "GET" and headers.get("upgrade", "").lower() == "websocket"
-                          and "upgrade" in headers.get("connection", "").lower()
-                          and headers.get("sec-websocket-version") == "13" and key
-                          and target.split("?", 1)[0] == self.path)
+            upgrade_ok = (
+                method == "GET"
+                and headers.get("upgrade", "").lower() == "websocket"
+                and "upgrade" in headers.get("connection", "").lower()
+                and headers.get("sec-websocket-version") == "13"
+                and key
+                and target.split("?", 1)[0] == self.path
+            )
             if not upgrade_ok:
                 sock.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
                 sock.close()
                 return
-            sock.sendall(("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                          f"Sec-WebSocket-Accept: {accept_key(key)}\r\n\r\n").encode("ascii"))
+            sock.sendall(
+                (
+                    "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                    f"Sec-WebSocket-Accept: {accept_key(key)}\r\n\r\n"
+                ).encode("ascii")
+            )
             sock.settimeout(None)
         except OSError:
             sock.close()
@@ -303,10 +317,18 @@ class SandboxSocketMode:
             count = sum(1 for each in self.links if each.open)
         link._thread.start()
         try:
-            link.send_json({"type": "hello", "num_connections": count,
-                            "debug_info": {"host": "applink-sandbox", "build_number": 1,
-                                           "approximate_connection_time": 18060},
-                            "connection_info": {"app_id": self.app_id}})
+            link.send_json(
+                {
+                    "type": "hello",
+                    "num_connections": count,
+                    "debug_info": {
+                        "host": "applink-sandbox",
+                        "build_number": 1,
+                        "approximate_connection_time": 18060,
+                    },
+                    "connection_info": {"app_id": self.app_id},
+                }
+            )
         except OSError:
             link._drop()
 
@@ -327,16 +349,27 @@ class SandboxSocketMode:
         with self._lock:
             return next((link for link in reversed(self.links) if link.open), None)
 
-    def push(self, kind: str, payload: dict[str, Any], *, envelope_id: str | None = None,
-             accepts_response_payload: bool = True, retry_attempt: int | None = None,
-             retry_reason: str | None = None) -> str:
+    def push(
+        self,
+        kind: str,
+        payload: dict[str, Any],
+        *,
+        envelope_id: str | None = None,
+        accepts_response_payload: bool = True,
+        retry_attempt: int | None = None,
+        retry_reason: str | None = None,
+    ) -> str:
         """Send one envelope (slash_commands, interactive, events_api) on the newest session; its id."""
         link = self.current()
         if link is None:
             raise ConnectionError("no Socket Mode session is connected")
         envelope_id = envelope_id or str(uuid.uuid4())
-        envelope: dict[str, Any] = {"envelope_id": envelope_id, "type": kind,
-                                    "accepts_response_payload": accepts_response_payload, "payload": payload}
+        envelope: dict[str, Any] = {
+            "envelope_id": envelope_id,
+            "type": kind,
+            "accepts_response_payload": accepts_response_payload,
+            "payload": payload,
+        }
         if kind == "events_api":
             envelope["retry_attempt"] = retry_attempt or 0
             envelope["retry_reason"] = retry_reason or ""
@@ -354,8 +387,11 @@ class SandboxSocketMode:
 
     def wait_connected(self, timeout: float = 5.0) -> Link:
         """The newest session once it is open and greeted with `hello`."""
-        return self._wait(lambda: (link := self.current()) is not None and link.sent and link,
-                          "a Socket Mode session", timeout)
+        return self._wait(
+            lambda: (link := self.current()) is not None and link.sent and link,
+            "a Socket Mode session",
+            timeout,
+        )
 
     def wait_ack(self, envelope_id: str, timeout: float = 5.0) -> dict[str, Any]:
         """The app's ack of one envelope."""

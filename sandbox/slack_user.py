@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 from bot.ids import ActionId, BlockId, CallbackId
 from bot.views.models import RANGE_PRESETS
+from sandbox.polling import wait_for
 from sandbox.slack import SandboxSlack
 from sandbox.slack_requests import (
     action,
@@ -26,7 +27,6 @@ from sandbox.slack_requests import (
     state_value,
     view_submission_payload,
 )
-from sandbox.polling import wait_for
 
 T = TypeVar("T")
 _LABELS = dict(RANGE_PRESETS)
@@ -44,9 +44,18 @@ class Answer:
 class SlackUser:
     """One Slack member typing `/mass-alert` and working the modals, as Slack would report it to the app."""
 
-    def __init__(self, sandbox: SandboxSlack, events_url: str, signing_secret: str, *, user_id: str,
-                 channel_id: str | None = None, channel_name: str = "frontdesk", user_name: str = "clinic.admin",
-                 timeout: float = 10.0) -> None:
+    def __init__(
+        self,
+        sandbox: SandboxSlack,
+        events_url: str,
+        signing_secret: str,
+        *,
+        user_id: str,
+        channel_id: str | None = None,
+        channel_name: str = "frontdesk",
+        user_name: str = "clinic.admin",
+        timeout: float = 10.0,
+    ) -> None:
         self.sandbox = sandbox
         self.events_url = events_url
         self.secret = signing_secret
@@ -55,8 +64,13 @@ class SlackUser:
         self.channel_name = channel_name
         self.user_name = user_name
         self.timeout = timeout
-        self._who = {"user_id": user_id, "user_name": user_name, "team_id": sandbox.team_id,
-                     "team_domain": sandbox.team_domain, "api_app_id": sandbox.app_id}
+        self._who = {
+            "user_id": user_id,
+            "user_name": user_name,
+            "team_id": sandbox.team_id,
+            "team_domain": sandbox.team_domain,
+            "api_app_id": sandbox.app_id,
+        }
 
     # --- plumbing --------------------------------------------------------------------------
 
@@ -82,8 +96,15 @@ class SlackUser:
     def slash_command(self, text: str = "", *, settle: bool = True) -> dict[str, Any]:
         """Type `/mass-alert`; the modal once it has left its loading state (or at once with settle=False)."""
         trigger = self.sandbox.new_trigger_id()
-        status, reply = self.send(slash_command_body(channel_id=self.channel_id or "", trigger_id=trigger,
-                                                     text=text, channel_name=self.channel_name, **self._who))
+        status, reply = self.send(
+            slash_command_body(
+                channel_id=self.channel_id or "",
+                trigger_id=trigger,
+                text=text,
+                channel_name=self.channel_name,
+                **self._who,
+            )
+        )
         if status != 200:
             raise AssertionError(f"the app answered the slash command with {status}: {reply}")
 
@@ -105,9 +126,16 @@ class SlackUser:
     def open_home(self) -> dict[str, Any]:
         """Open the app's Home tab; the view the app published."""
         before = len(self.sandbox.calls_to("views.publish"))
-        event = {"type": "app_home_opened", "user": self.user_id, "channel": self.sandbox.dm_channel(self.user_id),
-                 "tab": "home", "event_ts": f"{time.time():.6f}"}
-        status, reply = self.send(event_body(event, team_id=self.sandbox.team_id, api_app_id=self.sandbox.app_id))
+        event = {
+            "type": "app_home_opened",
+            "user": self.user_id,
+            "channel": self.sandbox.dm_channel(self.user_id),
+            "tab": "home",
+            "event_ts": f"{time.time():.6f}",
+        }
+        status, reply = self.send(
+            event_body(event, team_id=self.sandbox.team_id, api_app_id=self.sandbox.app_id)
+        )
         if status != 200:
             raise AssertionError(f"the app answered app_home_opened with {status}: {reply}")
         self.wait_for(lambda: len(self.sandbox.calls_to("views.publish")) > before, "views.publish")
@@ -115,45 +143,68 @@ class SlackUser:
 
     # --- inside a modal --------------------------------------------------------------------
 
-    def act(self, view_id: str, entry: dict[str, Any], state: dict[str, Any] | None = None, *,
-            wait: bool = True) -> int:
+    def act(
+        self, view_id: str, entry: dict[str, Any], state: dict[str, Any] | None = None, *, wait: bool = True
+    ) -> int:
         """Fire one block action in a modal (recording the input's new state first); wait for the app's update."""
         old = self._hash(view_id)
         if state is not None:
             self.sandbox.set_input(view_id, entry["block_id"], entry["action_id"], state)
         status, _ = self.send(self.block_actions_body(view_id, entry))
         if wait and status == 200:
-            self.wait_for(lambda: self._hash(view_id) != old, f"the app to update the view after {entry['action_id']}")
+            self.wait_for(
+                lambda: self._hash(view_id) != old, f"the app to update the view after {entry['action_id']}"
+            )
         return status
 
     def block_actions_body(self, view_id: str, entry: dict[str, Any]) -> bytes:
         """The signed-ready body of a block action in a modal, with the view as Slack holds it."""
-        return block_actions_payload(trigger_id=self.sandbox.new_trigger_id(view_id), actions=[entry],
-                                     view=self.view(view_id), **self._who)
+        return block_actions_payload(
+            trigger_id=self.sandbox.new_trigger_id(view_id),
+            actions=[entry],
+            view=self.view(view_id),
+            **self._who,
+        )
 
     def choose_range(self, view_id: str, preset: str, *, wait: bool = True) -> int:
         """Pick a range preset (or "custom")."""
         label = _LABELS[preset]
-        return self.act(view_id, action("static_select", ActionId.RANGE_SELECT, BlockId.RANGE, preset, text=label),
-                        state_value("static_select", preset, text=label), wait=wait)
+        return self.act(
+            view_id,
+            action("static_select", ActionId.RANGE_SELECT, BlockId.RANGE, preset, text=label),
+            state_value("static_select", preset, text=label),
+            wait=wait,
+        )
 
     def choose_clinic(self, view_id: str, clinic_id: int, name: str = "clinic") -> int:
         """Pick a clinic in the clinic select."""
-        return self.act(view_id, action("static_select", ActionId.CLINIC_SELECT, BlockId.CLINIC, clinic_id,
-                                        text=name), state_value("static_select", clinic_id, text=name))
+        return self.act(
+            view_id,
+            action("static_select", ActionId.CLINIC_SELECT, BlockId.CLINIC, clinic_id, text=name),
+            state_value("static_select", clinic_id, text=name),
+        )
 
     def pick_custom(self, view_id: str, start: datetime, end: datetime) -> None:
         """Set the custom range's start and end pickers."""
-        for block, action_id, value in ((BlockId.CUSTOM_START, ActionId.CUSTOM_START, start),
-                                        (BlockId.CUSTOM_END, ActionId.CUSTOM_END, end)):
+        for block, action_id, value in (
+            (BlockId.CUSTOM_START, ActionId.CUSTOM_START, start),
+            (BlockId.CUSTOM_END, ActionId.CUSTOM_END, end),
+        ):
             stamp = int(value.timestamp())
-            self.act(view_id, action("datetimepicker", action_id, block, stamp),
-                     state_value("datetimepicker", stamp))
+            self.act(
+                view_id,
+                action("datetimepicker", action_id, block, stamp),
+                state_value("datetimepicker", stamp),
+            )
 
     def type_message(self, view_id: str, text: str, *, wait: bool = True) -> int:
         """Type the message (one dispatch of on_character_entered with the whole text)."""
-        return self.act(view_id, action("plain_text_input", ActionId.MESSAGE_INPUT, BlockId.MESSAGE, text),
-                        state_value("plain_text_input", text), wait=wait)
+        return self.act(
+            view_id,
+            action("plain_text_input", ActionId.MESSAGE_INPUT, BlockId.MESSAGE, text),
+            state_value("plain_text_input", text),
+            wait=wait,
+        )
 
     def click_in_view(self, view_id: str, block_id: str, action_id: str, value: str = "") -> dict[str, Any]:
         """Click a button in a modal that pushes a view; the pushed view."""
@@ -167,8 +218,9 @@ class SlackUser:
 
     def submission_body(self, view_id: str) -> bytes:
         """The body of a click on the modal's submit button."""
-        return view_submission_payload(view=self.view(view_id), trigger_id=self.sandbox.new_trigger_id(view_id),
-                                       **self._who)
+        return view_submission_payload(
+            view=self.view(view_id), trigger_id=self.sandbox.new_trigger_id(view_id), **self._who
+        )
 
     def submit(self, view_id: str) -> Answer:
         """Click the modal's submit button; Slack applies the app's answer (errors, push, update, clear)."""
@@ -184,15 +236,21 @@ class SlackUser:
 
     # --- on a channel message --------------------------------------------------------------
 
-    def click_message_button(self, channel_id: str, ts: str, block_id: str, action_id: str, value: str,
-                             text: str = "Button") -> int:
+    def click_message_button(
+        self, channel_id: str, ts: str, block_id: str, action_id: str, value: str, text: str = "Button"
+    ) -> int:
         """Click a button on a channel message (after its confirm dialog, if any)."""
         message = self.sandbox.message(channel_id, ts)
         if message is None:
             raise AssertionError(f"no message {ts} in {channel_id}")
         entry = action("button", action_id, block_id, value, text=text)
-        body = block_actions_payload(trigger_id=self.sandbox.new_trigger_id(), actions=[entry],
-                                     channel_id=channel_id, channel_name=self.channel_name,
-                                     message=copy.deepcopy(message), **self._who)
+        body = block_actions_payload(
+            trigger_id=self.sandbox.new_trigger_id(),
+            actions=[entry],
+            channel_id=channel_id,
+            channel_name=self.channel_name,
+            message=copy.deepcopy(message),
+            **self._who,
+        )
         status, _ = self.send(body)
         return status

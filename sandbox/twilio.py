@@ -243,8 +243,10 @@ class SandboxTwilio:
         self._server.daemon_threads = True
         self._posters = ThreadPoolExecutor(self._callback_workers, thread_name_prefix="sandbox-twilio-cb")
         server = self._server
-        for name, target in (("sandbox-twilio-http", lambda: server.serve_forever(poll_interval=0.02)),
-                             ("sandbox-twilio-steps", self._run_steps)):
+        for name, target in (
+            ("sandbox-twilio-http", lambda: server.serve_forever(poll_interval=0.02)),
+            ("sandbox-twilio-steps", self._run_steps),
+        ):
             thread = threading.Thread(target=target, name=name, daemon=True)
             thread.start()
             self._threads.append(thread)
@@ -268,8 +270,9 @@ class SandboxTwilio:
     def __enter__(self) -> SandboxTwilio:
         return self.start()
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.stop()
 
     # ----- test controls and records -----------------------------------------------------------
@@ -323,23 +326,49 @@ class SandboxTwilio:
                 self._changed.wait(remaining)
             return True
 
-    def simulate_inbound(self, url: str, *, from_: str, to: str, body: str,
-                         message_sid: str | None = None) -> int:
+    def simulate_inbound(
+        self, url: str, *, from_: str, to: str, body: str, message_sid: str | None = None
+    ) -> int:
         """Post a signed inbound-SMS webhook to `url` as Twilio does; return the HTTP status."""
         sid = message_sid or _new_sid("SM")
         now = self._now()
         with self._lock:
             if sid not in self._messages:
                 self._messages[sid] = SandboxMessage(
-                    sid=sid, account_sid=self.account_sid, to=to, from_=from_, messaging_service_sid=None,
-                    body=body, status="received", direction="inbound", date_created=now,
-                    date_updated=now, date_sent=now, history=[("received", now)])
+                    sid=sid,
+                    account_sid=self.account_sid,
+                    to=to,
+                    from_=from_,
+                    messaging_service_sid=None,
+                    body=body,
+                    status="received",
+                    direction="inbound",
+                    date_created=now,
+                    date_updated=now,
+                    date_sent=now,
+                    history=[("received", now)],
+                )
                 self._order.append(sid)
         params = {
-            "ToCountry": "US", "ToState": "", "SmsMessageSid": sid, "NumMedia": "0", "ToCity": "",
-            "FromZip": "", "SmsSid": sid, "FromState": "", "SmsStatus": "received", "FromCity": "",
-            "Body": body, "FromCountry": "US", "To": to, "ToZip": "", "NumSegments": str(_segments(body)),
-            "MessageSid": sid, "AccountSid": self.account_sid, "From": from_, "ApiVersion": API_VERSION,
+            "ToCountry": "US",
+            "ToState": "",
+            "SmsMessageSid": sid,
+            "NumMedia": "0",
+            "ToCity": "",
+            "FromZip": "",
+            "SmsSid": sid,
+            "FromState": "",
+            "SmsStatus": "received",
+            "FromCity": "",
+            "Body": body,
+            "FromCountry": "US",
+            "To": to,
+            "ToZip": "",
+            "NumSegments": str(_segments(body)),
+            "MessageSid": sid,
+            "AccountSid": self.account_sid,
+            "From": from_,
+            "ApiVersion": API_VERSION,
         }
         return self._post(url, params).status or 0
 
@@ -348,8 +377,9 @@ class SandboxTwilio:
     def _now(self) -> datetime:
         return self._clock.now() if self._clock is not None else datetime.now(UTC)
 
-    def _record(self, method: str, path: str, query: dict[str, str], form: dict[str, str],
-                status: int) -> None:
+    def _record(
+        self, method: str, path: str, query: dict[str, str], form: dict[str, str], status: int
+    ) -> None:
         with self._lock:
             self._requests.append(RequestRecord(method, path, query, form, status, self._now()))
 
@@ -394,8 +424,9 @@ class SandboxTwilio:
             return 21603
         if from_ is not None and from_ in MAGIC_FROM:
             return MAGIC_FROM[from_]
-        if from_ is not None and (not _E164.match(from_) or
-                                  (self.from_numbers is not None and from_ not in self.from_numbers)):
+        if from_ is not None and (
+            not _E164.match(from_) or (self.from_numbers is not None and from_ not in self.from_numbers)
+        ):
             return 21606 if _E164.match(from_) else 21212
         if to in MAGIC_TO:
             return MAGIC_TO[to]
@@ -407,15 +438,26 @@ class SandboxTwilio:
             return 21617
         return None
 
-    def _store(self, to: str, from_: str | None, service: str | None, body: str,
-               callback: str | None) -> SandboxMessage:
+    def _store(
+        self, to: str, from_: str | None, service: str | None, body: str, callback: str | None
+    ) -> SandboxMessage:
         """Create a message and schedule its lifecycle (call with the lock held)."""
         now = self._now()
         status = "accepted" if service else "queued"
         message = SandboxMessage(
-            sid=_new_sid("SM"), account_sid=self.account_sid, to=to, from_=from_,
-            messaging_service_sid=service, body=body, status=status, direction="outbound-api",
-            date_created=now, date_updated=now, status_callback=callback, history=[(status, now)])
+            sid=_new_sid("SM"),
+            account_sid=self.account_sid,
+            to=to,
+            from_=from_,
+            messaging_service_sid=service,
+            body=body,
+            status=status,
+            direction="outbound-api",
+            date_created=now,
+            date_updated=now,
+            status_callback=callback,
+            history=[(status, now)],
+        )
         self._messages[message.sid] = message
         self._order.append(message.sid)
         self._schedule(message.sid, 0, self.latency + self.callback_delay)
@@ -423,6 +465,7 @@ class SandboxTwilio:
 
     def _list(self, query: dict[str, str]) -> dict[str, Any]:
         """Messages matching To, From and DateSent filters, newest first, one page."""
+
         def day(value: str) -> date:
             return date.fromisoformat(value[:10])
 
@@ -434,12 +477,15 @@ class SandboxTwilio:
                 found = [m for m in found if m.to == query["To"]]
             if "From" in query:
                 found = [m for m in found if m.from_ == query["From"]]
-            for name, keep in (("DateSent", lambda d, v: d == v), ("DateSent>", lambda d, v: d >= v),
-                               ("DateSent<", lambda d, v: d <= v)):
+            for name, keep in (
+                ("DateSent", lambda d, v: d == v),
+                ("DateSent>", lambda d, v: d >= v),
+                ("DateSent<", lambda d, v: d <= v),
+            ):
                 if name in query:
                     wanted = day(query[name])
                     found = [m for m in found if m.date_sent is not None and keep(m.date_sent.date(), wanted)]
-            chunk = [m.to_json() for m in found[page * page_size:(page + 1) * page_size]]
+            chunk = [m.to_json() for m in found[page * page_size : (page + 1) * page_size]]
         base = f"/{API_VERSION}/Accounts/{self.account_sid}/Messages.json"
         filters = {k: v for k, v in query.items() if k not in ("Page", "PageSize", "PageToken")}
 
@@ -528,9 +574,14 @@ class SandboxTwilio:
 
     def _callback_params(self, message: SandboxMessage) -> dict[str, str]:
         params = {
-            "MessageSid": message.sid, "SmsSid": message.sid, "AccountSid": message.account_sid,
-            "From": message.from_ or "", "To": message.to, "MessageStatus": message.status,
-            "SmsStatus": message.status, "ApiVersion": API_VERSION,
+            "MessageSid": message.sid,
+            "SmsSid": message.sid,
+            "AccountSid": message.account_sid,
+            "From": message.from_ or "",
+            "To": message.to,
+            "MessageStatus": message.status,
+            "SmsStatus": message.status,
+            "ApiVersion": API_VERSION,
         }
         if message.messaging_service_sid:
             params["MessagingServiceSid"] = message.messaging_service_sid
@@ -559,10 +610,16 @@ class SandboxTwilio:
         """POST a form signed as Twilio signs it; record the attempt."""
         signature = twilio_signature(self.auth_token, url, params)
         request = urllib.request.Request(
-            url, data=urlencode(params).encode("utf-8"), method="POST",
-            headers={"Content-Type": "application/x-www-form-urlencoded; charset=utf-8",
-                     SIGNATURE_HEADER: signature, "User-Agent": "TwilioProxy/1.1",
-                     "I-Twilio-Idempotency-Token": uuid.uuid4().hex})
+            url,
+            data=urlencode(params).encode("utf-8"),
+            method="POST",
+            headers={
+                "Content-Type": "application/x-www-form-urlencoded; charset=utf-8",
+                SIGNATURE_HEADER: signature,
+                "User-Agent": "TwilioProxy/1.1",
+                "I-Twilio-Idempotency-Token": uuid.uuid4().hex,
+            },
+        )
         status: int | None = None
         error: str | None = None
         try:
@@ -597,7 +654,7 @@ def _handler_for(sandbox: SandboxTwilio) -> type[BaseHTTPRequestHandler]:
         server_version = "SandboxTwilio/1.0"
         disable_nagle_algorithm = True  # headers and body go out in two writes; do not wait 40 ms
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+        def log_message(self, format: str, *args: Any) -> None:
             return
 
         def do_GET(self) -> None:
@@ -619,8 +676,9 @@ def _handler_for(sandbox: SandboxTwilio) -> type[BaseHTTPRequestHandler]:
                 return
             self._send(status, body, headers)
 
-        def _route(self, method: str, path: str, query: dict[str, str],
-                   form: dict[str, str]) -> tuple[int, dict[str, Any] | None, dict[str, str]]:
+        def _route(
+            self, method: str, path: str, query: dict[str, str], form: dict[str, str]
+        ) -> tuple[int, dict[str, Any] | None, dict[str, str]]:
             if not self._authorized():
                 return (*sandbox._error(401, 20003), {"WWW-Authenticate": 'Basic realm="Twilio API"'})
             if (match := _MESSAGES.match(path)) and match["account"] == sandbox.account_sid:
@@ -674,12 +732,21 @@ def main(argv: list[str] | None = None, *, ready: Callable[[SandboxTwilio], None
     parser.add_argument("--no-callbacks", action="store_true")
     args = parser.parse_args(argv)
     sandbox = SandboxTwilio(
-        account_sid=args.account_sid, auth_token=args.auth_token, host=args.host, port=args.port,
-        latency=args.latency, callback_delay=args.callback_delay, failure_ratio=args.failure_ratio,
-        send_callbacks=not args.no_callbacks)
+        account_sid=args.account_sid,
+        auth_token=args.auth_token,
+        host=args.host,
+        port=args.port,
+        latency=args.latency,
+        callback_delay=args.callback_delay,
+        failure_ratio=args.failure_ratio,
+        send_callbacks=not args.no_callbacks,
+    )
     with sandbox:
-        print(f"Sandbox Twilio at {sandbox.url} (TWILIO_API_URL={sandbox.url}, "
-              f"TWILIO_ACCOUNT_SID={sandbox.account_sid})", flush=True)
+        print(
+            f"Sandbox Twilio at {sandbox.url} (TWILIO_API_URL={sandbox.url}, "
+            f"TWILIO_ACCOUNT_SID={sandbox.account_sid})",
+            flush=True,
+        )
         if ready is not None:
             ready(sandbox)
         try:

@@ -76,7 +76,9 @@ def create_alert(
     if info.too_long:
         raise InvalidInput(
             f"The message is {info.length} characters; the limit is {max_chars}. "
-            f"Shorten it by {-info.remaining}.", field="message")
+            f"Shorten it by {-info.remaining}.",
+            field="message",
+        )
     with sessions() as session, session.begin():
         if (found := _existing(session, request.idempotency_key)) is not None:
             return found.id, False
@@ -90,8 +92,10 @@ def create_alert(
             raise DomainError(f"{clinic.name} has no SMS number or Messaging Service configured.")
         result = compute(session, clinic.id, request.rng, now)
         if result.count == 0:
-            raise InvalidInput("No client has an upcoming appointment in this range, so there is nobody to text.",
-                               field="range")
+            raise InvalidInput(
+                "No client has an upcoming appointment in this range, so there is nobody to text.",
+                field="range",
+            )
         alert = MassAlert(
             clinic_id=clinic.id,
             created_by_user_id=request.created_by_user_id,
@@ -123,37 +127,60 @@ def create_alert(
                     return found.id, False
             raise
         rows = [
-            {"alert_id": alert.id, "client_id": r.client_id, "position": i, "client_full_name": r.full_name,
-             "phone": r.phone or r.phone_e164, "phone_e164": r.phone_e164, "status": DeliveryStatus.PENDING,
-             "updated_at": now}
+            {
+                "alert_id": alert.id,
+                "client_id": r.client_id,
+                "position": i,
+                "client_full_name": r.full_name,
+                "phone": r.phone or r.phone_e164,
+                "phone_e164": r.phone_e164,
+                "status": DeliveryStatus.PENDING,
+                "updated_at": now,
+            }
             for i, r in enumerate(result.recipients)
         ]
         offset = len(rows)
         rows += [
-            {"alert_id": alert.id, "client_id": s.client_id, "position": offset + i,
-             "client_full_name": s.full_name, "phone": s.phone, "phone_e164": None,
-             "status": DeliveryStatus.SKIPPED, "skip_reason": str(s.reason), "skip_detail": s.detail,
-             "final_at": now, "updated_at": now}
+            {
+                "alert_id": alert.id,
+                "client_id": s.client_id,
+                "position": offset + i,
+                "client_full_name": s.full_name,
+                "phone": s.phone,
+                "phone_e164": None,
+                "status": DeliveryStatus.SKIPPED,
+                "skip_reason": str(s.reason),
+                "skip_detail": s.detail,
+                "final_at": now,
+                "updated_at": now,
+            }
             for i, s in enumerate(result.skipped)
         ]
         for start in range(0, len(rows), INSERT_BATCH):
-            session.execute(insert(AlertDelivery), rows[start:start + INSERT_BATCH])
+            session.execute(insert(AlertDelivery), rows[start : start + INSERT_BATCH])
         ensure_sender(session, sender_key, now)
         return alert.id, True
 
 
-def start_notification(sessions: sessionmaker[Session], alert_id: int, notifier: Notifier, now: datetime) -> None:
+def start_notification(
+    sessions: sessionmaker[Session], alert_id: int, notifier: Notifier, now: datetime
+) -> None:
     """Post the activity entry and remember where it went (best effort; the finalizer reports anyway)."""
     snap = snapshot(sessions, alert_id, now)
     try:
         posted = notifier.alert_started(snap)
-    except Exception:  # noqa: BLE001 - the alert runs regardless; completion retries its notice
+    except Exception:
         log.exception("could not post the activity entry of alert %s", alert_id)
         return
     if posted is not None:
         with sessions() as session, session.begin():
-            session.execute(update(MassAlert).where(MassAlert.id == alert_id).values(
-                slack_channel_id=posted.channel_id, slack_message_ts=posted.ts, progress_notified_at=now))
+            session.execute(
+                update(MassAlert)
+                .where(MassAlert.id == alert_id)
+                .values(
+                    slack_channel_id=posted.channel_id, slack_message_ts=posted.ts, progress_notified_at=now
+                )
+            )
 
 
 def cancel_alert(sessions: sessionmaker[Session], alert_id: int, *, by_name: str, now: datetime) -> bool:
@@ -169,8 +196,13 @@ def cancel_alert(sessions: sessionmaker[Session], alert_id: int, *, by_name: str
         session.execute(
             update(AlertDelivery)
             .where(AlertDelivery.alert_id == alert_id, AlertDelivery.status == DeliveryStatus.PENDING)
-            .values(status=DeliveryStatus.SKIPPED, skip_reason=SkipReason.CANCELLED,
-                    skip_detail=f"Alert cancelled by {by_name}", final_at=now, updated_at=now)
+            .values(
+                status=DeliveryStatus.SKIPPED,
+                skip_reason=SkipReason.CANCELLED,
+                skip_detail=f"Alert cancelled by {by_name}",
+                final_at=now,
+                updated_at=now,
+            )
         )
         return True
 
@@ -178,7 +210,8 @@ def cancel_alert(sessions: sessionmaker[Session], alert_id: int, *, by_name: str
 def status_counts(session: Session, alert_id: int) -> Counter[str]:
     """How many of the alert's deliveries are in each status."""
     rows = session.execute(
-        select(AlertDelivery.status, func.count()).where(AlertDelivery.alert_id == alert_id)
+        select(AlertDelivery.status, func.count())
+        .where(AlertDelivery.alert_id == alert_id)
         .group_by(AlertDelivery.status)
     )
     return Counter({status: count for status, count in rows})
@@ -188,8 +221,10 @@ def failure_reasons(session: Session, alert_id: int) -> Counter[str]:
     """Failed deliveries grouped into the short categories the status line shows."""
     rows = session.execute(
         select(AlertDelivery.error_code, func.count())
-        .where(AlertDelivery.alert_id == alert_id,
-               AlertDelivery.status.in_((DeliveryStatus.FAILED, DeliveryStatus.UNDELIVERED)))
+        .where(
+            AlertDelivery.alert_id == alert_id,
+            AlertDelivery.status.in_((DeliveryStatus.FAILED, DeliveryStatus.UNDELIVERED)),
+        )
         .group_by(AlertDelivery.error_code)
     )
     counts: Counter[str] = Counter()
@@ -214,29 +249,54 @@ def _snapshot(session: Session, alert: MassAlert, now: datetime) -> AlertSnapsho
     pending = counts["pending"] + counts["sending"] + counts["in_doubt"]
     eta = None
     if counts["pending"] and alert.state in ACTIVE_STATES:
-        next_slot = session.scalars(select(Sender.next_alert_at).where(Sender.key == alert.sender_key)).first()
+        next_slot = session.scalars(
+            select(Sender.next_alert_at).where(Sender.key == alert.sender_key)
+        ).first()
         start = now if next_slot is None or next_slot >= IDLE_SLOT else max(now, next_slot)
         eta = start + timedelta(seconds=alert.pace_seconds * max(counts["pending"] - 1, 0))
     return AlertSnapshot(
-        id=alert.id, clinic_id=alert.clinic_id, clinic_name=alert.clinic.name, timezone=alert.clinic.timezone,
-        created_by_name=alert.created_by_name, slack_user_id=alert.slack_user_id, message=alert.message,
-        range_start=alert.range_start, range_end=alert.range_end, first_appointment=alert.first_appointment,
-        last_appointment=alert.last_appointment, state=alert.state, pace_seconds=alert.pace_seconds,
-        total_clients=alert.total_clients, to_send=alert.to_send, skipped_count=alert.skipped_count,
-        sent=sent, failed=failed, pending=pending, created_at=alert.created_at, completed_at=alert.completed_at,
-        eta=eta, error=alert.error, cancelled_by=alert.cancelled_by, report_path=alert.report_path,
-        report_permalink=alert.report_permalink, slack_channel_id=alert.slack_channel_id,
-        slack_message_ts=alert.slack_message_ts, failure_reasons=failure_reasons(session, alert.id),
+        id=alert.id,
+        clinic_id=alert.clinic_id,
+        clinic_name=alert.clinic.name,
+        timezone=alert.clinic.timezone,
+        created_by_name=alert.created_by_name,
+        slack_user_id=alert.slack_user_id,
+        message=alert.message,
+        range_start=alert.range_start,
+        range_end=alert.range_end,
+        first_appointment=alert.first_appointment,
+        last_appointment=alert.last_appointment,
+        state=alert.state,
+        pace_seconds=alert.pace_seconds,
+        total_clients=alert.total_clients,
+        to_send=alert.to_send,
+        skipped_count=alert.skipped_count,
+        sent=sent,
+        failed=failed,
+        pending=pending,
+        created_at=alert.created_at,
+        completed_at=alert.completed_at,
+        eta=eta,
+        error=alert.error,
+        cancelled_by=alert.cancelled_by,
+        report_path=alert.report_path,
+        report_permalink=alert.report_permalink,
+        slack_channel_id=alert.slack_channel_id,
+        slack_message_ts=alert.slack_message_ts,
+        failure_reasons=failure_reasons(session, alert.id),
     )
 
 
-def recent_alerts(sessions: sessionmaker[Session], clinic_ids: list[int], now: datetime,
-                  limit: int = 10) -> list[AlertSnapshot]:
+def recent_alerts(
+    sessions: sessionmaker[Session], clinic_ids: list[int], now: datetime, limit: int = 10
+) -> list[AlertSnapshot]:
     """The newest alerts of these clinics, newest first."""
     with read_sessions(sessions)() as session:
         alerts = session.scalars(
-            select(MassAlert).where(MassAlert.clinic_id.in_(clinic_ids))
-            .order_by(MassAlert.created_at.desc(), MassAlert.id.desc()).limit(limit)
+            select(MassAlert)
+            .where(MassAlert.clinic_id.in_(clinic_ids))
+            .order_by(MassAlert.created_at.desc(), MassAlert.id.desc())
+            .limit(limit)
         ).all()
         return [_snapshot(session, alert, now) for alert in alerts]
 
@@ -244,4 +304,3 @@ def recent_alerts(sessions: sessionmaker[Session], clinic_ids: list[int], now: d
 def estimate_duration(recipients: int, pace_seconds: float) -> timedelta:
     """How long sending `recipients` texts takes at `pace_seconds` per text."""
     return timedelta(seconds=pace_seconds * max(recipients - 1, 0))
-

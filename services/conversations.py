@@ -21,8 +21,8 @@ import enum
 import logging
 import re
 import uuid
-from dataclasses import dataclass
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -149,7 +149,7 @@ def _stale(value: str | None, now: datetime) -> bool:
     if not is_claim(value):
         return False
     try:
-        made = int(value[len(PENDING):])
+        made = int(value[len(PENDING) :])
     except ValueError:
         return True
     return now.timestamp() - made > CLAIM_SECONDS
@@ -217,45 +217,91 @@ class _Match:
 # The hot path's statements are built once (bound parameters), so a webhook pays neither statement
 # construction nor cache-key generation, and runs them on the session's Connection (no ORM layer).
 _CONVERSATION_COLUMNS = (
-    Conversation.id, Conversation.client_id, Conversation.phone_e164, Conversation.status,
-    Conversation.unknown_contact, Conversation.alert_id, Conversation.slack_channel_id,
-    Conversation.slack_thread_ts, Conversation.closed_at)
-_UNPOSTED = select(ConversationMessage.id).where(
-    ConversationMessage.conversation_id == Conversation.id, ConversationMessage.direction == INBOUND,
-    ConversationMessage.slack_ts.is_(None)).exists()
+    Conversation.id,
+    Conversation.client_id,
+    Conversation.phone_e164,
+    Conversation.status,
+    Conversation.unknown_contact,
+    Conversation.alert_id,
+    Conversation.slack_channel_id,
+    Conversation.slack_thread_ts,
+    Conversation.closed_at,
+)
+_UNPOSTED = (
+    select(ConversationMessage.id)
+    .where(
+        ConversationMessage.conversation_id == Conversation.id,
+        ConversationMessage.direction == INBOUND,
+        ConversationMessage.slack_ts.is_(None),
+    )
+    .exists()
+)
 #: The clinic texted (its Messaging Service first, else its number), its active conversation with the
 #: sender (and whether that has replies nobody posted), and the clients on the sender's number: one row
 #: per client (one row with no client columns when none).
 _LOOKUP = (
-    select(Clinic.id, Clinic.name, Clinic.timezone, Clinic.sms_from, Clinic.messaging_service_sid,
-           Clinic.contact_phone, Clinic.slack_channel_id, *_CONVERSATION_COLUMNS, _UNPOSTED,
-           Client.id, Client.full_name, Client.opted_out_at)
+    select(
+        Clinic.id,
+        Clinic.name,
+        Clinic.timezone,
+        Clinic.sms_from,
+        Clinic.messaging_service_sid,
+        Clinic.contact_phone,
+        Clinic.slack_channel_id,
+        *_CONVERSATION_COLUMNS,
+        _UNPOSTED,
+        Client.id,
+        Client.full_name,
+        Client.opted_out_at,
+    )
     .select_from(Clinic)
-    .outerjoin(Conversation, and_(Conversation.clinic_id == Clinic.id,
-                                  Conversation.phone_e164 == bindparam("phone"), Conversation.status == ACTIVE))
+    .outerjoin(
+        Conversation,
+        and_(
+            Conversation.clinic_id == Clinic.id,
+            Conversation.phone_e164 == bindparam("phone"),
+            Conversation.status == ACTIVE,
+        ),
+    )
     .outerjoin(Client, and_(Client.clinic_id == Clinic.id, Client.phone_e164 == bindparam("phone")))
     .where(or_(Clinic.messaging_service_sid == bindparam("sid"), Clinic.sms_from == bindparam("number")))
-    .order_by(case((Clinic.messaging_service_sid == bindparam("sid"), 0), else_=1), Clinic.id, Client.id))
+    .order_by(case((Clinic.messaging_service_sid == bindparam("sid"), 0), else_=1), Clinic.id, Client.id)
+)
 _ACTIVE = select(*_CONVERSATION_COLUMNS, _UNPOSTED).where(
-    Conversation.clinic_id == bindparam("clinic"), Conversation.phone_e164 == bindparam("phone"),
-    Conversation.status == ACTIVE)
+    Conversation.clinic_id == bindparam("clinic"),
+    Conversation.phone_e164 == bindparam("phone"),
+    Conversation.status == ACTIVE,
+)
 _CLIENT = select(Client.id, Client.full_name, Client.opted_out_at).where(Client.id == bindparam("client"))
 _RECENT_TEXTS = select(AlertDelivery.client_id, AlertDelivery.alert_id, AlertDelivery.requested_at).where(
     AlertDelivery.alert_id.in_(
-        select(MassAlert.id).where(MassAlert.clinic_id == bindparam("clinic")).order_by(MassAlert.id.desc())
-        .limit(RECENT_ALERTS).scalar_subquery()),
-    AlertDelivery.client_id.in_(bindparam("clients", expanding=True)), AlertDelivery.requested_at.is_not(None))
+        select(MassAlert.id)
+        .where(MassAlert.clinic_id == bindparam("clinic"))
+        .order_by(MassAlert.id.desc())
+        .limit(RECENT_ALERTS)
+        .scalar_subquery()
+    ),
+    AlertDelivery.client_id.in_(bindparam("clients", expanding=True)),
+    AlertDelivery.requested_at.is_not(None),
+)
 _INSERT_EVENT = insert(InboundEvent)
 _INSERT_CONVERSATION = insert(Conversation).returning(Conversation.id)
 _INSERT_MESSAGE = insert(ConversationMessage).returning(ConversationMessage.id)
 _CLAIM_EARLIER = (
     update(ConversationMessage)
-    .where(ConversationMessage.conversation_id == bindparam("conversation"),
-           ConversationMessage.direction == INBOUND, ConversationMessage.slack_ts.is_(None))
+    .where(
+        ConversationMessage.conversation_id == bindparam("conversation"),
+        ConversationMessage.direction == INBOUND,
+        ConversationMessage.slack_ts.is_(None),
+    )
     .values(slack_ts=bindparam("marker"))
-    .returning(ConversationMessage.id, ConversationMessage.body, ConversationMessage.created_at))
-_PETS = select(Patient.name).where(Patient.client_id == bindparam("client"), Patient.deceased.is_(False)) \
+    .returning(ConversationMessage.id, ConversationMessage.body, ConversationMessage.created_at)
+)
+_PETS = (
+    select(Patient.name)
+    .where(Patient.client_id == bindparam("client"), Patient.deceased.is_(False))
     .order_by(Patient.id)
+)
 _ALERT_MESSAGE = select(MassAlert.message).where(MassAlert.id == bindparam("alert"))
 
 
@@ -263,8 +309,9 @@ def _conversation_row(values: Sequence[Any]) -> _ConversationRow | None:
     return None if values[0] is None else _ConversationRow(*values)
 
 
-def _lookup(conn: Connection, clinic_number: str, service_sid: str | None, phone: str
-            ) -> tuple[_ClinicRow, _ConversationRow | None, bool, list[_ClientRow]] | None:
+def _lookup(
+    conn: Connection, clinic_number: str, service_sid: str | None, phone: str
+) -> tuple[_ClinicRow, _ConversationRow | None, bool, list[_ClientRow]] | None:
     """The clinic texted, its active conversation with `phone` (and whether it has unposted replies), the
     clients on `phone` in id order; None when no clinic has that Messaging Service or number."""
     number = _clean_number(clinic_number) if clinic_number else None
@@ -295,17 +342,21 @@ def _match_clients(conn: Connection, clinic_id: int, clients: list[_ClientRow], 
             if client_id not in last or requested_at > last[client_id][0]:
                 last[client_id] = (requested_at, alert_id)
         order = {c.id: i for i, c in enumerate(clients)}
-        clients = sorted(clients, key=lambda c: (c.id not in last,
-                                                 -last[c.id][0].timestamp() if c.id in last else 0, order[c.id]))
+        clients = sorted(
+            clients,
+            key=lambda c: (c.id not in last, -last[c.id][0].timestamp() if c.id in last else 0, order[c.id]),
+        )
     winner = clients[0]
     alert_id = last[winner.id][1] if winner.id in last else None
     opted_out = any(c.opted_out_at is not None for c in clients)
-    return _Match(winner, tuple(c.full_name for c in clients[1:]), tuple(c.id for c in clients), alert_id,
-                  opted_out)
+    return _Match(
+        winner, tuple(c.full_name for c in clients[1:]), tuple(c.id for c in clients), alert_id, opted_out
+    )
 
 
-def _active_conversation(conn: Connection, clinic_id: int, phone: str
-                         ) -> tuple[_ConversationRow | None, bool]:
+def _active_conversation(
+    conn: Connection, clinic_id: int, phone: str
+) -> tuple[_ConversationRow | None, bool]:
     """The active conversation of this number (and whether it has unposted replies)."""
     row = conn.execute(_ACTIVE, {"clinic": clinic_id, "phone": phone}).first()
     if row is None:
@@ -313,70 +364,112 @@ def _active_conversation(conn: Connection, clinic_id: int, phone: str
     return _conversation_row(row[:9]), bool(row[9])
 
 
-def _open_conversation(conn: Connection, clinic: _ClinicRow, phone: str, match: _Match,
-                       now: datetime) -> tuple[_ConversationRow, bool, bool]:
+def _open_conversation(
+    conn: Connection, clinic: _ClinicRow, phone: str, match: _Match, now: datetime
+) -> tuple[_ConversationRow, bool, bool]:
     """The active conversation of this number, opened now unless another reply opened it first; and
     whether it has unposted replies (never, when opened now)."""
     client_id = match.client.id if match.client else None
     marker = pending_marker(now)
     try:
         with conn.begin_nested():
-            new_id = conn.execute(_INSERT_CONVERSATION, {
-                "clinic_id": clinic.id, "client_id": client_id, "phone_e164": phone, "status": ACTIVE,
-                "unknown_contact": match.client is None, "alert_id": match.alert_id,
-                "slack_thread_ts": marker, "opened_at": now}).scalar_one()
+            new_id = conn.execute(
+                _INSERT_CONVERSATION,
+                {
+                    "clinic_id": clinic.id,
+                    "client_id": client_id,
+                    "phone_e164": phone,
+                    "status": ACTIVE,
+                    "unknown_contact": match.client is None,
+                    "alert_id": match.alert_id,
+                    "slack_thread_ts": marker,
+                    "opened_at": now,
+                },
+            ).scalar_one()
     except IntegrityError:
         # Another reply from this number opened it at the same moment: join theirs.
         winner, unposted = _active_conversation(conn, clinic.id, phone)
         if winner is None:
             raise
         return winner, False, unposted
-    return _ConversationRow(new_id, client_id, phone, ACTIVE, match.client is None, match.alert_id, None,
-                            marker, None), True, False
+    return (
+        _ConversationRow(
+            new_id, client_id, phone, ACTIVE, match.client is None, match.alert_id, None, marker, None
+        ),
+        True,
+        False,
+    )
 
 
 def _confirmation(keyword: Keyword, clinic: Clinic | _ClinicRow) -> str:
     name = clinic.name
     if keyword == Keyword.STOP:
-        return (f"You are unsubscribed from {name} texts and will get no more messages from this number. "
-                "Reply START to resubscribe.")
+        return (
+            f"You are unsubscribed from {name} texts and will get no more messages from this number. "
+            "Reply START to resubscribe."
+        )
     if keyword == Keyword.START:
         return f"You are resubscribed to {name} texts. Reply HELP for help, STOP to unsubscribe."
     contact = f"call {clinic.contact_phone}" if clinic.contact_phone else "reply to this text"
     return f"{name}: for help, {contact}. Reply STOP to unsubscribe, START to resubscribe."
 
 
-def _opt_out(session: Session, clinic: Clinic | _ClinicRow, phone: str, client_ids: tuple[int, ...], now: datetime) -> int:
+def _opt_out(
+    session: Session, clinic: Clinic | _ClinicRow, phone: str, client_ids: tuple[int, ...], now: datetime
+) -> int:
     """Mark every client on the number opted out; skip their unsent alert texts and queued answers."""
-    changed = session.execute(
-        update(Client).where(Client.clinic_id == clinic.id, Client.phone_e164 == phone,
-                             Client.opted_out_at.is_(None)).values(opted_out_at=now)
-    ).rowcount or 0
+    changed = (
+        session.execute(
+            update(Client)
+            .where(Client.clinic_id == clinic.id, Client.phone_e164 == phone, Client.opted_out_at.is_(None))
+            .values(opted_out_at=now)
+        ).rowcount
+        or 0
+    )
     if client_ids:
-        running = select(MassAlert.id).where(MassAlert.clinic_id == clinic.id,
-                                             MassAlert.state.in_((AlertState.QUEUED, AlertState.SENDING)))
+        running = select(MassAlert.id).where(
+            MassAlert.clinic_id == clinic.id, MassAlert.state.in_((AlertState.QUEUED, AlertState.SENDING))
+        )
         session.execute(
             update(AlertDelivery)
-            .where(AlertDelivery.alert_id.in_(running), AlertDelivery.client_id.in_(client_ids),
-                   AlertDelivery.status == DeliveryStatus.PENDING)
-            .values(status=DeliveryStatus.SKIPPED, skip_reason=SkipReason.OPTED_OUT,
-                    skip_detail=OPTED_OUT_DETAIL, final_at=now, updated_at=now)
+            .where(
+                AlertDelivery.alert_id.in_(running),
+                AlertDelivery.client_id.in_(client_ids),
+                AlertDelivery.status == DeliveryStatus.PENDING,
+            )
+            .values(
+                status=DeliveryStatus.SKIPPED,
+                skip_reason=SkipReason.OPTED_OUT,
+                skip_detail=OPTED_OUT_DETAIL,
+                final_at=now,
+                updated_at=now,
+            )
         )
     if clinic.sender_key is not None:
         session.execute(
             update(ConversationMessage)
-            .where(ConversationMessage.direction == OUTBOUND, ConversationMessage.status == "queued",
-                   ConversationMessage.sender_key == clinic.sender_key, ConversationMessage.to_phone == phone)
+            .where(
+                ConversationMessage.direction == OUTBOUND,
+                ConversationMessage.status == "queued",
+                ConversationMessage.sender_key == clinic.sender_key,
+                ConversationMessage.to_phone == phone,
+            )
             .values(status="failed", error_message="Not sent: the client opted out (replied STOP)")
         )
     return changed
 
 
 def _opt_in(session: Session, clinic: Clinic | _ClinicRow, phone: str) -> int:
-    return session.execute(
-        update(Client).where(Client.clinic_id == clinic.id, Client.phone_e164 == phone,
-                             Client.opted_out_at.is_not(None)).values(opted_out_at=None)
-    ).rowcount or 0
+    return (
+        session.execute(
+            update(Client)
+            .where(
+                Client.clinic_id == clinic.id, Client.phone_e164 == phone, Client.opted_out_at.is_not(None)
+            )
+            .values(opted_out_at=None)
+        ).rowcount
+        or 0
+    )
 
 
 class _Duplicate(Exception):
@@ -407,8 +500,9 @@ def handle_inbound(
         return InboundResult(duplicate=True, phone=phone)
 
 
-def _handle(session: Session, clinic_number: str, service_sid: str | None, phone: str, body: str,
-            now: datetime) -> InboundResult:
+def _handle(
+    session: Session, clinic_number: str, service_sid: str | None, phone: str, body: str, now: datetime
+) -> InboundResult:
     conn = session.connection()
     found = _lookup(conn, clinic_number, service_sid, phone)
     if found is None:
@@ -437,10 +531,18 @@ def _handle(session: Session, clinic_number: str, service_sid: str | None, phone
     winner = match.client
     if conversation is None:
         return InboundResult(
-            clinic_id=clinic.id, clinic_name=clinic.name, phone=phone, unknown_contact=winner is None,
-            client_id=winner.id if winner else None, client_name=winner.full_name if winner else None,
-            other_clients=match.others, keyword=keyword, keyword_text=word, changed_clients=changed,
-            reply=reply)
+            clinic_id=clinic.id,
+            clinic_name=clinic.name,
+            phone=phone,
+            unknown_contact=winner is None,
+            client_id=winner.id if winner else None,
+            client_name=winner.full_name if winner else None,
+            other_clients=match.others,
+            keyword=keyword,
+            keyword_text=word,
+            changed_clients=changed,
+            reply=reply,
+        )
     thread = conversation.slack_thread_ts
     # Post it now only when its thread exists (or is ours to start); else the thread's starter picks it up.
     claimed = opened or (thread is not None and not is_claim(thread))
@@ -449,9 +551,18 @@ def _handle(session: Session, clinic_number: str, service_sid: str | None, phone
     if claimed and not opened and unposted:
         rows = conn.execute(_CLAIM_EARLIER, {"conversation": conversation.id, "marker": marker}).all()
         earlier = tuple(sorted((RelayItem(*row) for row in rows), key=lambda item: item.message_id))
-    message_id = conn.execute(_INSERT_MESSAGE, {
-        "conversation_id": conversation.id, "direction": INBOUND, "body": body, "status": "received",
-        "attempts": 0, "created_at": now, "slack_ts": marker if claimed else None}).scalar_one()
+    message_id = conn.execute(
+        _INSERT_MESSAGE,
+        {
+            "conversation_id": conversation.id,
+            "direction": INBOUND,
+            "body": body,
+            "status": "received",
+            "attempts": 0,
+            "created_at": now,
+            "slack_ts": marker if claimed else None,
+        },
+    ).scalar_one()
     header = None
     if claimed:
         shown = winner
@@ -463,17 +574,39 @@ def _handle(session: Session, clinic_number: str, service_sid: str | None, phone
                 row = conn.execute(_CLIENT, {"client": conversation.client_id}).first()
                 shown = _ClientRow(*row) if row is not None else None
         opted_out = keyword == Keyword.STOP or (keyword != Keyword.START and match.opted_out)
-        header = _header(session, conversation, clinic, shown, details=opened, opted_out=opted_out,
-                         others=match.others if shown is winner else None)
+        header = _header(
+            session,
+            conversation,
+            clinic,
+            shown,
+            details=opened,
+            opted_out=opted_out,
+            others=match.others if shown is winner else None,
+        )
     return InboundResult(
-        clinic_id=clinic.id, clinic_name=clinic.name, phone=phone, unknown_contact=winner is None,
-        client_id=winner.id if winner else None, client_name=winner.full_name if winner else None,
-        other_clients=match.others, keyword=keyword, keyword_text=word, changed_clients=changed, reply=reply,
-        conversation_id=conversation.id, message_id=message_id, opened=opened, relay_claimed=claimed,
-        body=body, header=header, earlier=earlier)
+        clinic_id=clinic.id,
+        clinic_name=clinic.name,
+        phone=phone,
+        unknown_contact=winner is None,
+        client_id=winner.id if winner else None,
+        client_name=winner.full_name if winner else None,
+        other_clients=match.others,
+        keyword=keyword,
+        keyword_text=word,
+        changed_clients=changed,
+        reply=reply,
+        conversation_id=conversation.id,
+        message_id=message_id,
+        opened=opened,
+        relay_claimed=claimed,
+        body=body,
+        header=header,
+        earlier=earlier,
+    )
 
 
 # --- staff answers and closing ----------------------------------------------------------------
+
 
 def queue_staff_reply(
     sessions: sessionmaker[Session],
@@ -489,8 +622,11 @@ def queue_staff_reply(
     if not text:
         raise InvalidInput("Type the answer to send.", field="body")
     if len(text) > MAX_TEXT_CHARS:
-        raise InvalidInput(f"The answer is {len(text)} characters; a text can hold at most {MAX_TEXT_CHARS}. "
-                           "Shorten it and send it again.", field="body")
+        raise InvalidInput(
+            f"The answer is {len(text)} characters; a text can hold at most {MAX_TEXT_CHARS}. "
+            "Shorten it and send it again.",
+            field="body",
+        )
     with sessions() as session, session.begin():
         if dedupe_key is not None:
             try:
@@ -510,14 +646,22 @@ def queue_staff_reply(
             if client is not None:
                 who = client.full_name
         if conversation.status != ACTIVE:
-            raise DomainError(f"Not sent: this conversation with {who} is closed. Their next text opens a "
-                              "new conversation; to write first, text them from the clinic's usual tools.")
-        opted_out = session.scalars(select(Client.full_name).where(
-            Client.clinic_id == clinic.id, Client.phone_e164 == conversation.phone_e164,
-            Client.opted_out_at.is_not(None))).first()
+            raise DomainError(
+                f"Not sent: this conversation with {who} is closed. Their next text opens a "
+                "new conversation; to write first, text them from the clinic's usual tools."
+            )
+        opted_out = session.scalars(
+            select(Client.full_name).where(
+                Client.clinic_id == clinic.id,
+                Client.phone_e164 == conversation.phone_e164,
+                Client.opted_out_at.is_not(None),
+            )
+        ).first()
         if opted_out is not None:
-            raise DomainError(f"Not sent: {opted_out} opted out of texts from {clinic.name} (replied STOP). "
-                              "They must reply START before the clinic can text them again.")
+            raise DomainError(
+                f"Not sent: {opted_out} opted out of texts from {clinic.name} (replied STOP). "
+                "They must reply START before the clinic can text them again."
+            )
         key = clinic.sender_key
         if key is None:
             raise DomainError(f"Not sent: {clinic.name} has no SMS number or Messaging Service configured.")
@@ -527,9 +671,15 @@ def queue_staff_reply(
         except IntegrityError:
             pass  # another answer created the sender row at the same moment
         message = ConversationMessage(
-            conversation_id=conversation.id, direction=OUTBOUND, body=text, sender_key=key,
-            to_phone=conversation.phone_e164, status="queued", author_slack_user_id=author_slack_user_id,
-            created_at=now)
+            conversation_id=conversation.id,
+            direction=OUTBOUND,
+            body=text,
+            sender_key=key,
+            to_phone=conversation.phone_e164,
+            status="queued",
+            author_slack_user_id=author_slack_user_id,
+            created_at=now,
+        )
         session.add(message)
         session.flush()
         return message.id
@@ -559,11 +709,13 @@ def close_conversation(
             conversation.status = CLOSED
             conversation.closed_at = now
         thread = None if is_claim(conversation.slack_thread_ts) else conversation.slack_thread_ts
-        return ClosedConversation(conversation.id, already, conversation.slack_channel_id, thread,
-                                  conversation.closed_at)
+        return ClosedConversation(
+            conversation.id, already, conversation.slack_channel_id, thread, conversation.closed_at
+        )
 
 
 # --- what the Slack side reads -------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class ThreadHeader:
@@ -589,40 +741,77 @@ class ThreadHeader:
 
 
 def _header(
-    session: Session, conversation: Conversation | _ConversationRow, clinic: Clinic | _ClinicRow,
-    client: Client | _ClientRow | None, *, details: bool,
-    opted_out: bool | None = None, others: tuple[str, ...] | None = None,
+    session: Session,
+    conversation: Conversation | _ConversationRow,
+    clinic: Clinic | _ClinicRow,
+    client: Client | _ClientRow | None,
+    *,
+    details: bool,
+    opted_out: bool | None = None,
+    others: tuple[str, ...] | None = None,
 ) -> ThreadHeader:
     """A ThreadHeader read in `session` (`opted_out` and `others` when the caller knows them already)."""
     pets: tuple[str, ...] = ()
     alert_message = root_body = None
     thread = None if is_claim(conversation.slack_thread_ts) else conversation.slack_thread_ts
     if opted_out is None:
-        opted_out = session.scalars(select(Client.id).where(
-            Client.clinic_id == clinic.id, Client.phone_e164 == conversation.phone_e164,
-            Client.opted_out_at.is_not(None)).limit(1)).first() is not None
+        opted_out = (
+            session.scalars(
+                select(Client.id)
+                .where(
+                    Client.clinic_id == clinic.id,
+                    Client.phone_e164 == conversation.phone_e164,
+                    Client.opted_out_at.is_not(None),
+                )
+                .limit(1)
+            ).first()
+            is not None
+        )
     if details:
         if client is not None:
             pets = tuple(session.connection().execute(_PETS, {"client": client.id}).scalars())
         if others is None:
-            others = tuple(session.scalars(select(Client.full_name).where(
-                Client.clinic_id == clinic.id, Client.phone_e164 == conversation.phone_e164,
-                Client.id != (client.id if client else -1)).order_by(Client.id)))
+            others = tuple(
+                session.scalars(
+                    select(Client.full_name)
+                    .where(
+                        Client.clinic_id == clinic.id,
+                        Client.phone_e164 == conversation.phone_e164,
+                        Client.id != (client.id if client else -1),
+                    )
+                    .order_by(Client.id)
+                )
+            )
         if conversation.alert_id is not None:
-            alert_message = session.connection().execute(
-                _ALERT_MESSAGE, {"alert": conversation.alert_id}).scalar()
+            alert_message = (
+                session.connection().execute(_ALERT_MESSAGE, {"alert": conversation.alert_id}).scalar()
+            )
         if thread is not None:
-            root_body = session.scalar(select(ConversationMessage.body).where(
-                ConversationMessage.conversation_id == conversation.id,
-                ConversationMessage.slack_ts == thread))
+            root_body = session.scalar(
+                select(ConversationMessage.body).where(
+                    ConversationMessage.conversation_id == conversation.id,
+                    ConversationMessage.slack_ts == thread,
+                )
+            )
     return ThreadHeader(
-        conversation_id=conversation.id, clinic_id=clinic.id, clinic_name=clinic.name,
-        timezone=clinic.timezone, channel_id=conversation.slack_channel_id or clinic.slack_channel_id,
-        thread_ts=thread, status=conversation.status, phone=conversation.phone_e164,
+        conversation_id=conversation.id,
+        clinic_id=clinic.id,
+        clinic_name=clinic.name,
+        timezone=clinic.timezone,
+        channel_id=conversation.slack_channel_id or clinic.slack_channel_id,
+        thread_ts=thread,
+        status=conversation.status,
+        phone=conversation.phone_e164,
         unknown_contact=conversation.unknown_contact,
-        client_name=client.full_name if client else None, pets=pets, other_clients=others or (),
-        alert_id=conversation.alert_id, alert_message=alert_message, opted_out=opted_out,
-        closed_at=conversation.closed_at, root_body=root_body)
+        client_name=client.full_name if client else None,
+        pets=pets,
+        other_clients=others or (),
+        alert_id=conversation.alert_id,
+        alert_message=alert_message,
+        opted_out=opted_out,
+        closed_at=conversation.closed_at,
+        root_body=root_body,
+    )
 
 
 def thread_header(sessions: sessionmaker[Session], conversation_id: int) -> ThreadHeader:
@@ -649,12 +838,21 @@ def clinic_channel(sessions: sessionmaker[Session], clinic_id: int) -> tuple[str
 def find_by_thread(sessions: sessionmaker[Session], channel_id: str, thread_ts: str) -> int | None:
     """The conversation whose Slack thread this is, or None."""
     with sessions() as session:
-        return session.scalar(select(Conversation.id).where(
-            Conversation.slack_thread_ts == thread_ts, Conversation.slack_channel_id == channel_id))
+        return session.scalar(
+            select(Conversation.id).where(
+                Conversation.slack_thread_ts == thread_ts, Conversation.slack_channel_id == channel_id
+            )
+        )
 
 
-def is_clinic_user(sessions: sessionmaker[Session], conversation_id: int, *, team_id: str | None,
-                   user_id: str, email: str | None = None) -> bool:
+def is_clinic_user(
+    sessions: sessionmaker[Session],
+    conversation_id: int,
+    *,
+    team_id: str | None,
+    user_id: str,
+    email: str | None = None,
+) -> bool:
     """True when the Slack user is a clinic user (any role) of the conversation's clinic."""
     with sessions() as session:
         clinic_id = session.scalar(select(Conversation.clinic_id).where(Conversation.id == conversation_id))
@@ -671,6 +869,7 @@ def is_clinic_user(sessions: sessionmaker[Session], conversation_id: int, *, tea
 
 # --- the relay's bookkeeping -----------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class RelayItem:
     """An inbound message to post to Slack."""
@@ -684,38 +883,57 @@ def claim_thread(sessions: sessionmaker[Session], conversation_id: int, now: dat
     """Take the right to post the thread's first message (none yet, or a stale claim)."""
     with sessions() as session, session.begin():
         current = session.scalar(
-            select(Conversation.slack_thread_ts).where(Conversation.id == conversation_id))
+            select(Conversation.slack_thread_ts).where(Conversation.id == conversation_id)
+        )
         if not _stale(current, now):
             return False
-        condition = (Conversation.slack_thread_ts.is_(None) if current is None
-                     else Conversation.slack_thread_ts == current)
-        result = session.execute(update(Conversation).where(Conversation.id == conversation_id, condition)
-                                 .values(slack_thread_ts=pending_marker(now)))
+        condition = (
+            Conversation.slack_thread_ts.is_(None)
+            if current is None
+            else Conversation.slack_thread_ts == current
+        )
+        result = session.execute(
+            update(Conversation)
+            .where(Conversation.id == conversation_id, condition)
+            .values(slack_thread_ts=pending_marker(now))
+        )
         return bool(result.rowcount)
 
 
-def claim_unposted(sessions: sessionmaker[Session], conversation_id: int, now: datetime,
-                   limit: int = 50) -> list[RelayItem]:
+def claim_unposted(
+    sessions: sessionmaker[Session], conversation_id: int, now: datetime, limit: int = 50
+) -> list[RelayItem]:
     """Take the conversation's inbound messages that nobody posted (or whose claim is stale), oldest first."""
     taken: list[RelayItem] = []
     with sessions() as session, session.begin():
         rows = session.execute(
-            select(ConversationMessage.id, ConversationMessage.body, ConversationMessage.created_at,
-                   ConversationMessage.slack_ts)
-            .where(ConversationMessage.conversation_id == conversation_id,
-                   ConversationMessage.direction == INBOUND,
-                   or_(ConversationMessage.slack_ts.is_(None),
-                       ConversationMessage.slack_ts.like(f"{PENDING}%")))
-            .order_by(ConversationMessage.id).limit(limit)
+            select(
+                ConversationMessage.id,
+                ConversationMessage.body,
+                ConversationMessage.created_at,
+                ConversationMessage.slack_ts,
+            )
+            .where(
+                ConversationMessage.conversation_id == conversation_id,
+                ConversationMessage.direction == INBOUND,
+                or_(ConversationMessage.slack_ts.is_(None), ConversationMessage.slack_ts.like(f"{PENDING}%")),
+            )
+            .order_by(ConversationMessage.id)
+            .limit(limit)
         ).all()
         for row in rows:
             if not _stale(row.slack_ts, now):
                 continue
-            condition = (ConversationMessage.slack_ts.is_(None) if row.slack_ts is None
-                         else ConversationMessage.slack_ts == row.slack_ts)
+            condition = (
+                ConversationMessage.slack_ts.is_(None)
+                if row.slack_ts is None
+                else ConversationMessage.slack_ts == row.slack_ts
+            )
             result = session.execute(
-                update(ConversationMessage).where(ConversationMessage.id == row.id, condition)
-                .values(slack_ts=pending_marker(now)))
+                update(ConversationMessage)
+                .where(ConversationMessage.id == row.id, condition)
+                .values(slack_ts=pending_marker(now))
+            )
             if result.rowcount:
                 taken.append(RelayItem(row.id, row.body, row.created_at))
     return taken
@@ -730,21 +948,35 @@ def relay_item(sessions: sessionmaker[Session], message_id: int) -> RelayItem:
         return RelayItem(message.id, message.body, message.created_at)
 
 
-_SET_MESSAGE_TS = update(ConversationMessage).where(ConversationMessage.id == bindparam("message")) \
+_SET_MESSAGE_TS = (
+    update(ConversationMessage)
+    .where(ConversationMessage.id == bindparam("message"))
     .values(slack_ts=bindparam("ts"))
-_SET_THREAD = update(Conversation).where(Conversation.id == bindparam("conversation")) \
+)
+_SET_THREAD = (
+    update(Conversation)
+    .where(Conversation.id == bindparam("conversation"))
     .values(slack_thread_ts=bindparam("ts"), slack_channel_id=bindparam("channel"))
+)
 
 
-def posted(sessions: sessionmaker[Session], *, message_id: int | None, slack_ts: str,
-           conversation_id: int | None = None, channel_id: str | None = None) -> None:
+def posted(
+    sessions: sessionmaker[Session],
+    *,
+    message_id: int | None,
+    slack_ts: str,
+    conversation_id: int | None = None,
+    channel_id: str | None = None,
+) -> None:
     """Store where a message went; with `conversation_id`, that ts is the thread's first message."""
     with sessions() as session, session.begin():
         conn = session.connection()
         if message_id is not None:
             conn.execute(_SET_MESSAGE_TS, {"message": message_id, "ts": slack_ts})
         if conversation_id is not None:
-            conn.execute(_SET_THREAD, {"conversation": conversation_id, "ts": slack_ts, "channel": channel_id})
+            conn.execute(
+                _SET_THREAD, {"conversation": conversation_id, "ts": slack_ts, "channel": channel_id}
+            )
 
 
 def posted_many(sessions: sessionmaker[Session], done: list[tuple[int, str]]) -> None:
@@ -761,28 +993,43 @@ def release(
     """Give claims back after a failed post so the next relay run tries again."""
     with sessions() as session, session.begin():
         if message_ids:
-            session.execute(update(ConversationMessage).where(
-                ConversationMessage.id.in_(message_ids), ConversationMessage.slack_ts.like(f"{PENDING}%"),
-            ).values(slack_ts=None))
+            session.execute(
+                update(ConversationMessage)
+                .where(
+                    ConversationMessage.id.in_(message_ids),
+                    ConversationMessage.slack_ts.like(f"{PENDING}%"),
+                )
+                .values(slack_ts=None)
+            )
         if conversation_id is not None:
-            session.execute(update(Conversation).where(Conversation.id == conversation_id,
-                                                       Conversation.slack_thread_ts.like(f"{PENDING}%"))
-                            .values(slack_thread_ts=None))
+            session.execute(
+                update(Conversation)
+                .where(Conversation.id == conversation_id, Conversation.slack_thread_ts.like(f"{PENDING}%"))
+                .values(slack_thread_ts=None)
+            )
 
 
 def relay_backlog(sessions: sessionmaker[Session], now: datetime, limit: int = 100) -> list[int]:
     """Conversations with inbound messages not yet in Slack (unclaimed, or claimed too long ago)."""
     stale_before = pending_marker(now - timedelta(seconds=CLAIM_SECONDS))
     with sessions() as session:
-        return list(session.scalars(
-            select(ConversationMessage.conversation_id)
-            .where(ConversationMessage.direction == INBOUND,
-                   ConversationMessage.created_at >= now - RELAY_WINDOW,
-                   or_(ConversationMessage.slack_ts.is_(None),
-                       ConversationMessage.slack_ts.like(f"{PENDING}%")
-                       & (ConversationMessage.slack_ts < stale_before)))
-            .group_by(ConversationMessage.conversation_id)
-            .order_by(func.min(ConversationMessage.id)).limit(limit)))
+        return list(
+            session.scalars(
+                select(ConversationMessage.conversation_id)
+                .where(
+                    ConversationMessage.direction == INBOUND,
+                    ConversationMessage.created_at >= now - RELAY_WINDOW,
+                    or_(
+                        ConversationMessage.slack_ts.is_(None),
+                        ConversationMessage.slack_ts.like(f"{PENDING}%")
+                        & (ConversationMessage.slack_ts < stale_before),
+                    ),
+                )
+                .group_by(ConversationMessage.conversation_id)
+                .order_by(func.min(ConversationMessage.id))
+                .limit(limit)
+            )
+        )
 
 
 @dataclass(frozen=True)
@@ -825,29 +1072,50 @@ def staff_reply(sessions: sessionmaker[Session], message_id: int) -> StaffReply:
         message, conversation, tz, name = row
         ack, shown = _split_ack(message.slack_ts)
         thread = None if is_claim(conversation.slack_thread_ts) else conversation.slack_thread_ts
-        return StaffReply(message.id, conversation.id, message.status, message.error_message, ack, shown,
-                          conversation.slack_channel_id, thread, name, conversation.phone_e164, tz,
-                          message.requested_at)
+        return StaffReply(
+            message.id,
+            conversation.id,
+            message.status,
+            message.error_message,
+            ack,
+            shown,
+            conversation.slack_channel_id,
+            thread,
+            name,
+            conversation.phone_e164,
+            tz,
+            message.requested_at,
+        )
 
 
 def record_ack(sessions: sessionmaker[Session], message_id: int, ack_ts: str, shown: str) -> None:
     """Remember the thread message that shows a staff answer's status, and which status it shows."""
     with sessions() as session, session.begin():
-        session.execute(update(ConversationMessage).where(ConversationMessage.id == message_id)
-                        .values(slack_ts=f"{ack_ts}|{shown}"))
+        session.execute(
+            update(ConversationMessage)
+            .where(ConversationMessage.id == message_id)
+            .values(slack_ts=f"{ack_ts}|{shown}")
+        )
 
 
 def replies_to_update(sessions: sessionmaker[Session], now: datetime, limit: int = 100) -> list[int]:
     """Staff answers whose status moved on since their thread last showed it."""
     with sessions() as session:
-        return list(session.scalars(
-            select(ConversationMessage.id)
-            .where(ConversationMessage.direction == OUTBOUND, ConversationMessage.status.in_(SHOWN_STATUSES),
-                   ConversationMessage.created_at >= now - RELAY_WINDOW,
-                   ConversationMessage.slack_ts.is_not(None),
-                   ConversationMessage.slack_ts.not_like(f"{PENDING}%"),
-                   ConversationMessage.slack_ts.not_like(literal("%|") + ConversationMessage.status))
-            .order_by(ConversationMessage.id).limit(limit)))
+        return list(
+            session.scalars(
+                select(ConversationMessage.id)
+                .where(
+                    ConversationMessage.direction == OUTBOUND,
+                    ConversationMessage.status.in_(SHOWN_STATUSES),
+                    ConversationMessage.created_at >= now - RELAY_WINDOW,
+                    ConversationMessage.slack_ts.is_not(None),
+                    ConversationMessage.slack_ts.not_like(f"{PENDING}%"),
+                    ConversationMessage.slack_ts.not_like(literal("%|") + ConversationMessage.status),
+                )
+                .order_by(ConversationMessage.id)
+                .limit(limit)
+            )
+        )
 
 
 def mark_shown(
@@ -855,7 +1123,11 @@ def mark_shown(
 ) -> bool:
     """Move a staff answer's shown status from `old` to `new` (False when another run already did)."""
     with sessions() as session, session.begin():
-        result = session.execute(update(ConversationMessage).where(
-            ConversationMessage.id == message_id, ConversationMessage.slack_ts == f"{ack_ts}|{old or ''}")
-            .values(slack_ts=f"{ack_ts}|{new}"))
+        result = session.execute(
+            update(ConversationMessage)
+            .where(
+                ConversationMessage.id == message_id, ConversationMessage.slack_ts == f"{ack_ts}|{old or ''}"
+            )
+            .values(slack_ts=f"{ack_ts}|{new}")
+        )
         return bool(result.rowcount)

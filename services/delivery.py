@@ -42,13 +42,14 @@ from services.models import (
 from services.notify import Notifier, NullNotifier
 from services.pacing import IDLE_SLOT, wake_sender
 from services.reports import write_report
-from services.status import IN_FLIGHT, is_forward, provider_status
 from services.sms import ErrorKind, MessageInfo, SendRequest, SmsError, SmsGateway
+from services.status import IN_FLIGHT, is_forward, provider_status
 
 log = logging.getLogger(__name__)
 
 ACTIVE = (AlertState.QUEUED, AlertState.SENDING)
 NOT_FINAL_HANDED = (DeliveryStatus.ACCEPTED, DeliveryStatus.SENT)
+
 
 @dataclass(frozen=True)
 class DispatchConfig:
@@ -137,11 +138,19 @@ class Dispatcher:
         with self.sessions() as session, session.begin():
             # The conversation lane first: senders with a staff text waiting (rare, and a small index scan).
             conv_keys = select(ConversationMessage.sender_key).where(
-                ConversationMessage.direction == "outbound", ConversationMessage.status == "queued",
-                or_(ConversationMessage.next_attempt_at.is_(None), ConversationMessage.next_attempt_at <= horizon))
+                ConversationMessage.direction == "outbound",
+                ConversationMessage.status == "queued",
+                or_(
+                    ConversationMessage.next_attempt_at.is_(None),
+                    ConversationMessage.next_attempt_at <= horizon,
+                ),
+            )
             conv_senders = session.scalars(
-                select(Sender).where(Sender.key.in_(conv_keys), Sender.next_any_at <= horizon)
-                .order_by(Sender.next_any_at).limit(limit).with_for_update(skip_locked=True)
+                select(Sender)
+                .where(Sender.key.in_(conv_keys), Sender.next_any_at <= horizon)
+                .order_by(Sender.next_any_at)
+                .limit(limit)
+                .with_for_update(skip_locked=True)
             ).all()
             for sender in conv_senders:
                 if (job := self._claim_conversation(session, sender, now)) is not None:
@@ -149,8 +158,10 @@ class Dispatcher:
             taken = {sender.id for sender in conv_senders}
             # Then the alert lane: only senders whose next slot is due (idle ones sit at IDLE_SLOT).
             due = session.scalars(
-                select(Sender).where(Sender.next_alert_at <= horizon, Sender.next_any_at <= horizon)
-                .order_by(Sender.next_alert_at).limit(max(0, limit - len(jobs)))
+                select(Sender)
+                .where(Sender.next_alert_at <= horizon, Sender.next_any_at <= horizon)
+                .order_by(Sender.next_alert_at)
+                .limit(max(0, limit - len(jobs)))
                 .with_for_update(skip_locked=True)
             ).all()
             for sender in due:
@@ -166,9 +177,14 @@ class Dispatcher:
     def _claim_conversation(self, session: Session, sender: Sender, now: datetime) -> Job | None:
         msg = session.scalars(
             select(ConversationMessage)
-            .where(ConversationMessage.sender_key == sender.key, ConversationMessage.direction == "outbound",
-                   ConversationMessage.status == "queued",
-                   or_(ConversationMessage.next_attempt_at.is_(None), ConversationMessage.next_attempt_at <= now))
+            .where(
+                ConversationMessage.sender_key == sender.key,
+                ConversationMessage.direction == "outbound",
+                ConversationMessage.status == "queued",
+                or_(
+                    ConversationMessage.next_attempt_at.is_(None), ConversationMessage.next_attempt_at <= now
+                ),
+            )
             .order_by(ConversationMessage.id)
             .limit(1)
             .with_for_update(skip_locked=True)
@@ -190,7 +206,8 @@ class Dispatcher:
             return None
         alerts = session.execute(
             select(MassAlert.id, MassAlert.pace_seconds, MassAlert.message, MassAlert.state)
-            .where(MassAlert.sender_key == sender.key, MassAlert.state.in_(ACTIVE)).order_by(MassAlert.id)
+            .where(MassAlert.sender_key == sender.key, MassAlert.state.in_(ACTIVE))
+            .order_by(MassAlert.id)
         ).all()
         for alert in alerts:
             # Claim no further ahead than a third of the pace, so the text before has gone out first.
@@ -211,14 +228,18 @@ class Dispatcher:
             slot = max(slot, sender.last_alert_sent_at + gap)
         return slot
 
-    def _claim_delivery(self, session: Session, sender: Sender, alert: Row[Any], now: datetime,
-                        horizon: datetime) -> Job | None:
+    def _claim_delivery(
+        self, session: Session, sender: Sender, alert: Row[Any], now: datetime, horizon: datetime
+    ) -> Job | None:
         """The next due delivery of one alert (index: alert, status, position), claimed for its slot."""
         for _ in range(100):  # skip over clients who opted out since the alert was created
             delivery = session.scalars(
                 select(AlertDelivery)
-                .where(AlertDelivery.alert_id == alert.id, AlertDelivery.status == DeliveryStatus.PENDING,
-                       or_(AlertDelivery.next_attempt_at.is_(None), AlertDelivery.next_attempt_at <= horizon))
+                .where(
+                    AlertDelivery.alert_id == alert.id,
+                    AlertDelivery.status == DeliveryStatus.PENDING,
+                    or_(AlertDelivery.next_attempt_at.is_(None), AlertDelivery.next_attempt_at <= horizon),
+                )
                 .order_by(AlertDelivery.position)
                 .limit(1)
                 .with_for_update(skip_locked=True)
@@ -243,10 +264,22 @@ class Dispatcher:
             sender.next_alert_at = slot + pace + timedelta(seconds=self.config.pace_margin_seconds)
             sender.next_any_at = max(sender.next_any_at, slot + self._hard_gap())
             if alert.state == AlertState.QUEUED:
-                session.execute(update(MassAlert).where(MassAlert.id == alert.id, MassAlert.state == AlertState.QUEUED)
-                                .values(state=AlertState.SENDING, started_at=now))
-            return Job("alert", delivery.id, attempt, delivery.phone_e164 or "", alert.message, sender.key, slot,
-                       alert.id, alert.pace_seconds)
+                session.execute(
+                    update(MassAlert)
+                    .where(MassAlert.id == alert.id, MassAlert.state == AlertState.QUEUED)
+                    .values(state=AlertState.SENDING, started_at=now)
+                )
+            return Job(
+                "alert",
+                delivery.id,
+                attempt,
+                delivery.phone_e164 or "",
+                alert.message,
+                sender.key,
+                slot,
+                alert.id,
+                alert.pace_seconds,
+            )
         return None
 
     def _park(self, session: Session, sender: Sender) -> None:
@@ -254,8 +287,11 @@ class Dispatcher:
         retry_at = session.scalar(
             select(func.min(AlertDelivery.next_attempt_at))
             .join(MassAlert, MassAlert.id == AlertDelivery.alert_id)
-            .where(MassAlert.sender_key == sender.key, MassAlert.state.in_(ACTIVE),
-                   AlertDelivery.status == DeliveryStatus.PENDING)
+            .where(
+                MassAlert.sender_key == sender.key,
+                MassAlert.state.in_(ACTIVE),
+                AlertDelivery.status == DeliveryStatus.PENDING,
+            )
         )
         sender.next_alert_at = IDLE_SLOT if retry_at is None else max(sender.next_alert_at, retry_at)
 
@@ -266,7 +302,9 @@ class Dispatcher:
         if not self.config.public_base_url:
             return None
         key = "d" if job.kind == "alert" else "m"
-        return f"{self.config.public_base_url}/twilio/status?{urlencode({key: job.row_id, 'a': job.attempt_id})}"
+        return (
+            f"{self.config.public_base_url}/twilio/status?{urlencode({key: job.row_id, 'a': job.attempt_id})}"
+        )
 
     def execute(self, job: Job) -> None:
         """Wait for the job's slot, send it, and store what the provider said."""
@@ -275,8 +313,13 @@ class Dispatcher:
         if wait > 0:
             self.clock.sleep(wait)
         from_, service = sender_parts(job.sender_key)
-        request = SendRequest(to=job.to, body=job.body, from_=from_, messaging_service_sid=service,
-                              status_callback=self.callback_url(job))
+        request = SendRequest(
+            to=job.to,
+            body=job.body,
+            from_=from_,
+            messaging_service_sid=service,
+            status_callback=self.callback_url(job),
+        )
         if job.kind == "alert":
             withdrawn, stored_last_send = self._preflight(job)
             if withdrawn:
@@ -287,10 +330,9 @@ class Dispatcher:
             result = self.gateway.send(request)
         except SmsError as error:
             self._record_error(job, error, requested)
-        except Exception as error:  # noqa: BLE001 - unknown outcome: treat as in doubt, never resend blindly
+        except Exception as error:
             log.exception("send of %s %s raised", job.kind, job.row_id)
-            self._record_error(job, SmsError(ErrorKind.IN_DOUBT, f"Unexpected error: {error}"),
-                               requested)
+            self._record_error(job, SmsError(ErrorKind.IN_DOUBT, f"Unexpected error: {error}"), requested)
         else:
             self._checkpoint("sent")
             self._record_success(job, result.sid, result.status, requested)
@@ -304,7 +346,9 @@ class Dispatcher:
         """
         with read_sessions(self.sessions)() as session:
             row = session.execute(
-                select(MassAlert.state, MassAlert.cancelled_by, Client.opted_out_at, Sender.last_alert_sent_at)
+                select(
+                    MassAlert.state, MassAlert.cancelled_by, Client.opted_out_at, Sender.last_alert_sent_at
+                )
                 .select_from(AlertDelivery)
                 .join(MassAlert, MassAlert.id == AlertDelivery.alert_id)
                 .join(Client, Client.id == AlertDelivery.client_id)
@@ -325,10 +369,20 @@ class Dispatcher:
         with self.sessions() as session, session.begin():
             session.execute(
                 update(AlertDelivery)
-                .where(AlertDelivery.id == job.row_id, AlertDelivery.attempt_id == job.attempt_id,
-                       AlertDelivery.status == DeliveryStatus.SENDING)
-                .values(status=DeliveryStatus.SKIPPED, skip_reason=reason, skip_detail=detail, lease_until=None,
-                        final_at=now, updated_at=now))
+                .where(
+                    AlertDelivery.id == job.row_id,
+                    AlertDelivery.attempt_id == job.attempt_id,
+                    AlertDelivery.status == DeliveryStatus.SENDING,
+                )
+                .values(
+                    status=DeliveryStatus.SKIPPED,
+                    skip_reason=reason,
+                    skip_detail=detail,
+                    lease_until=None,
+                    final_at=now,
+                    updated_at=now,
+                )
+            )
         return True, row.last_alert_sent_at
 
     def _respect_last_send(self, job: Job, stored: datetime | None) -> None:
@@ -350,17 +404,30 @@ class Dispatcher:
             if job.kind == "conversation":
                 session.execute(
                     update(ConversationMessage)
-                    .where(ConversationMessage.id == job.row_id, ConversationMessage.attempt_id == job.attempt_id)
-                    .values(twilio_sid=sid, requested_at=requested, lease_until=None,
-                            status=case((ConversationMessage.status.in_(("sending", "in_doubt")), new),
-                                        else_=ConversationMessage.status))
+                    .where(
+                        ConversationMessage.id == job.row_id, ConversationMessage.attempt_id == job.attempt_id
+                    )
+                    .values(
+                        twilio_sid=sid,
+                        requested_at=requested,
+                        lease_until=None,
+                        status=case(
+                            (ConversationMessage.status.in_(("sending", "in_doubt")), new),
+                            else_=ConversationMessage.status,
+                        ),
+                    )
                 )
                 return
             session.execute(
                 update(AlertDelivery)
                 .where(AlertDelivery.id == job.row_id, AlertDelivery.attempt_id == job.attempt_id)
-                .values(twilio_sid=sid, requested_at=requested, lease_until=None, updated_at=requested,
-                        status=case((AlertDelivery.status.in_(IN_FLIGHT), new), else_=AlertDelivery.status))
+                .values(
+                    twilio_sid=sid,
+                    requested_at=requested,
+                    lease_until=None,
+                    updated_at=requested,
+                    status=case((AlertDelivery.status.in_(IN_FLIGHT), new), else_=AlertDelivery.status),
+                )
             )
             self._mark_sent(session, job, requested)
 
@@ -369,9 +436,16 @@ class Dispatcher:
         done = self._now()
         with self._lock:
             self._last_done[job.sender_key] = max(done, self._last_done.get(job.sender_key, done))
-        session.execute(update(Sender).where(Sender.key == job.sender_key).values(
-            last_alert_sent_at=case((or_(Sender.last_alert_sent_at.is_(None), Sender.last_alert_sent_at < done),
-                                     done), else_=Sender.last_alert_sent_at)))
+        session.execute(
+            update(Sender)
+            .where(Sender.key == job.sender_key)
+            .values(
+                last_alert_sent_at=case(
+                    (or_(Sender.last_alert_sent_at.is_(None), Sender.last_alert_sent_at < done), done),
+                    else_=Sender.last_alert_sent_at,
+                )
+            )
+        )
         session.execute(update(MassAlert).where(MassAlert.id == job.alert_id).values(last_sent_at=requested))
 
     def _record_error(self, job: Job, error: SmsError, requested: datetime) -> None:
@@ -393,14 +467,21 @@ class Dispatcher:
                     self._mark_sent(session, job, requested)
                 return
             if error.kind == ErrorKind.RETRY and row.attempts < self.config.max_attempts:
-                backoff = error.retry_after or min(2.0 ** row.attempts, 60.0)
+                backoff = error.retry_after or min(2.0**row.attempts, 60.0)
                 row.status = "queued" if job.kind == "conversation" else DeliveryStatus.PENDING
                 row.next_attempt_at = now + timedelta(seconds=backoff)
                 row.lease_until = None
                 row.error_code, row.error_message = code, error.reason
-                session.execute(update(Sender).where(Sender.key == job.sender_key).values(
-                    next_any_at=case((Sender.next_any_at < row.next_attempt_at, row.next_attempt_at),
-                                     else_=Sender.next_any_at)))
+                session.execute(
+                    update(Sender)
+                    .where(Sender.key == job.sender_key)
+                    .values(
+                        next_any_at=case(
+                            (Sender.next_any_at < row.next_attempt_at, row.next_attempt_at),
+                            else_=Sender.next_any_at,
+                        )
+                    )
+                )
                 if job.kind == "alert":
                     wake_sender(session, job.sender_key, row.next_attempt_at)
                 return
@@ -425,8 +506,13 @@ class Dispatcher:
         session.execute(
             update(AlertDelivery)
             .where(AlertDelivery.alert_id == alert_id, AlertDelivery.status == DeliveryStatus.PENDING)
-            .values(status=DeliveryStatus.SKIPPED, skip_reason=SkipReason.ALERT_STOPPED,
-                    skip_detail=f"Alert stopped: {reason}", final_at=now, updated_at=now)
+            .values(
+                status=DeliveryStatus.SKIPPED,
+                skip_reason=SkipReason.ALERT_STOPPED,
+                skip_detail=f"Alert stopped: {reason}",
+                final_at=now,
+                updated_at=now,
+            )
         )
 
     # --- the scheduler's jobs -------------------------------------------------------------
@@ -450,7 +536,7 @@ class Dispatcher:
     def _run(self, job: Job) -> None:
         try:
             self.execute(job)
-        except Exception:  # noqa: BLE001 - the lease and reconciler recover the row
+        except Exception:
             log.exception("sending %s %s failed", job.kind, job.row_id)
         finally:
             with self._lock:
@@ -467,16 +553,26 @@ class Dispatcher:
     def _reconcile_in_doubt(self, now: datetime) -> int:
         with self.sessions() as session, session.begin():
             rows = session.execute(
-                select(AlertDelivery.id, AlertDelivery.attempt_id, AlertDelivery.phone_e164,
-                       AlertDelivery.slot_at, MassAlert.message, MassAlert.sender_key, AlertDelivery.attempts)
+                select(
+                    AlertDelivery.id,
+                    AlertDelivery.attempt_id,
+                    AlertDelivery.phone_e164,
+                    AlertDelivery.slot_at,
+                    MassAlert.message,
+                    MassAlert.sender_key,
+                    AlertDelivery.attempts,
+                )
                 .join(MassAlert, MassAlert.id == AlertDelivery.alert_id)
                 .where(AlertDelivery.status.in_(IN_FLIGHT), AlertDelivery.lease_until < now)
                 .limit(50)
                 .with_for_update(skip_locked=True, of=AlertDelivery)
             ).all()
             for row in rows:  # take them so no other reconciler looks at the same rows
-                session.execute(update(AlertDelivery).where(AlertDelivery.id == row.id).values(
-                    lease_until=now + timedelta(seconds=self.config.lease_seconds)))
+                session.execute(
+                    update(AlertDelivery)
+                    .where(AlertDelivery.id == row.id)
+                    .values(lease_until=now + timedelta(seconds=self.config.lease_seconds))
+                )
         count = 0
         for row in rows:
             from_, service = sender_parts(row.sender_key)
@@ -489,11 +585,19 @@ class Dispatcher:
             match = self._match(found, row.message)
             with self.sessions() as session, session.begin():
                 delivery = session.get(AlertDelivery, row.id, with_for_update=True)
-                if delivery is None or delivery.status not in IN_FLIGHT or delivery.attempt_id != row.attempt_id:
+                if (
+                    delivery is None
+                    or delivery.status not in IN_FLIGHT
+                    or delivery.attempt_id != row.attempt_id
+                ):
                     continue
                 if match is not None:
                     self._apply_info(session, delivery, match, now)
-                    log.info("delivery %s was accepted by the provider as %s (found on reconcile)", row.id, match.sid)
+                    log.info(
+                        "delivery %s was accepted by the provider as %s (found on reconcile)",
+                        row.id,
+                        match.sid,
+                    )
                 elif delivery.attempts >= self.config.max_attempts:
                     delivery.status = DeliveryStatus.FAILED
                     delivery.error_message = f"Gave up after {delivery.attempts} attempts"
@@ -511,20 +615,34 @@ class Dispatcher:
         """The same for staff replies: found at the provider -> settled, not found -> queued again."""
         with self.sessions() as session, session.begin():
             rows = session.execute(
-                select(ConversationMessage.id, ConversationMessage.attempt_id, ConversationMessage.to_phone,
-                       ConversationMessage.requested_at, ConversationMessage.body, ConversationMessage.sender_key)
-                .where(ConversationMessage.direction == "outbound", ConversationMessage.status.in_(IN_FLIGHT),
-                       ConversationMessage.lease_until < now)
-                .limit(50).with_for_update(skip_locked=True)
+                select(
+                    ConversationMessage.id,
+                    ConversationMessage.attempt_id,
+                    ConversationMessage.to_phone,
+                    ConversationMessage.requested_at,
+                    ConversationMessage.body,
+                    ConversationMessage.sender_key,
+                )
+                .where(
+                    ConversationMessage.direction == "outbound",
+                    ConversationMessage.status.in_(IN_FLIGHT),
+                    ConversationMessage.lease_until < now,
+                )
+                .limit(50)
+                .with_for_update(skip_locked=True)
             ).all()
             for row in rows:
-                session.execute(update(ConversationMessage).where(ConversationMessage.id == row.id).values(
-                    lease_until=now + timedelta(seconds=self.config.lease_seconds)))
+                session.execute(
+                    update(ConversationMessage)
+                    .where(ConversationMessage.id == row.id)
+                    .values(lease_until=now + timedelta(seconds=self.config.lease_seconds))
+                )
         for row in rows:
             from_, service = sender_parts(row.sender_key or "")
             try:
-                found = self.gateway.find_sent(row.to_phone or "", from_, service,
-                                               (row.requested_at or now) - timedelta(seconds=5))
+                found = self.gateway.find_sent(
+                    row.to_phone or "", from_, service, (row.requested_at or now) - timedelta(seconds=5)
+                )
             except SmsError as error:
                 log.warning("reconciling conversation text %s: %s", row.id, error.reason)
                 continue
@@ -548,13 +666,20 @@ class Dispatcher:
             return None
         sids = [m.sid for m in candidates]
         with read_sessions(self.sessions)() as session:
-            used = set(session.scalars(select(AlertDelivery.twilio_sid).where(AlertDelivery.twilio_sid.in_(sids))))
-            used |= set(session.scalars(select(ConversationMessage.twilio_sid)
-                                        .where(ConversationMessage.twilio_sid.in_(sids))))
+            used = set(
+                session.scalars(select(AlertDelivery.twilio_sid).where(AlertDelivery.twilio_sid.in_(sids)))
+            )
+            used |= set(
+                session.scalars(
+                    select(ConversationMessage.twilio_sid).where(ConversationMessage.twilio_sid.in_(sids))
+                )
+            )
         fresh = [m for m in candidates if m.sid not in used]
         return fresh[0] if fresh else None
 
-    def _apply_info(self, session: Session, delivery: AlertDelivery, info: MessageInfo, now: datetime) -> None:
+    def _apply_info(
+        self, session: Session, delivery: AlertDelivery, info: MessageInfo, now: datetime
+    ) -> None:
         new = provider_status(info.status)
         if delivery.twilio_sid is None:
             delivery.twilio_sid = info.sid
@@ -564,6 +689,7 @@ class Dispatcher:
             if info.error_code:
                 delivery.error_code = str(info.error_code)
                 from services.sms import describe
+
                 delivery.error_message = describe(info.error_code)
             if new in (DeliveryStatus.DELIVERED, DeliveryStatus.UNDELIVERED, DeliveryStatus.FAILED):
                 delivery.final_at = now
@@ -575,9 +701,13 @@ class Dispatcher:
         with read_sessions(self.sessions)() as session:
             rows = session.execute(
                 select(AlertDelivery.id, AlertDelivery.twilio_sid)
-                .where(AlertDelivery.status.in_(NOT_FINAL_HANDED), AlertDelivery.twilio_sid.is_not(None),
-                       AlertDelivery.updated_at <= cutoff)
-                .order_by(AlertDelivery.updated_at).limit(100)
+                .where(
+                    AlertDelivery.status.in_(NOT_FINAL_HANDED),
+                    AlertDelivery.twilio_sid.is_not(None),
+                    AlertDelivery.updated_at <= cutoff,
+                )
+                .order_by(AlertDelivery.updated_at)
+                .limit(100)
             ).all()
         for row_id, sid in rows:
             try:
@@ -598,7 +728,7 @@ class Dispatcher:
         for alert_id, ready in self._finalize_candidates(now):
             try:
                 done += self._finalize_one(alert_id, now) if ready else self._progress(alert_id, now)
-            except Exception:  # noqa: BLE001 - retried on the next run; one alert never blocks the others
+            except Exception:
                 log.exception("finalizing alert %s", alert_id)
         return done
 
@@ -608,9 +738,17 @@ class Dispatcher:
         grace = timedelta(seconds=self.config.completion_grace_seconds)
         with read_sessions(self.sessions)() as session:
             alerts = session.execute(
-                select(MassAlert.id, MassAlert.state, MassAlert.last_sent_at, MassAlert.started_at,
-                       MassAlert.created_at, MassAlert.progress_notified_at, MassAlert.slack_message_ts)
-                .where(MassAlert.completion_notified_at.is_(None)).order_by(MassAlert.id)
+                select(
+                    MassAlert.id,
+                    MassAlert.state,
+                    MassAlert.last_sent_at,
+                    MassAlert.started_at,
+                    MassAlert.created_at,
+                    MassAlert.progress_notified_at,
+                    MassAlert.slack_message_ts,
+                )
+                .where(MassAlert.completion_notified_at.is_(None))
+                .order_by(MassAlert.id)
             ).all()
             if not alerts:
                 return []
@@ -629,18 +767,23 @@ class Dispatcher:
             last = a.last_sent_at or a.started_at or a.created_at
             if unsettled == 0 and (awaiting == 0 or now >= last + grace):
                 result.append((a.id, True))
-            elif (a.state in ACTIVE and a.slack_message_ts is not None
-                  and (a.progress_notified_at is None or now - a.progress_notified_at >= progress_every)):
+            elif (
+                a.state in ACTIVE
+                and a.slack_message_ts is not None
+                and (a.progress_notified_at is None or now - a.progress_notified_at >= progress_every)
+            ):
                 result.append((a.id, False))
         return result
 
     def _progress(self, alert_id: int, now: datetime) -> int:
         """Post the progress of a running alert (best effort)."""
         with self.sessions() as session, session.begin():
-            session.execute(update(MassAlert).where(MassAlert.id == alert_id).values(progress_notified_at=now))
+            session.execute(
+                update(MassAlert).where(MassAlert.id == alert_id).values(progress_notified_at=now)
+            )
         try:
             self.notifier.alert_progress(alert_service.snapshot(self.sessions, alert_id, now))
-        except Exception:  # noqa: BLE001 - progress is best effort
+        except Exception:
             log.exception("progress notice for alert %s", alert_id)
         return 0
 
@@ -665,10 +808,15 @@ class Dispatcher:
         if report is None or not report.exists():
             report = write_report(self.sessions, alert_id, self.config.reports_dir)
             with self.sessions() as session, session.begin():
-                session.execute(update(MassAlert).where(MassAlert.id == alert_id).values(report_path=str(report)))
+                session.execute(
+                    update(MassAlert).where(MassAlert.id == alert_id).values(report_path=str(report))
+                )
         snap = alert_service.snapshot(self.sessions, alert_id, now)
         link = self.notifier.alert_completed(snap, report)  # raises: retried on the next run
         with self.sessions() as session, session.begin():
-            session.execute(update(MassAlert).where(MassAlert.id == alert_id).values(
-                completion_notified_at=now, report_permalink=link))
+            session.execute(
+                update(MassAlert)
+                .where(MassAlert.id == alert_id)
+                .values(completion_notified_at=now, report_permalink=link)
+            )
         return 1

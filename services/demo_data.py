@@ -28,15 +28,100 @@ OPEN_AT = time(8, 0)
 SLOTS_PER_DAY = 19  # 30-minute slots starting 08:00 .. 17:00, the last ending 17:30
 DAYS_AHEAD = 30
 
-_FIRST = ["Olivia", "Liam", "Emma", "Noah", "Ava", "Elijah", "Sophia", "James", "Isabella", "Lucas",
-          "Mia", "Mateo", "Amelia", "Ethan", "Harper", "Aiden", "Evelyn", "Jackson", "Abigail", "Kai",
-          "Priya", "Wei", "Fatima", "Diego", "Chloe", "Omar", "Grace", "Hiro", "Zoe", "Andre"]
-_LAST = ["Smith", "Johnson", "Williams", "Brown", "Jones", "Miller", "Davis", "Rodriguez", "Martinez",
-         "Hernandez", "Lopez", "Wilson", "Anderson", "Thomas", "Taylor", "Moore", "Jackson", "Martin",
-         "Nguyen", "Patel", "Kim", "Chen", "O'Brien", "Kowalski", "Okafor", "Haddad", "Schmidt", "Rossi"]
-_PETS = ["Bella", "Max", "Luna", "Charlie", "Lucy", "Cooper", "Daisy", "Milo", "Bailey", "Rocky",
-         "Sadie", "Tucker", "Molly", "Bear", "Stella", "Duke", "Zoey", "Oliver", "Penny", "Leo",
-         "Coco", "Biscuit", "Mochi", "Pepper", "Ziggy", "Nala", "Simba", "Gizmo", "Willow", "Toby"]
+_FIRST = [
+    "Olivia",
+    "Liam",
+    "Emma",
+    "Noah",
+    "Ava",
+    "Elijah",
+    "Sophia",
+    "James",
+    "Isabella",
+    "Lucas",
+    "Mia",
+    "Mateo",
+    "Amelia",
+    "Ethan",
+    "Harper",
+    "Aiden",
+    "Evelyn",
+    "Jackson",
+    "Abigail",
+    "Kai",
+    "Priya",
+    "Wei",
+    "Fatima",
+    "Diego",
+    "Chloe",
+    "Omar",
+    "Grace",
+    "Hiro",
+    "Zoe",
+    "Andre",
+]
+_LAST = [
+    "Smith",
+    "Johnson",
+    "Williams",
+    "Brown",
+    "Jones",
+    "Miller",
+    "Davis",
+    "Rodriguez",
+    "Martinez",
+    "Hernandez",
+    "Lopez",
+    "Wilson",
+    "Anderson",
+    "Thomas",
+    "Taylor",
+    "Moore",
+    "Jackson",
+    "Martin",
+    "Nguyen",
+    "Patel",
+    "Kim",
+    "Chen",
+    "O'Brien",
+    "Kowalski",
+    "Okafor",
+    "Haddad",
+    "Schmidt",
+    "Rossi",
+]
+_PETS = [
+    "Bella",
+    "Max",
+    "Luna",
+    "Charlie",
+    "Lucy",
+    "Cooper",
+    "Daisy",
+    "Milo",
+    "Bailey",
+    "Rocky",
+    "Sadie",
+    "Tucker",
+    "Molly",
+    "Bear",
+    "Stella",
+    "Duke",
+    "Zoey",
+    "Oliver",
+    "Penny",
+    "Leo",
+    "Coco",
+    "Biscuit",
+    "Mochi",
+    "Pepper",
+    "Ziggy",
+    "Nala",
+    "Simba",
+    "Gizmo",
+    "Willow",
+    "Toby",
+]
 _AREA_CODES = ["312", "773", "872", "630", "847", "708", "224", "331", "779", "815"]
 _PHONE_FORMATS = ["({a}) 555-01{n}", "{a}-555-01{n}", "+1 {a} 555 01{n}", "{a}.555.01{n}", "1{a}55501{n}"]
 
@@ -89,8 +174,10 @@ def _status(rng: random.Random) -> str:
 def _regular_pets(rng: random.Random, soon: bool = False) -> list[_Pet]:
     pets = []
     for _ in range(rng.choices([1, 2, 3], weights=[70, 22, 8])[0]):
-        visits = [(rng.randrange(3 if soon else DAYS_AHEAD), rng.randrange(SLOTS_PER_DAY), _status(rng))
-                  for _ in range(rng.choices([0, 1, 2], weights=[10, 72, 18])[0])]
+        visits = [
+            (rng.randrange(3 if soon else DAYS_AHEAD), rng.randrange(SLOTS_PER_DAY), _status(rng))
+            for _ in range(rng.choices([0, 1, 2], weights=[10, 72, 18])[0])
+        ]
         if rng.random() < 0.25:  # a visit in the past two months
             past = "no_show" if rng.random() < 0.15 else "completed"
             visits.append((-rng.randrange(1, 60), rng.randrange(SLOTS_PER_DAY), past))
@@ -130,11 +217,15 @@ def _plans(rng: random.Random, count: int) -> list[_Plan]:
         # A deceased pet whose next appointment was never cancelled; the owner has no other pet.
         _Plan(person(), phone(), [("Shadow", True, [(2, 4, scheduled), (-20, 6, "completed")])]),
         # Several pets and several appointments, two of them on the same day.
-        _Plan(person(), phone(), [
-            ("Pickles", False, [(1, 2, "confirmed"), (1, 3, scheduled), (9, 5, scheduled)]),
-            ("Noodle", False, [(1, 2, scheduled), (4, 10, "cancelled")]),
-            ("Waffles", False, [(6, 14, scheduled), (-7, 1, "completed")]),
-        ]),
+        _Plan(
+            person(),
+            phone(),
+            [
+                ("Pickles", False, [(1, 2, "confirmed"), (1, 3, scheduled), (9, 5, scheduled)]),
+                ("Noodle", False, [(1, 2, scheduled), (4, 10, "cancelled")]),
+                ("Waffles", False, [(6, 14, scheduled), (-7, 1, "completed")]),
+            ],
+        ),
     ]
     while len(plans) < count:
         plans.append(_Plan(person(), phone(), _regular_pets(rng)))
@@ -149,16 +240,29 @@ def _fill(session: Session, clinic: Clinic, plans: list[_Plan], prefix: str, now
     for index, plan in enumerate(plans, start=1):
         result = normalize_phone(plan.phone)
         opted_out = None if plan.opted_out_days_ago is None else now - timedelta(days=plan.opted_out_days_ago)
-        clients.append(Client(clinic_id=clinic.id, external_id=f"{prefix}-C{index:05d}", full_name=plan.name,
-                              phone_raw=plan.phone, phone_e164=result.e164, phone_error=result.error,
-                              opted_out_at=opted_out))
+        clients.append(
+            Client(
+                clinic_id=clinic.id,
+                external_id=f"{prefix}-C{index:05d}",
+                full_name=plan.name,
+                phone_raw=plan.phone,
+                phone_e164=result.e164,
+                phone_error=result.error,
+                opted_out_at=opted_out,
+            )
+        )
     session.add_all(clients)
     session.flush()
     pets: list[tuple[Patient, list[tuple[int, int, str]]]] = []
     for client, plan in zip(clients, plans, strict=True):
         for name, deceased, visits in plan.pets:
-            patient = Patient(clinic_id=clinic.id, client_id=client.id, name=name, deceased=deceased,
-                              external_id=f"{prefix}-P{len(pets) + 1:05d}")
+            patient = Patient(
+                clinic_id=clinic.id,
+                client_id=client.id,
+                name=name,
+                deceased=deceased,
+                external_id=f"{prefix}-P{len(pets) + 1:05d}",
+            )
             pets.append((patient, visits))
     session.add_all([patient for patient, _ in pets])
     session.flush()
@@ -168,11 +272,18 @@ def _fill(session: Session, clinic: Clinic, plans: list[_Plan], prefix: str, now
             start = _slot_start(today + timedelta(days=day), slot, zone)
             if start <= now and status not in ("completed", "no_show", "cancelled"):
                 status = AppointmentStatus.COMPLETED.value  # earlier today: already seen
-            appointments.append(Appointment(
-                clinic_id=clinic.id, patient_id=patient.id, client_id=patient.client_id,
-                external_id=f"{prefix}-A{len(appointments) + 1:06d}", start_at=start,
-                end_at=start + timedelta(minutes=30), status=status, reason=None,
-            ))
+            appointments.append(
+                Appointment(
+                    clinic_id=clinic.id,
+                    patient_id=patient.id,
+                    client_id=patient.client_id,
+                    external_id=f"{prefix}-A{len(appointments) + 1:06d}",
+                    start_at=start,
+                    end_at=start + timedelta(minutes=30),
+                    status=status,
+                    reason=None,
+                )
+            )
     session.add_all(appointments)
     session.flush()
 
@@ -201,13 +312,31 @@ def create_demo_clinic(
         if clinic is None:
             created = True
             rng = random.Random(seed)
-            clinic = add_clinic(session, name=name, timezone=timezone, sms_from=sms_from,
-                                two_way_texting=True, slack_team_id=slack_team_id,
-                                slack_channel_id=slack_channel_id)
-            add_user(session, clinic=clinic, full_name="Dr. Ana Lee", email="ana.lee@happypaws.example",
-                     role="admin", slack_user_id=admin_slack_user_id)
-            add_user(session, clinic=clinic, full_name="Sam Ortiz", email="sam.ortiz@happypaws.example",
-                     role="staff", slack_user_id=STAFF_SLACK_USER)
+            clinic = add_clinic(
+                session,
+                name=name,
+                timezone=timezone,
+                sms_from=sms_from,
+                two_way_texting=True,
+                slack_team_id=slack_team_id,
+                slack_channel_id=slack_channel_id,
+            )
+            add_user(
+                session,
+                clinic=clinic,
+                full_name="Dr. Ana Lee",
+                email="ana.lee@happypaws.example",
+                role="admin",
+                slack_user_id=admin_slack_user_id,
+            )
+            add_user(
+                session,
+                clinic=clinic,
+                full_name="Sam Ortiz",
+                email="sam.ortiz@happypaws.example",
+                role="staff",
+                slack_user_id=STAFF_SLACK_USER,
+            )
             _fill(session, clinic, _plans(rng, clients), "DT", now)
             _add_sister_clinics(session, rng, now, timezone, slack_team_id, admin_slack_user_id, sms_from)
         clinic_id = clinic.id
@@ -215,25 +344,55 @@ def create_demo_clinic(
         return summarize_clinic(session, clinic_id, now, created=created)
 
 
-def _add_sister_clinics(session: Session, rng: random.Random, now: datetime, timezone: str, team: str,
-                        admin_user: str, sms_from: str) -> None:
+def _add_sister_clinics(
+    session: Session,
+    rng: random.Random,
+    now: datetime,
+    timezone: str,
+    team: str,
+    admin_user: str,
+    sms_from: str,
+) -> None:
     """Uptown (two-way texting off) and Riverside (Dr. Ana Lee is admin there too)."""
-    for sister, channel, two_way, prefix in ((UPTOWN, "C0DEMO0002", False, "UT"),
-                                              (RIVERSIDE, "C0DEMO0003", True, "RS")):
+    for sister, channel, two_way, prefix in (
+        (UPTOWN, "C0DEMO0002", False, "UT"),
+        (RIVERSIDE, "C0DEMO0003", True, "RS"),
+    ):
         if session.scalars(select(Clinic.id).where(Clinic.name == sister)).first() is not None:
             continue
-        clinic = add_clinic(session, name=sister, timezone=timezone, sms_from=sms_from,
-                            two_way_texting=two_way, slack_team_id=team, slack_channel_id=channel)
+        clinic = add_clinic(
+            session,
+            name=sister,
+            timezone=timezone,
+            sms_from=sms_from,
+            two_way_texting=two_way,
+            slack_team_id=team,
+            slack_channel_id=channel,
+        )
         if two_way:
-            add_user(session, clinic=clinic, full_name="Dr. Ana Lee", email="ana.lee@happypaws.example",
-                     role="admin", slack_user_id=admin_user)
+            add_user(
+                session,
+                clinic=clinic,
+                full_name="Dr. Ana Lee",
+                email="ana.lee@happypaws.example",
+                role="admin",
+                slack_user_id=admin_user,
+            )
         else:
-            add_user(session, clinic=clinic, full_name="Jordan Kim", email="jordan.kim@happypaws.example",
-                     role="admin", slack_user_id=UPTOWN_ADMIN_SLACK_USER)
+            add_user(
+                session,
+                clinic=clinic,
+                full_name="Jordan Kim",
+                email="jordan.kim@happypaws.example",
+                role="admin",
+                slack_user_id=UPTOWN_ADMIN_SLACK_USER,
+            )
         pool = [f"({a}) 555-01{n:02d}" for a in ("217", "309", "618") for n in range(100)]
         numbers = rng.sample(pool, 20)
-        plans = [_Plan(f"{rng.choice(_FIRST)} {rng.choice(_LAST)}", number,
-                       _regular_pets(rng, soon=index < 5)) for index, number in enumerate(numbers)]
+        plans = [
+            _Plan(f"{rng.choice(_FIRST)} {rng.choice(_LAST)}", number, _regular_pets(rng, soon=index < 5))
+            for index, number in enumerate(numbers)
+        ]
         _fill(session, clinic, plans, prefix, now)
 
 
@@ -264,23 +423,35 @@ def summarize_clinic(
     several = func.count() > 1
     hard_cases = {
         "clients with several pets": count(
-            select(Patient.client_id).where(Patient.clinic_id == clinic_id)
-            .group_by(Patient.client_id).having(several)),
+            select(Patient.client_id)
+            .where(Patient.clinic_id == clinic_id)
+            .group_by(Patient.client_id)
+            .having(several)
+        ),
         "clients with several upcoming appointments": count(
-            select(Appointment.client_id).where(in_clinic, live, ahead)
-            .group_by(Appointment.client_id).having(several)),
+            select(Appointment.client_id)
+            .where(in_clinic, live, ahead)
+            .group_by(Appointment.client_id)
+            .having(several)
+        ),
         "cancelled upcoming appointments": count(select(Appointment.id).where(in_clinic, ~live, ahead)),
         "past appointments": count(select(Appointment.id).where(in_clinic, Appointment.start_at < now)),
         "opted-out clients": count(select(Client.id).where(own_clients, Client.opted_out_at.is_not(None))),
         "unusable phone numbers (kept as given)": count(
-            select(Client.id).where(own_clients, Client.phone_e164.is_(None))),
+            select(Client.id).where(own_clients, Client.phone_e164.is_(None))
+        ),
         "phone numbers shared by several clients": count(
-            select(Client.phone_e164).where(own_clients, Client.phone_e164.is_not(None))
-            .group_by(Client.phone_e164).having(several)),
+            select(Client.phone_e164)
+            .where(own_clients, Client.phone_e164.is_not(None))
+            .group_by(Client.phone_e164)
+            .having(several)
+        ),
         "deceased patients": count(
-            select(Patient.id).where(Patient.clinic_id == clinic_id, Patient.deceased.is_(True))),
+            select(Patient.id).where(Patient.clinic_id == clinic_id, Patient.deceased.is_(True))
+        ),
         "Twilio test numbers that fail": count(
-            select(Client.id).where(own_clients, Client.phone_e164.in_(FAILING_TEST_NUMBERS))),
+            select(Client.id).where(own_clients, Client.phone_e164.in_(FAILING_TEST_NUMBERS))
+        ),
     }
     return DemoSummary(
         clinic_id=clinic.id,
@@ -293,8 +464,9 @@ def summarize_clinic(
         upcoming_clients=count(select(Appointment.client_id).where(in_clinic, live, ahead).distinct()),
         per_day=per_day,
         hard_cases=hard_cases,
-        other_clinics=list(session.scalars(
-            select(Clinic.name).where(Clinic.id != clinic_id).order_by(Clinic.name))),
+        other_clinics=list(
+            session.scalars(select(Clinic.name).where(Clinic.id != clinic_id).order_by(Clinic.name))
+        ),
     )
 
 

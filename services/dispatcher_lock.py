@@ -13,6 +13,7 @@ from services.db import is_sqlite
 from services.errors import DomainError
 from services.models import DispatcherLock
 
+
 def instance_name() -> str:
     """host:pid of this process."""
     return f"{socket.gethostname()}:{os.getpid()}"
@@ -31,8 +32,9 @@ def _alive(holder: str) -> bool:
     return True
 
 
-def acquire_dispatcher(sessions: sessionmaker[Session], holder: str, now: datetime,
-                       stale_after: float = 15.0) -> None:
+def acquire_dispatcher(
+    sessions: sessionmaker[Session], holder: str, now: datetime, stale_after: float = 15.0
+) -> None:
     """On SQLite, become the only dispatcher or raise with a clear message; PostgreSQL allows several."""
     engine = sessions.kw["bind"]
     if not is_sqlite(engine):
@@ -45,7 +47,8 @@ def acquire_dispatcher(sessions: sessionmaker[Session], holder: str, now: dateti
                 raise DomainError(
                     f"Another dispatcher ({lock.holder}) is already sending from this SQLite database. "
                     "SQLite supports one dispatcher: stop the other one (or run `mass-alert serve "
-                    "--no-worker` beside one `mass-alert worker`), or move to PostgreSQL to run several.")
+                    "--no-worker` beside one `mass-alert worker`), or move to PostgreSQL to run several."
+                )
         if lock is None:
             session.add(DispatcherLock(name="dispatcher", holder=holder, heartbeat_at=now))
         else:
@@ -57,8 +60,11 @@ def heartbeat(sessions: sessionmaker[Session], holder: str, now: datetime) -> No
     if not is_sqlite(sessions.kw["bind"]):
         return
     with sessions() as session, session.begin():
-        session.execute(update(DispatcherLock).where(DispatcherLock.name == "dispatcher",
-                                                     DispatcherLock.holder == holder).values(heartbeat_at=now))
+        session.execute(
+            update(DispatcherLock)
+            .where(DispatcherLock.name == "dispatcher", DispatcherLock.holder == holder)
+            .values(heartbeat_at=now)
+        )
 
 
 def release_dispatcher(sessions: sessionmaker[Session], holder: str) -> None:

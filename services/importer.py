@@ -48,8 +48,14 @@ _LIMITS = {
     "patient_name": 200,
     "appointment_external_id": 100,
 }
-_REQUIRED = ("client_external_id", "client_full_name", "patient_external_id", "patient_name",
-             "appointment_external_id", "appointment_start")
+_REQUIRED = (
+    "client_external_id",
+    "client_full_name",
+    "patient_external_id",
+    "patient_name",
+    "appointment_external_id",
+    "appointment_start",
+)
 _STATUSES = {s.value for s in AppointmentStatus}
 _DATE_ONLY = re.compile(r"\d{4}-?\d{2}-?\d{2}")
 _TIME_HINT = "use a form such as 2026-12-01T09:30 or 2026-12-01T09:30:00-06:00"
@@ -193,11 +199,13 @@ class _Parser:
 
     def parse(self, line: int, last_line: int, record: list[str]) -> _Row:
         if len(record) != self.width:
-            extra = record[self.width:]
+            extra = record[self.width :]
             if len(record) < self.width or any(cell.strip() for cell in extra):
                 if last_line > line:
-                    raise _RowError(f"lines {line}-{last_line} were read as one row of {len(record)} values; "
-                                    'check for a quote (") that is never closed')
+                    raise _RowError(
+                        f"lines {line}-{last_line} were read as one row of {len(record)} values; "
+                        'check for a quote (") that is never closed'
+                    )
                 raise _RowError(f"has {len(record)} values, expected {self.width} (one per header column)")
         if any("\x00" in cell for cell in record):
             raise _RowError("contains a NUL character; is this really a text file?")
@@ -251,8 +259,11 @@ def _read_header(reader: Iterator[list[str]], report: ImportReport) -> tuple[dic
         hint = ""
         if len(names) == 1 and ("\t" in names[0] or ";" in names[0]):
             hint = " The file looks tab- or semicolon-separated; save it as comma-separated CSV."
-        problem = ("its first line is not the expected header" if len(missing) == len(COLUMNS)
-                   else "the header is missing the column(s) " + ", ".join(missing))
+        problem = (
+            "its first line is not the expected header"
+            if len(missing) == len(COLUMNS)
+            else "the header is missing the column(s) " + ", ".join(missing)
+        )
         raise InvalidInput(
             f"The file cannot be imported: {problem}. The first line must be: "
             + ",".join(COLUMNS)
@@ -289,14 +300,18 @@ class _Writer:
             phone_key = row.phone.e164 or row.phone_raw
             client = self.clients.get(row.client_ext)
             if client is not None and (client.name, client.phone_key) != (row.client_name, phone_key):
-                self._bad(row.line, f"client {row.client_ext} is on line {client.line} with a different "
-                                    "name or phone number")
+                self._bad(
+                    row.line,
+                    f"client {row.client_ext} is on line {client.line} with a different name or phone number",
+                )
                 continue
             patient = self.patients.get(row.patient_ext)
             owner_and_name = (row.client_ext, row.patient_name)
             if patient is not None and (patient.client_ext, patient.name) != owner_and_name:
-                self._bad(row.line, f"patient {row.patient_ext} is on line {patient.line} with a different "
-                                    "name or client")
+                self._bad(
+                    row.line,
+                    f"patient {row.patient_ext} is on line {patient.line} with a different name or client",
+                )
                 continue
             if (first := self.appointments.get(row.appt_ext)) is not None:
                 self._bad(row.line, f"appointment {row.appt_ext} is already on line {first}")
@@ -343,17 +358,28 @@ class _Writer:
     def _write_clients(self, rows: list[_Row]) -> None:
         counts = self.report.clients
         existing = self.session.execute(
-            select(Client.id, Client.external_id, Client.full_name, Client.phone_raw, Client.phone_e164,
-                   Client.phone_error)
-            .where(Client.clinic_id == self.clinic_id,
-                   self._among(Client.external_id, [r.client_ext for r in rows]))
+            select(
+                Client.id,
+                Client.external_id,
+                Client.full_name,
+                Client.phone_raw,
+                Client.phone_e164,
+                Client.phone_error,
+            ).where(
+                Client.clinic_id == self.clinic_id,
+                self._among(Client.external_id, [r.client_ext for r in rows]),
+            )
         ).all()
         found = {rec.external_id: rec for rec in existing}
         inserts: list[dict[str, Any]] = []
         updates: list[dict[str, Any]] = []
         for row in rows:
-            values = {"full_name": row.client_name, "phone_raw": row.phone_raw,
-                      "phone_e164": row.phone.e164, "phone_error": row.phone.error}
+            values = {
+                "full_name": row.client_name,
+                "phone_raw": row.phone_raw,
+                "phone_e164": row.phone.e164,
+                "phone_error": row.phone.error,
+            }
             rec = found.get(row.client_ext)
             if rec is None:
                 inserts.append({"clinic_id": self.clinic_id, "external_id": row.client_ext, **values})
@@ -377,9 +403,10 @@ class _Writer:
     def _write_patients(self, rows: list[_Row]) -> None:
         counts = self.report.patients
         existing = self.session.execute(
-            select(Patient.id, Patient.external_id, Patient.client_id, Patient.name)
-            .where(Patient.clinic_id == self.clinic_id,
-                   self._among(Patient.external_id, [r.patient_ext for r in rows]))
+            select(Patient.id, Patient.external_id, Patient.client_id, Patient.name).where(
+                Patient.clinic_id == self.clinic_id,
+                self._among(Patient.external_id, [r.patient_ext for r in rows]),
+            )
         ).all()
         found = {rec.external_id: rec for rec in existing}
         inserts: list[dict[str, Any]] = []
@@ -391,8 +418,15 @@ class _Writer:
             seen.client_id = client_id
             rec = found.get(row.patient_ext)
             if rec is None:
-                inserts.append({"clinic_id": self.clinic_id, "client_id": client_id,
-                                "external_id": row.patient_ext, "name": row.patient_name, "deceased": False})
+                inserts.append(
+                    {
+                        "clinic_id": self.clinic_id,
+                        "client_id": client_id,
+                        "external_id": row.patient_ext,
+                        "name": row.patient_name,
+                        "deceased": False,
+                    }
+                )
                 continue
             seen.id = rec.id
             if (rec.client_id, rec.name) == (client_id, row.patient_name):
@@ -424,18 +458,31 @@ class _Writer:
     def _write_appointments(self, rows: list[_Row]) -> None:
         counts = self.report.appointments
         existing = self.session.execute(
-            select(Appointment.id, Appointment.external_id, Appointment.patient_id, Appointment.client_id,
-                   Appointment.start_at, Appointment.end_at, Appointment.status)
-            .where(Appointment.clinic_id == self.clinic_id,
-                   self._among(Appointment.external_id, [r.appt_ext for r in rows]))
+            select(
+                Appointment.id,
+                Appointment.external_id,
+                Appointment.patient_id,
+                Appointment.client_id,
+                Appointment.start_at,
+                Appointment.end_at,
+                Appointment.status,
+            ).where(
+                Appointment.clinic_id == self.clinic_id,
+                self._among(Appointment.external_id, [r.appt_ext for r in rows]),
+            )
         ).all()
         found = {rec.external_id: rec for rec in existing}
         inserts: list[dict[str, Any]] = []
         updates: list[dict[str, Any]] = []
         for row in rows:
             patient = self.patients[row.patient_ext]
-            values = {"patient_id": patient.id, "client_id": patient.client_id, "start_at": row.start,
-                      "end_at": row.end, "status": row.status}
+            values = {
+                "patient_id": patient.id,
+                "client_id": patient.client_id,
+                "start_at": row.start,
+                "end_at": row.end,
+                "status": row.status,
+            }
             rec = found.get(row.appt_ext)
             if rec is None:
                 inserts.append({"clinic_id": self.clinic_id, "external_id": row.appt_ext, **values})

@@ -338,7 +338,9 @@ class ConversationMessage(Base):
     __table_args__ = (Index("ix_conversation_messages_claim", "direction", "status", "sender_key"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"), index=True)
+    conversation_id: Mapped[int] = mapped_column(
+        ForeignKey("conversations.id", ondelete="CASCADE"), index=True
+    )
     direction: Mapped[str] = mapped_column(String(8))  # inbound | outbound
     body: Mapped[str] = mapped_column(Text)
     sender_key: Mapped[str | None] = mapped_column(String(64))

@@ -24,5 +24,6 @@ def ensure_sender(session: Session, key: str, now: datetime) -> None:
 
 def wake_sender(session: Session, key: str, at: datetime) -> None:
     """An idle sender has alert work again from `at`; a sender with a real next slot keeps it."""
-    session.execute(update(Sender).where(Sender.key == key, Sender.next_alert_at >= IDLE_SLOT)
-                    .values(next_alert_at=at))
+    session.execute(
+        update(Sender).where(Sender.key == key, Sender.next_alert_at >= IDLE_SLOT).values(next_alert_at=at)
+    )

@@ -17,7 +17,14 @@ from services.db import read_sessions
 from services.models import AlertDelivery, Clinic, DeliveryStatus, MassAlert, SkipReason
 from services.outcomes import SKIP_WORDS, sms_status
 
-COLUMNS = ("Client Full Name", "Client Phone Number", "SMS Status", "Error Details", "Message Text", "Timestamp")
+COLUMNS = (
+    "Client Full Name",
+    "Client Phone Number",
+    "SMS Status",
+    "Error Details",
+    "Message Text",
+    "Timestamp",
+)
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _PHONE = re.compile(r"^\+\d{6,15}$")
 
@@ -36,10 +43,16 @@ def report_filename(alert: MassAlert, tz: ZoneInfo) -> str:
 
 def _details(delivery: AlertDelivery) -> str:
     if delivery.status == DeliveryStatus.SKIPPED:
-        words = SKIP_WORDS.get(SkipReason(delivery.skip_reason), "Not sent") if delivery.skip_reason else "Not sent"
+        words = (
+            SKIP_WORDS.get(SkipReason(delivery.skip_reason), "Not sent")
+            if delivery.skip_reason
+            else "Not sent"
+        )
         return f"{words}. {delivery.skip_detail}" if delivery.skip_detail else words
     if delivery.status in (DeliveryStatus.FAILED, DeliveryStatus.UNDELIVERED):
-        return delivery.error_message or (f"Twilio error {delivery.error_code}" if delivery.error_code else "Failed")
+        return delivery.error_message or (
+            f"Twilio error {delivery.error_code}" if delivery.error_code else "Failed"
+        )
     if delivery.status == DeliveryStatus.PENDING:
         return "Not sent: the alert ended before this text's turn"
     return ""
@@ -52,8 +65,12 @@ def _timestamp(delivery: AlertDelivery, alert: MassAlert, tz: ZoneInfo) -> str:
 
 def rows(session: Session, alert: MassAlert, tz: ZoneInfo) -> Iterator[list[str]]:
     """The report's rows in the alert's order, read in batches."""
-    query = (select(AlertDelivery).where(AlertDelivery.alert_id == alert.id)
-             .order_by(AlertDelivery.position, AlertDelivery.id).execution_options(yield_per=2000))
+    query = (
+        select(AlertDelivery)
+        .where(AlertDelivery.alert_id == alert.id)
+        .order_by(AlertDelivery.position, AlertDelivery.id)
+        .execution_options(yield_per=2000)
+    )
     for delivery in session.scalars(query):
         yield [
             neutralize(delivery.client_full_name),

@@ -23,8 +23,15 @@ HEARTBEAT_JOB = "dispatcher-heartbeat"
 class DeliveryWorker:
     """The dispatcher running in the background of this process (serve, worker, send --wait)."""
 
-    def __init__(self, dispatcher: Dispatcher, *, interval: float = 0.05, concurrency: int = 16,
-                 reconcile_every: float = 2.0, finalize_every: float = 1.0) -> None:
+    def __init__(
+        self,
+        dispatcher: Dispatcher,
+        *,
+        interval: float = 0.05,
+        concurrency: int = 16,
+        reconcile_every: float = 2.0,
+        finalize_every: float = 1.0,
+    ) -> None:
         self.dispatcher = dispatcher
         self.interval = interval
         self.reconcile_every = reconcile_every
@@ -56,7 +63,9 @@ class DeliveryWorker:
 
     def add_job(self, job_id: str, func: Callable[[], object], seconds: float) -> None:
         """Run `func` every `seconds` beside the dispatcher's own jobs (fixed id, replaced if present)."""
-        self.scheduler.add_job(self._safe(func), "interval", seconds=seconds, id=job_id, replace_existing=True)
+        self.scheduler.add_job(
+            self._safe(func), "interval", seconds=seconds, id=job_id, replace_existing=True
+        )
 
     def _heartbeat(self) -> None:
         heartbeat(self.dispatcher.sessions, self.holder, self.dispatcher.clock.now())
@@ -68,8 +77,9 @@ class DeliveryWorker:
         def run() -> None:
             try:
                 func()
-            except Exception:  # noqa: BLE001 - a failing run is logged; the next run tries again
+            except Exception:
                 log.exception("scheduled job %s failed", getattr(func, "__name__", func))
+
         run.__name__ = getattr(func, "__name__", "job")
         return run
 

@@ -113,8 +113,11 @@ def load_settings(environ: Mapping[str, str] | None = None, require: Iterable[st
     for name, attr in (("HOST", "host"), ("LOG_LEVEL", "log_level")):
         if (raw := get(name)) is not None:
             values[attr] = raw
-    for name, attr in (("PUBLIC_BASE_URL", "public_base_url"), ("SLACK_API_URL", "slack_api_url"),
-                       ("TWILIO_API_URL", "twilio_api_url")):
+    for name, attr in (
+        ("PUBLIC_BASE_URL", "public_base_url"),
+        ("SLACK_API_URL", "slack_api_url"),
+        ("TWILIO_API_URL", "twilio_api_url"),
+    ):
         if (raw := get(name)) is not None:
             values[attr] = _url(name, raw, problems)
 

@@ -147,16 +147,21 @@ def _with_code(text: str, code: int) -> str:
 def classify(code: int | None, http_status: int | None) -> tuple[ErrorKind, str]:
     """The kind and plain-language reason for a Twilio error code and/or HTTP status."""
     if code is not None:
-        for table, kind in ((_CONFIG, ErrorKind.CONFIG), (_RETRY, ErrorKind.RETRY),
-                            (_PERMANENT, ErrorKind.PERMANENT)):
+        for table, kind in (
+            (_CONFIG, ErrorKind.CONFIG),
+            (_RETRY, ErrorKind.RETRY),
+            (_PERMANENT, ErrorKind.PERMANENT),
+        ):
             if code in table:
                 return kind, _with_code(table[code], code)
     if http_status == 429:
         return ErrorKind.RETRY, "Twilio asked to slow down (HTTP 429)" if code is None else _with_code(
-            "Twilio asked to slow down", code)
+            "Twilio asked to slow down", code
+        )
     if http_status is not None and http_status >= 500:
         return ErrorKind.IN_DOUBT, f"{_TEMPORARY_5XX} (HTTP {http_status})" if code is None else _with_code(
-            _TEMPORARY_5XX, code)
+            _TEMPORARY_5XX, code
+        )
     if code is None and http_status == 401:
         return ErrorKind.CONFIG, "Twilio refused the account SID or auth token (HTTP 401)"
     if code is not None:
@@ -300,8 +305,9 @@ class TwilioGateway:
             if _nothing_reached_twilio(error):
                 return SmsError(ErrorKind.RETRY, "Could not connect to Twilio; nothing was sent")
             if isinstance(error, requests.exceptions.Timeout):
-                return SmsError(ErrorKind.IN_DOUBT,
-                                "Twilio did not answer in time; the text may have been sent")
+                return SmsError(
+                    ErrorKind.IN_DOUBT, "Twilio did not answer in time; the text may have been sent"
+                )
             return SmsError(ErrorKind.IN_DOUBT, "The connection to Twilio broke; the text may have been sent")
         response = self._http.last_response()
         status = response.status_code if response is not None else None
@@ -336,12 +342,15 @@ class TwilioGateway:
         except (TwilioException, requests.exceptions.RequestException) as error:
             raise self._error(error) from error
         except ValueError as error:  # a 2xx whose body is not JSON: Twilio may well have the message
-            raise SmsError(ErrorKind.IN_DOUBT,
-                           "Twilio's answer could not be read; the text may have been sent",
-                           http_status=getattr(self._http.last_response(), "status_code", None)) from error
+            raise SmsError(
+                ErrorKind.IN_DOUBT,
+                "Twilio's answer could not be read; the text may have been sent",
+                http_status=getattr(self._http.last_response(), "status_code", None),
+            ) from error
         if not message.sid:
-            raise SmsError(ErrorKind.IN_DOUBT,
-                           "Twilio's answer had no message id; the text may have been sent")
+            raise SmsError(
+                ErrorKind.IN_DOUBT, "Twilio's answer had no message id; the text may have been sent"
+            )
         return SendResult(sid=message.sid, status=str(message.status))
 
     def fetch(self, sid: str) -> MessageInfo:
@@ -351,8 +360,12 @@ class TwilioGateway:
         except (TwilioException, requests.exceptions.RequestException) as error:
             failure = self._error(error)
             if failure.code == 20404 or (failure.code is None and failure.http_status == 404):
-                raise SmsError(ErrorKind.PERMANENT, f"Twilio has no message {sid} (Twilio 20404)",
-                               code=20404, http_status=404) from error
+                raise SmsError(
+                    ErrorKind.PERMANENT,
+                    f"Twilio has no message {sid} (Twilio 20404)",
+                    code=20404,
+                    http_status=404,
+                ) from error
             raise failure from error
 
     def find_sent(
@@ -364,12 +377,14 @@ class TwilioGateway:
         if from_:
             filters["from_"] = from_
         try:
-            found = self._client.messages.list(date_sent_after=start.strftime("%Y-%m-%d"), page_size=50,
-                                               **filters)
+            found = self._client.messages.list(
+                date_sent_after=start.strftime("%Y-%m-%d"), page_size=50, **filters
+            )
             if not found:
                 # A message still queued has no date_sent yet; read the latest few instead.
-                found = self._client.messages.list(limit=FIND_FALLBACK_LIMIT, page_size=FIND_FALLBACK_LIMIT,
-                                                   **filters)
+                found = self._client.messages.list(
+                    limit=FIND_FALLBACK_LIMIT, page_size=FIND_FALLBACK_LIMIT, **filters
+                )
         except (TwilioException, requests.exceptions.RequestException) as error:
             raise self._error(error) from error
         result: list[MessageInfo] = []

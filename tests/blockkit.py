@@ -19,20 +19,69 @@ BLOCK_KEYS: dict[str, set[str]] = {
     "input": {"label", "element", "dispatch_action", "hint", "optional"},
     "image": {"image_url", "alt_text", "title", "slack_file"},
 }
-INPUT_ELEMENTS = {"plain_text_input", "static_select", "datetimepicker", "datepicker", "timepicker",
-                  "checkboxes", "radio_buttons", "number_input", "email_text_input", "url_text_input",
-                  "multi_static_select", "users_select", "conversations_select", "channels_select"}
-ACTION_ELEMENTS = {"button", "static_select", "overflow", "datepicker", "timepicker", "datetimepicker",
-                   "users_select", "conversations_select", "channels_select", "checkboxes", "radio_buttons"}
-ACCESSORY_ELEMENTS = {"button", "static_select", "overflow", "datepicker", "timepicker", "image",
-                      "checkboxes", "radio_buttons", "users_select", "conversations_select",
-                      "channels_select"}
+INPUT_ELEMENTS = {
+    "plain_text_input",
+    "static_select",
+    "datetimepicker",
+    "datepicker",
+    "timepicker",
+    "checkboxes",
+    "radio_buttons",
+    "number_input",
+    "email_text_input",
+    "url_text_input",
+    "multi_static_select",
+    "users_select",
+    "conversations_select",
+    "channels_select",
+}
+ACTION_ELEMENTS = {
+    "button",
+    "static_select",
+    "overflow",
+    "datepicker",
+    "timepicker",
+    "datetimepicker",
+    "users_select",
+    "conversations_select",
+    "channels_select",
+    "checkboxes",
+    "radio_buttons",
+}
+ACCESSORY_ELEMENTS = {
+    "button",
+    "static_select",
+    "overflow",
+    "datepicker",
+    "timepicker",
+    "image",
+    "checkboxes",
+    "radio_buttons",
+    "users_select",
+    "conversations_select",
+    "channels_select",
+}
 ELEMENT_KEYS: dict[str, set[str]] = {
     "button": {"text", "action_id", "url", "value", "style", "confirm", "accessibility_label"},
-    "static_select": {"action_id", "options", "option_groups", "initial_option", "confirm", "focus_on_load",
-                      "placeholder"},
-    "plain_text_input": {"action_id", "initial_value", "multiline", "min_length", "max_length",
-                         "dispatch_action_config", "focus_on_load", "placeholder"},
+    "static_select": {
+        "action_id",
+        "options",
+        "option_groups",
+        "initial_option",
+        "confirm",
+        "focus_on_load",
+        "placeholder",
+    },
+    "plain_text_input": {
+        "action_id",
+        "initial_value",
+        "multiline",
+        "min_length",
+        "max_length",
+        "dispatch_action_config",
+        "focus_on_load",
+        "placeholder",
+    },
     "datetimepicker": {"action_id", "initial_date_time", "confirm", "focus_on_load"},
     "image": {"image_url", "alt_text", "slack_file"},
 }
@@ -48,8 +97,9 @@ class _Checker:
     def fail(self, where: str, message: str) -> None:
         self.problems.append(f"{where}: {message}")
 
-    def text(self, where: str, obj: Any, limit: int, *, plain_only: bool = False,
-             required: bool = True) -> None:
+    def text(
+        self, where: str, obj: Any, limit: int, *, plain_only: bool = False, required: bool = True
+    ) -> None:
         if obj is None:
             if required:
                 self.fail(where, "text object missing")
@@ -250,8 +300,19 @@ def check_view(view: dict[str, Any]) -> list[str]:
         value = view.get(key)
         if value is not None and (not isinstance(value, str) or len(value) > limit):
             checker.fail(key, f"must be a string of at most {limit} characters")
-    allowed = {"type", "title", "blocks", "close", "submit", "private_metadata", "callback_id",
-               "clear_on_close", "notify_on_close", "external_id", "submit_disabled"}
+    allowed = {
+        "type",
+        "title",
+        "blocks",
+        "close",
+        "submit",
+        "private_metadata",
+        "callback_id",
+        "clear_on_close",
+        "notify_on_close",
+        "external_id",
+        "submit_disabled",
+    }
     extra = set(view) - allowed
     if extra:
         checker.fail("view", f"unknown fields {sorted(extra)}")

@@ -30,7 +30,7 @@ def _pg_problem() -> str | None:
                 conn.execute(text("select 1"))
             engine.dispose()
             _pg_checked["result"] = None
-        except Exception as error:  # noqa: BLE001 - reported to the user below
+        except Exception as error:
             _pg_checked["result"] = f"{type(error).__name__}: {error}"
     return _pg_checked["result"]
 

@@ -48,15 +48,23 @@ class FakeGateway:
             return SendResult(text.sid, "queued")
 
     def _info(self, text: SentText) -> MessageInfo:
-        return MessageInfo(sid=text.sid, status=text.status, to=text.request.to, from_=text.request.from_,
-                           body=text.request.body, error_code=text.error_code, error_message=None,
-                           date_created=text.at)
+        return MessageInfo(
+            sid=text.sid,
+            status=text.status,
+            to=text.request.to,
+            from_=text.request.from_,
+            body=text.request.body,
+            error_code=text.error_code,
+            error_message=None,
+            date_created=text.at,
+        )
 
     def fetch(self, sid: str) -> MessageInfo:
         return next(self._info(t) for t in self.sent if t.sid == sid)
 
-    def find_sent(self, to: str, from_: str | None, messaging_service_sid: str | None,
-                  since: datetime) -> list[MessageInfo]:
+    def find_sent(
+        self, to: str, from_: str | None, messaging_service_sid: str | None, since: datetime
+    ) -> list[MessageInfo]:
         return [self._info(t) for t in reversed(self.sent) if t.request.to == to and t.at >= since]
 
     def to(self, number: str) -> list[SentText]:

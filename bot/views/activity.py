@@ -68,8 +68,10 @@ def _status(snapshot: ActivitySnapshot) -> tuple[str, str, bool]:
     if s.state == "cancelled":
         who = f" by {escape(s.cancelled_by)}" if s.cancelled_by else ""
         not_sent = max(0, total - done)
-        text = (f"⏹️ *Cancelled{who}* · {s.sent:,} of {total:,} sent{failed} · "
-                f"{plural(not_sent, 'client')} not texted{report}")
+        text = (
+            f"⏹️ *Cancelled{who}* · {s.sent:,} of {total:,} sent{failed} · "
+            f"{plural(not_sent, 'client')} not texted{report}"
+        )
         return f"Cancelled: {s.sent:,} of {total:,} sent", text, False
     if s.state == "failed":
         reason = escape(s.error or "the alert could not be sent")
@@ -90,8 +92,10 @@ def _status(snapshot: ActivitySnapshot) -> tuple[str, str, bool]:
 def activity_message(snapshot: ActivitySnapshot) -> tuple[str, list[dict]]:
     """(fallback text, blocks) of the channel entry for one alert, in any state."""
     s = snapshot
-    header = (f"📣 *Mass text alert #{s.alert_id}* · by {escape(s.created_by_name)} · "
-              f"{format_time(s.created_at, s.tz)}")
+    header = (
+        f"📣 *Mass text alert #{s.alert_id}* · by {escape(s.created_by_name)} · "
+        f"{format_time(s.created_at, s.tz)}"
+    )
     scope = []
     if s.first_appointment and s.last_appointment:
         scope.append(f"Appointments {format_span(s.first_appointment, s.last_appointment, s.tz)}")

@@ -44,8 +44,15 @@ PLACEHOLDER = "e.g. We're closing at 3 PM today because of the storm. Please cal
 MAX_SELECT_OPTIONS = 100
 
 
-def _modal(callback_id: CallbackId, blocks: Sequence[Block], *, submit: str | None = None,
-           close: str = "Cancel", private_metadata: str = "", title: str = TITLE) -> dict:
+def _modal(
+    callback_id: CallbackId,
+    blocks: Sequence[Block],
+    *,
+    submit: str | None = None,
+    close: str = "Cancel",
+    private_metadata: str = "",
+    title: str = TITLE,
+) -> dict:
     view = View(
         type="modal",
         callback_id=str(callback_id),
@@ -127,11 +134,13 @@ def _range_blocks(state: ComposeState) -> list[Block]:
                     ),
                 )
             )
-        blocks.append(context(
-            f"Up to {state.max_range_days} days; any date ahead. The clinic's time is {zone}; the pickers "
-            "show your own Slack time zone, and the span below is in clinic time.",
-            block_id=BlockId.CUSTOM_HINT,
-        ))
+        blocks.append(
+            context(
+                f"Up to {state.max_range_days} days; any date ahead. The clinic's time is {zone}; the pickers "
+                "show your own Slack time zone, and the span below is in clinic time.",
+                block_id=BlockId.CUSTOM_HINT,
+            )
+        )
     if state.range_error:
         blocks.append(mrkdwn_section(f"⚠️ *{escape(state.range_error)}*", BlockId.RANGE_ERROR))
     return blocks
@@ -149,8 +158,9 @@ def _recipient_blocks(state: ComposeState) -> list[Block]:
         prompt = "👥 Choose a range to see how many clients will be texted."
         return [mrkdwn_section(prompt, BlockId.RECIPIENTS)]
     if state.recipients == 0:
-        text = ("👥 *No clients will be texted*: nobody with an upcoming appointment in this range "
-                "can be texted.")
+        text = (
+            "👥 *No clients will be texted*: nobody with an upcoming appointment in this range can be texted."
+        )
         if not state.skipped_total:
             text = "👥 *No clients will be texted*: there are no upcoming appointments in this range."
     else:
@@ -161,11 +171,15 @@ def _recipient_blocks(state: ComposeState) -> list[Block]:
     blocks: list[Block] = [mrkdwn_section(text, BlockId.RECIPIENTS)]
     if state.skipped_total:
         summary = skipped_summary(state.skipped_by_reason)
-        blocks.append(mrkdwn_section(
-            f"{state.skipped_total:,} will not be texted: {summary}",
-            BlockId.SKIPPED_SUMMARY,
-            accessory=ButtonElement(text=plain("See who", 75), action_id=ActionId.SEE_WHO, value="see_who"),
-        ))
+        blocks.append(
+            mrkdwn_section(
+                f"{state.skipped_total:,} will not be texted: {summary}",
+                BlockId.SKIPPED_SUMMARY,
+                accessory=ButtonElement(
+                    text=plain("See who", 75), action_id=ActionId.SEE_WHO, value="see_who"
+                ),
+            )
+        )
     return blocks
 
 
@@ -218,21 +232,25 @@ def compose_view(state: ComposeState) -> dict:
     blocks += _recipient_blocks(state)
     blocks += _message_blocks(state)
     blocks.append(context(_pace_text(state), block_id=BlockId.PACE))
-    return _modal(CallbackId.COMPOSE, blocks, submit="Review", close="Cancel",
-                  private_metadata=state.private_metadata)
+    return _modal(
+        CallbackId.COMPOSE, blocks, submit="Review", close="Cancel", private_metadata=state.private_metadata
+    )
 
 
-def skipped_view(people: Sequence[SkippedPerson], total: int | None = None,
-                 private_metadata: str = "") -> dict:
+def skipped_view(
+    people: Sequence[SkippedPerson], total: int | None = None, private_metadata: str = ""
+) -> dict:
     """The pushed "See who" list, grouped by reason and capped to Slack's limits with "and N more"."""
     total = len(people) if total is None else max(total, len(people))
     groups: dict[str, list[SkippedPerson]] = {}
     for person in people:
         groups.setdefault(person.reason, []).append(person)
-    blocks: list[Block] = [context(
-        f"{plural(total, 'client')} with appointments in the range will not be texted. "
-        "Consider calling them instead."
-    )]
+    blocks: list[Block] = [
+        context(
+            f"{plural(total, 'client')} with appointments in the range will not be texted. "
+            "Consider calling them instead."
+        )
+    ]
     budget = MODAL_BLOCKS_MAX - 2  # the intro above and a possible "and N more" below
     shown = 0
     for reason, members in sorted(groups.items(), key=lambda item: (-len(item[1]), item[0])):
@@ -257,5 +275,6 @@ def skipped_view(people: Sequence[SkippedPerson], total: int | None = None,
             budget -= 1
     if total > shown:
         blocks.append(context(f"…and {total - shown:,} more."))
-    return _modal(CallbackId.SKIPPED, blocks, close="Back", title="Not texted",
-                  private_metadata=private_metadata)
+    return _modal(
+        CallbackId.SKIPPED, blocks, close="Back", title="Not texted", private_metadata=private_metadata
+    )

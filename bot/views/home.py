@@ -32,29 +32,52 @@ def _state_text(item: HomeItem, now: datetime | None) -> str:
     return f"✅ {item.sent:,}/{total:,} sent"
 
 
-def home_view(clinic_name: str | None, items: Sequence[HomeItem], tz: str, *, now: datetime | None = None,
-              notice: str | None = None) -> dict:
+def home_view(
+    clinic_name: str | None,
+    items: Sequence[HomeItem],
+    tz: str,
+    *,
+    now: datetime | None = None,
+    notice: str | None = None,
+) -> dict:
     """The Home tab: recent alerts with state, counts, sender, time and a link to each report."""
     title = f"Recent mass text alerts: {clinic_name}" if clinic_name else "Mass text alerts"
     blocks: list[Block] = [HeaderBlock(text=plain(title, 150), block_id=BlockId.HOME_HEADER)]
     if notice:
         blocks.append(mrkdwn_section(escape(notice), BlockId.HOME_NOTICE))
     if clinic_name:
-        blocks.append(ActionsBlock(block_id=BlockId.HOME_ACTIONS, elements=[
-            ButtonElement(text=plain("New mass text alert", 75), action_id=ActionId.HOME_NEW_ALERT,
-                          value="new", style="primary"),
-        ]))
+        blocks.append(
+            ActionsBlock(
+                block_id=BlockId.HOME_ACTIONS,
+                elements=[
+                    ButtonElement(
+                        text=plain("New mass text alert", 75),
+                        action_id=ActionId.HOME_NEW_ALERT,
+                        value="new",
+                        style="primary",
+                    ),
+                ],
+            )
+        )
     blocks.append(DividerBlock())
     if clinic_name and not items:
-        blocks.append(mrkdwn_section(
-            "No mass text alerts yet. Type `/mass-alert` in your clinic's channel to send one."))
+        blocks.append(
+            mrkdwn_section(
+                "No mass text alerts yet. Type `/mass-alert` in your clinic's channel to send one."
+            )
+        )
     for item in items[:MAX_ITEMS]:
-        line = (f"*#{item.alert_id}*  {format_when(item.created_at, tz)}  {escape(item.created_by_name)}\n"
-                f"{_state_text(item, now)}")
+        line = (
+            f"*#{item.alert_id}*  {format_when(item.created_at, tz)}  {escape(item.created_by_name)}\n"
+            f"{_state_text(item, now)}"
+        )
         accessory = None
         if item.report_permalink:
-            accessory = ButtonElement(text=plain("Report", 75), url=item.report_permalink,
-                                      action_id=keyed(ActionId.OPEN_REPORT, item.alert_id))
+            accessory = ButtonElement(
+                text=plain("Report", 75),
+                url=item.report_permalink,
+                action_id=keyed(ActionId.OPEN_REPORT, item.alert_id),
+            )
         blocks.append(mrkdwn_section(line, keyed(BlockId.HOME_ALERT, item.alert_id), accessory=accessory))
     if len(items) > MAX_ITEMS:
         blocks.append(context(f"…and {len(items) - MAX_ITEMS:,} older alerts.", block_id=BlockId.HOME_MORE))

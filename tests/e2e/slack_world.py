@@ -58,8 +58,9 @@ class World:
 
     def user(self, user_id: str = ADMIN, channel_id: str = CHANNEL) -> SlackUser:
         """A Slack member who sends signed requests to the served app."""
-        return SlackUser(self.slack, self.served.events_url, SECRET, user_id=user_id, channel_id=channel_id,
-                         timeout=10.0)
+        return SlackUser(
+            self.slack, self.served.events_url, SECRET, user_id=user_id, channel_id=channel_id, timeout=10.0
+        )
 
     def alert_ids(self) -> list[int]:
         with self.sessions() as session:
@@ -73,8 +74,11 @@ class World:
 
     def wait_finished(self, alert_id: int, timeout: float = 20.0) -> AlertSnapshot:
         """The alert once its outcome has been posted (the report link is stored then)."""
-        return self.wait_for(lambda: (s := self.snapshot(alert_id)).finished and s.report_permalink and s,
-                             f"alert {alert_id} to finish", timeout)
+        return self.wait_for(
+            lambda: (s := self.snapshot(alert_id)).finished and s.report_permalink and s,
+            f"alert {alert_id} to finish",
+            timeout,
+        )
 
     def messages(self, channel: str = CHANNEL) -> list[dict[str, Any]]:
         with self.slack._lock:
@@ -104,20 +108,35 @@ def _seed(sessions: sessionmaker[Session], team_id: str) -> tuple[int, int, dict
     names: dict[str, str] = {}
     with sessions() as session, session.begin():
         b = Builder(session)
-        clinic = b.clinic(name="Happy Paws, Downtown", tz=TZ, sms_from=SENDER, slack_team_id=team_id,
-                          slack_channel_id=CHANNEL)
+        clinic = b.clinic(
+            name="Happy Paws, Downtown",
+            tz=TZ,
+            sms_from=SENDER,
+            slack_team_id=team_id,
+            slack_channel_id=CHANNEL,
+        )
         b.user(clinic, "ana@happypaws.test", Role.ADMIN, name="Dr. Ana Lee")
         b.user(clinic, "sam@happypaws.test", Role.STAFF, name="Sam Ortiz")
         for index, phone in enumerate((*PHONES, LANDLINE, UNREACHABLE)):
             name = f"Client {index + 1}"
             names[phone] = name
             b.visit(b.pet(b.client(clinic, name, phone)), tomorrow_at(9 + index))
-        b.visit(b.pet(b.client(clinic, "Olive Optout", "+13125550150", opted_out_at=datetime.now(UTC))),
-                tomorrow_at(15))
-        b.visit(b.pet(b.client(clinic, "Nora Nophone", None, raw="call after 5pm", error="not a phone number")),
-                tomorrow_at(16))
-        uptown = b.clinic(name="Happy Paws, Uptown", tz=TZ, sms_from=SENDER, slack_team_id=team_id,
-                          slack_channel_id=UPTOWN_CHANNEL, two_way_texting=False)
+        b.visit(
+            b.pet(b.client(clinic, "Olive Optout", "+13125550150", opted_out_at=datetime.now(UTC))),
+            tomorrow_at(15),
+        )
+        b.visit(
+            b.pet(b.client(clinic, "Nora Nophone", None, raw="call after 5pm", error="not a phone number")),
+            tomorrow_at(16),
+        )
+        uptown = b.clinic(
+            name="Happy Paws, Uptown",
+            tz=TZ,
+            sms_from=SENDER,
+            slack_team_id=team_id,
+            slack_channel_id=UPTOWN_CHANNEL,
+            two_way_texting=False,
+        )
         b.user(uptown, "jordan@happypaws.test", Role.ADMIN, name="Jordan Kim")
         return clinic.id, uptown.id, names
 
@@ -127,8 +146,12 @@ def running_world(url: str, reports: Path, *, pace: float = 0.2) -> Iterator[Wor
     """Migrate `url`, seed it, start both sandboxes and serve the app with its dispatcher."""
     db.upgrade(url)
     slack = SandboxSlack().start()
-    twilio = SandboxTwilio(account_sid=TWILIO_SID, auth_token=TWILIO_TOKEN, callback_delay=0.02,
-                           carrier_outcomes={UNREACHABLE: ("undelivered", 30003)}).start()
+    twilio = SandboxTwilio(
+        account_sid=TWILIO_SID,
+        auth_token=TWILIO_TOKEN,
+        callback_delay=0.02,
+        carrier_outcomes={UNREACHABLE: ("undelivered", 30003)},
+    ).start()
     runtime = None
     served = None
     try:
@@ -140,10 +163,19 @@ def running_world(url: str, reports: Path, *, pace: float = 0.2) -> Iterator[Wor
         slack.add_user(UPTOWN_ADMIN, email="jordan@happypaws.test", real_name="Jordan Kim")
         slack.add_user(STRANGER, email="visitor@example.org", real_name="Val Visitor")
         settings = Settings(
-            database_url=url, alert_pace_seconds=pace, sender_max_per_second=50.0, completion_grace_seconds=5.0,
-            dispatch_interval_seconds=0.02, reports_dir=reports, slack_bot_token=slack.bot_token,
-            slack_signing_secret=SECRET, slack_api_url=slack.url, twilio_account_sid=TWILIO_SID,
-            twilio_auth_token=TWILIO_TOKEN, twilio_api_url=twilio.url)
+            database_url=url,
+            alert_pace_seconds=pace,
+            sender_max_per_second=50.0,
+            completion_grace_seconds=5.0,
+            dispatch_interval_seconds=0.02,
+            reports_dir=reports,
+            slack_bot_token=slack.bot_token,
+            slack_signing_secret=SECRET,
+            slack_api_url=slack.url,
+            twilio_account_sid=TWILIO_SID,
+            twilio_auth_token=TWILIO_TOKEN,
+            twilio_api_url=twilio.url,
+        )
         runtime = open_runtime(settings=settings)
         clinic_id, uptown_id, names = _seed(runtime.sessions, slack.team_id)
         served = serve.start(runtime, host="127.0.0.1", port=0, callbacks_to_self=True, finalize_every=0.25)

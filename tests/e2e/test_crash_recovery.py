@@ -27,8 +27,14 @@ PACE = 0.3
 
 
 def worker(env: dict[str, str]) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-m", "bot.cli", "worker"], cwd=ROOT, env=env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    return subprocess.Popen(
+        [sys.executable, "-m", "bot.cli", "worker"],
+        cwd=ROOT,
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
 
 
 def seed(db_url: str, clinics: int, clients: int) -> tuple[db.sessionmaker, list[int], list[str]]:  # type: ignore[name-defined]
@@ -44,11 +50,19 @@ def seed(db_url: str, clinics: int, clients: int) -> tuple[db.sessionmaker, list
             for i in range(clients):
                 phone = f"+1312{c:03d}{i:04d}"
                 phones.append(phone)
-                b.visit(b.pet(b.client(clinic, f"Client {c}-{i}", phone)), now + timedelta(hours=2, minutes=i))
+                b.visit(
+                    b.pet(b.client(clinic, f"Client {c}-{i}", phone)), now + timedelta(hours=2, minutes=i)
+                )
     for clinic_id in clinic_ids:
-        alerts.create_alert(sessions, alerts.AlertRequest(clinic_id, "Dr. Ana Lee", TimeRange(now, now + timedelta(days=1)),
-                                                          "Storm closure at 3 PM."),
-                            now=now, default_pace=12, max_chars=320)
+        alerts.create_alert(
+            sessions,
+            alerts.AlertRequest(
+                clinic_id, "Dr. Ana Lee", TimeRange(now, now + timedelta(days=1)), "Storm closure at 3 PM."
+            ),
+            now=now,
+            default_pace=12,
+            max_chars=320,
+        )
     return sessions, clinic_ids, phones
 
 
@@ -74,10 +88,19 @@ def assert_once_and_paced(sandbox: SandboxTwilio, phones: list[str]) -> None:
 
 
 def env_for(db_url: str, sandbox: SandboxTwilio, tmp_path: Path, **extra: str) -> dict[str, str]:
-    return {**os.environ, "DATABASE_URL": db_url, "TWILIO_ACCOUNT_SID": SID, "TWILIO_AUTH_TOKEN": TOKEN,
-            "TWILIO_API_URL": sandbox.url, "SENDER_MAX_PER_SECOND": "20", "TWILIO_TIMEOUT_SECONDS": "1",
-            "DELIVERY_LEASE_SECONDS": "1.5", "COMPLETION_GRACE_SECONDS": "30", "REPORTS_DIR": str(tmp_path),
-            **extra}
+    return {
+        **os.environ,
+        "DATABASE_URL": db_url,
+        "TWILIO_ACCOUNT_SID": SID,
+        "TWILIO_AUTH_TOKEN": TOKEN,
+        "TWILIO_API_URL": sandbox.url,
+        "SENDER_MAX_PER_SECOND": "20",
+        "TWILIO_TIMEOUT_SECONDS": "1",
+        "DELIVERY_LEASE_SECONDS": "1.5",
+        "COMPLETION_GRACE_SECONDS": "30",
+        "REPORTS_DIR": str(tmp_path),
+        **extra,
+    }
 
 
 @pytest.mark.parametrize("point", ["claimed", "sent", "stored"])
@@ -128,8 +151,14 @@ def test_second_worker_on_sqlite_is_refused(tmp_path: Path) -> None:
         first = worker(env)
         try:
             assert first.stdout is not None and "running" in first.stdout.readline()
-            second = subprocess.run([sys.executable, "-m", "bot.cli", "worker"], cwd=ROOT, env=env, text=True,
-                                    capture_output=True, timeout=30)
+            second = subprocess.run(
+                [sys.executable, "-m", "bot.cli", "worker"],
+                cwd=ROOT,
+                env=env,
+                text=True,
+                capture_output=True,
+                timeout=30,
+            )
         finally:
             first.terminate()
             first.wait(timeout=30)

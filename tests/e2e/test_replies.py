@@ -73,8 +73,9 @@ class Stack:
 
     def text(self, body: str, from_: str = JANE, sid: str | None = None) -> int:
         """The sandbox posts a signed inbound text; the HTTP status."""
-        return self.twilio.simulate_inbound(self.inbound_url, from_=from_, to=CLINIC_NUMBER, body=body,
-                                            message_sid=sid)
+        return self.twilio.simulate_inbound(
+            self.inbound_url, from_=from_, to=CLINIC_NUMBER, body=body, message_sid=sid
+        )
 
     def top_level(self) -> list[dict[str, Any]]:
         return [m for m in self.slack.messages.get(CHANNEL, []) if "thread_ts" not in m]
@@ -85,15 +86,28 @@ class Stack:
     def alert(self, message: str = "Closing at 3 PM today (storm).") -> int:
         rng = TimeRange(self.clock.now(), self.clock.now() + timedelta(days=7))
         alert_id, _ = alerts.create_alert(
-            self.sessions, alerts.AlertRequest(clinic_id=self.clinic_id, created_by_name="Dr. Ana Lee",
-                                               rng=rng, message=message),
-            now=self.clock.now(), default_pace=12.0, max_chars=320)
+            self.sessions,
+            alerts.AlertRequest(
+                clinic_id=self.clinic_id, created_by_name="Dr. Ana Lee", rng=rng, message=message
+            ),
+            now=self.clock.now(),
+            default_pace=12.0,
+            max_chars=320,
+        )
         return alert_id
 
     def staff_types(self, thread_ts: str, text: str, user: str = STAFF, ts: str | None = None) -> int:
-        event = {"type": "message", "channel": CHANNEL, "user": user, "text": text, "team": "T0SANDBOX",
-                 "ts": ts or f"{time.time():.6f}", "thread_ts": thread_ts, "channel_type": "channel",
-                 "event_ts": f"{time.time():.6f}"}
+        event = {
+            "type": "message",
+            "channel": CHANNEL,
+            "user": user,
+            "text": text,
+            "team": "T0SANDBOX",
+            "ts": ts or f"{time.time():.6f}",
+            "thread_ts": thread_ts,
+            "channel_type": "channel",
+            "event_ts": f"{time.time():.6f}",
+        }
         status, _ = post(f"{self.base}/slack/events", event_body(event), SECRET)
         return status
 
@@ -111,8 +125,9 @@ def wait_until(check: Callable[[], object], timeout: float = 5.0) -> Any:
         time.sleep(0.01)
 
 
-def signed_inbound(url: str, params: dict[str, str], token: str = TOKEN,
-                   signature: str | None = None) -> tuple[int, str]:
+def signed_inbound(
+    url: str, params: dict[str, str], token: str = TOKEN, signature: str | None = None
+) -> tuple[int, str]:
     """POST an inbound form as Twilio does (or with the given signature); (status, body)."""
     headers = {"Content-Type": "application/x-www-form-urlencoded"}
     sig = twilio_signature(token, url, params) if signature is None else signature
@@ -127,8 +142,16 @@ def signed_inbound(url: str, params: dict[str, str], token: str = TOKEN,
 
 
 def form(body: str, from_: str = JANE, sid: str = "SM" + "0" * 32) -> dict[str, str]:
-    return {"MessageSid": sid, "SmsSid": sid, "AccountSid": SID, "From": from_, "To": CLINIC_NUMBER,
-            "Body": body, "NumMedia": "0", "ApiVersion": "2010-04-01"}
+    return {
+        "MessageSid": sid,
+        "SmsSid": sid,
+        "AccountSid": SID,
+        "From": from_,
+        "To": CLINIC_NUMBER,
+        "Body": body,
+        "NumMedia": "0",
+        "ApiVersion": "2010-04-01",
+    }
 
 
 def count(sessions: sessionmaker[Session], model: type, *where: Any) -> int:
@@ -139,13 +162,21 @@ def count(sessions: sessionmaker[Session], model: type, *where: Any) -> int:
 def _seed(sessions: sessionmaker[Session], clock: ManualClock) -> tuple[int, dict[str, int]]:
     with sessions() as session, session.begin():
         b = Builder(session)
-        clinic = b.clinic(sms_from=CLINIC_NUMBER, contact_phone="(312) 555-0100", slack_channel_id=CHANNEL,
-                          slack_team_id="T0SANDBOX")
+        clinic = b.clinic(
+            sms_from=CLINIC_NUMBER,
+            contact_phone="(312) 555-0100",
+            slack_channel_id=CHANNEL,
+            slack_team_id="T0SANDBOX",
+        )
         b.user(clinic, "ana@happypaws.example", Role.STAFF, slack_team_id="T0SANDBOX", slack_user_id=STAFF)
         ids: dict[str, int] = {}
-        for i, (key, name, phone, pets) in enumerate((("jane", "Jane Doe", JANE, ("Max", "Bella")),
-                                                      ("bob", "Bob Roe", BOB, ("Rex",)),
-                                                      ("carl", "Carl Poe", CARL, ("Tom",)))):
+        for i, (key, name, phone, pets) in enumerate(
+            (
+                ("jane", "Jane Doe", JANE, ("Max", "Bella")),
+                ("bob", "Bob Roe", BOB, ("Rex",)),
+                ("carl", "Carl Poe", CARL, ("Tom",)),
+            )
+        ):
             client = b.client(clinic, name, phone)
             for pet in pets:
                 b.visit(b.pet(client, pet), clock.now() + timedelta(hours=20 + i))
@@ -177,7 +208,9 @@ def stack(engine: Engine, tmp_path: Path) -> Iterator[Stack]:
         config = DispatchConfig(public_base_url=base, reports_dir=tmp_path)
         dispatcher = Dispatcher(sessions, gateway, clock, config)
         try:
-            yield Stack(sessions, clock, slack, twilio, base, relay, dispatcher, clinic_id, client_ids, ctx, routes)
+            yield Stack(
+                sessions, clock, slack, twilio, base, relay, dispatcher, clinic_id, client_ids, ctx, routes
+            )
         finally:
             server.close()
 
@@ -226,8 +259,9 @@ def test_staff_answer_leaves_ahead_of_the_alert_texts_and_shows_delivered(stack:
     assert [to for to, _ in sent] == [JANE, JANE, BOB, CARL]
     assert stack.twilio.wait_idle(5)
     with stack.sessions() as session:
-        answer = session.scalars(select(ConversationMessage)
-                                 .where(ConversationMessage.direction == "outbound")).one()
+        answer = session.scalars(
+            select(ConversationMessage).where(ConversationMessage.direction == "outbound")
+        ).one()
         assert answer.status == "delivered" and answer.author_slack_user_id == STAFF
     assert stack.relay.sync() == 1
     updated = stack.slack.message(CHANNEL, ack[0]["ts"])
@@ -242,8 +276,15 @@ def test_bot_posts_and_outsiders_in_the_thread_are_not_texted(stack: Stack) -> N
     refusal = wait_until(lambda: stack.slack.ephemerals.get(CHANNEL))
     assert refusal and "only users of this clinic" in refusal[0]["text"]
     assert refusal[0]["thread_ts"] == root["ts"]
-    event = {"type": "message", "channel": CHANNEL, "bot_id": "B0MASSALERT", "user": "U0MASSALERT",
-             "text": "echo", "ts": f"{time.time():.6f}", "thread_ts": root["ts"]}
+    event = {
+        "type": "message",
+        "channel": CHANNEL,
+        "bot_id": "B0MASSALERT",
+        "user": "U0MASSALERT",
+        "text": "echo",
+        "ts": f"{time.time():.6f}",
+        "thread_ts": root["ts"],
+    }
     assert post(f"{stack.base}/slack/events", event_body(event), SECRET)[0] == 200
     assert count(stack.sessions, ConversationMessage, ConversationMessage.direction == "outbound") == 0
 
@@ -269,8 +310,11 @@ def test_opt_out_in_the_middle_of_a_running_alert(stack: Stack, tmp_path: Path) 
         stack.dispatcher.tick()
     assert [to for to, _ in stack.outbound()] == [JANE, CARL]
     with stack.sessions() as session:
-        bob = session.scalars(select(AlertDelivery).where(
-            AlertDelivery.alert_id == alert_id, AlertDelivery.client_id == stack.client_ids["bob"])).one()
+        bob = session.scalars(
+            select(AlertDelivery).where(
+                AlertDelivery.alert_id == alert_id, AlertDelivery.client_id == stack.client_ids["bob"]
+            )
+        ).one()
         assert bob.status == "skipped" and bob.skip_reason == "opted_out"
     with write_report(stack.sessions, alert_id, tmp_path).open(newline="") as handle:
         rows = {r["Client Full Name"]: r for r in csv.DictReader(handle)}
@@ -287,8 +331,21 @@ def jane_opted_out(stack: Stack) -> bool:
 
 
 def test_every_keyword_variant_over_http_answers_once(stack: Stack) -> None:
-    words = ["STOP", "stop", " Stop! ", "STOPALL", "Unsubscribe.", "CANCEL", "end", "Quit", "REVOKE",
-             "OPT OUT", "opt-out", "optout", "\"STOP\""]
+    words = [
+        "STOP",
+        "stop",
+        " Stop! ",
+        "STOPALL",
+        "Unsubscribe.",
+        "CANCEL",
+        "end",
+        "Quit",
+        "REVOKE",
+        "OPT OUT",
+        "opt-out",
+        "optout",
+        '"STOP"',
+    ]
     for number, word in enumerate(words):
         sid = f"SM{number:032d}"
         status, answer = signed_inbound(stack.inbound_url, form(word, sid=sid))
@@ -332,7 +389,8 @@ def test_simultaneous_replies_open_one_conversation_and_one_thread(stack: Stack)
     bodies = [_texts(root["blocks"])] + [m["text"] for m in stack.thread(root["ts"])]
     assert len(bodies) == 6
     assert sorted(next(f"message {i}" for i in range(6) if f"message {i}" in b) for b in bodies) == [
-        f"message {i}" for i in range(6)]
+        f"message {i}" for i in range(6)
+    ]
 
 
 def test_forged_or_unsigned_webhooks_are_refused(stack: Stack) -> None:
@@ -362,13 +420,24 @@ def test_close_then_a_new_reply_opens_a_new_thread(stack: Stack) -> None:
     [root] = stack.top_level()
     message = stack.slack.message(CHANNEL, root["ts"])
     assert message is not None
-    button = action("button", "close_conversation", "conversation_root", value=json.loads(
-        _texts(message["blocks"]))[0]["accessory"]["value"], text="Close conversation")
-    body = block_actions_payload(user_id=STAFF, trigger_id=stack.slack.new_trigger_id(), actions=[button],
-                                 channel_id=CHANNEL, message=message)
+    button = action(
+        "button",
+        "close_conversation",
+        "conversation_root",
+        value=json.loads(_texts(message["blocks"]))[0]["accessory"]["value"],
+        text="Close conversation",
+    )
+    body = block_actions_payload(
+        user_id=STAFF,
+        trigger_id=stack.slack.new_trigger_id(),
+        actions=[button],
+        channel_id=CHANNEL,
+        message=message,
+    )
     assert post(f"{stack.base}/slack/events", body, SECRET)[0] == 200
-    closed = wait_until(lambda: "Closed by" in _texts((stack.slack.message(CHANNEL, root["ts"]) or {})
-                                                      .get("blocks", [])))
+    closed = wait_until(
+        lambda: "Closed by" in _texts((stack.slack.message(CHANNEL, root["ts"]) or {}).get("blocks", []))
+    )
     assert closed
     shown = _texts(stack.slack.message(CHANNEL, root["ts"])["blocks"])  # type: ignore[index]
     assert f"<@{STAFF}>" in shown and "close_conversation" not in shown and "Thank you!" in shown
@@ -398,7 +467,7 @@ def test_background_relay_keeps_each_thread_in_order(stack: Stack) -> None:
     for root in roots:
         phone = JANE if JANE in _texts(root["blocks"]) else BOB
         said = [m["text"] for m in stack.thread(root["ts"])]
-        assert [t[t.index("says"):] for t in said] == [f"says {i}" for i in range(1, 5)], phone
+        assert [t[t.index("says") :] for t in said] == [f"says {i}" for i in range(1, 5)], phone
 
 
 def test_background_relay_stores_where_every_reply_went_once_idle(stack: Stack) -> None:

@@ -25,18 +25,30 @@ TOKEN = "sandbox-token"
 
 
 def run_cli(args: list[str], env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "bot.cli", *args], cwd=ROOT, env=env, text=True,
-                          capture_output=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "bot.cli", *args],
+        cwd=ROOT,
+        env=env,
+        text=True,
+        capture_output=True,
+        timeout=timeout,
+    )
 
 
 @pytest.fixture
 def twilio():
-    with SandboxTwilio(account_sid=SID, auth_token=TOKEN, callback_delay=0.05,
-                       carrier_outcomes={"+13125550104": ("undelivered", 30003)}) as sandbox:
+    with SandboxTwilio(
+        account_sid=SID,
+        auth_token=TOKEN,
+        callback_delay=0.05,
+        carrier_outcomes={"+13125550104": ("undelivered", 30003)},
+    ) as sandbox:
         yield sandbox
 
 
-def test_send_wait_delivers_paced_alert_with_report(db_url: str, twilio: SandboxTwilio, tmp_path: Path) -> None:
+def test_send_wait_delivers_paced_alert_with_report(
+    db_url: str, twilio: SandboxTwilio, tmp_path: Path
+) -> None:
     db.upgrade(db_url)
     sessions = db.make_session_factory(db.make_engine(db_url))
     clock = SystemClock()
@@ -48,12 +60,33 @@ def test_send_wait_delivers_paced_alert_with_report(db_url: str, twilio: Sandbox
             b.visit(b.pet(b.client(clinic, f"Client {i}", phone)), clock.now() + timedelta(hours=5 + i))
     server = serve_in_thread(WebApp(sessions, TwilioRoutes(sessions, clock, TOKEN, None)))
     base = f"http://127.0.0.1:{server.effective_port}"
-    env = {**os.environ, "DATABASE_URL": db_url, "TWILIO_ACCOUNT_SID": SID, "TWILIO_AUTH_TOKEN": TOKEN,
-           "TWILIO_API_URL": twilio.url, "PUBLIC_BASE_URL": base, "ALERT_PACE_SECONDS": "0.4",
-           "SENDER_MAX_PER_SECOND": "10", "COMPLETION_GRACE_SECONDS": "20", "REPORTS_DIR": str(tmp_path)}
+    env = {
+        **os.environ,
+        "DATABASE_URL": db_url,
+        "TWILIO_ACCOUNT_SID": SID,
+        "TWILIO_AUTH_TOKEN": TOKEN,
+        "TWILIO_API_URL": twilio.url,
+        "PUBLIC_BASE_URL": base,
+        "ALERT_PACE_SECONDS": "0.4",
+        "SENDER_MAX_PER_SECOND": "10",
+        "COMPLETION_GRACE_SECONDS": "20",
+        "REPORTS_DIR": str(tmp_path),
+    }
     try:
-        result = run_cli(["send", "--clinic", "Happy Paws", "--preset", "today+1",
-                          "--message", "Closing at 3 PM today (storm).", "--yes", "--wait"], env)
+        result = run_cli(
+            [
+                "send",
+                "--clinic",
+                "Happy Paws",
+                "--preset",
+                "today+1",
+                "--message",
+                "Closing at 3 PM today (storm).",
+                "--yes",
+                "--wait",
+            ],
+            env,
+        )
     finally:
         server.close()
     assert result.returncode == 0, result.stderr

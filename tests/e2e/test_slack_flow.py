@@ -77,7 +77,9 @@ def send(world: World, user: SlackUser, preset: str = "today+1") -> int:
 
 def report_rows(world: World, alert_id: int) -> dict[str, dict[str, str]]:
     """The uploaded CSV, read back from Slack, by client name."""
-    upload = next(f for f in world.slack.uploaded_files.values() if f.filename.startswith(f"mass-alert-{alert_id}-"))
+    upload = next(
+        f for f in world.slack.uploaded_files.values() if f.filename.startswith(f"mass-alert-{alert_id}-")
+    )
     text = (upload.content or b"").decode("utf-8")
     return {row["Client Full Name"]: row for row in csv.DictReader(io.StringIO(text))}
 
@@ -110,7 +112,9 @@ def test_custom_range_alert_turns_green_with_the_report_in_the_entrys_thread(wor
     first_post = world.wait_for(lambda: world.slack.calls_to("chat.postMessage"), "the activity entry")[0]
     assert first_post.params["channel"] == CHANNEL
     assert ActionId.CANCEL_ALERT in all_text(first_post.params["blocks"]) or any(
-        (b.get("accessory") or {}).get("action_id") == ActionId.CANCEL_ALERT for b in first_post.params["blocks"])
+        (b.get("accessory") or {}).get("action_id") == ActionId.CANCEL_ALERT
+        for b in first_post.params["blocks"]
+    )
     assert "by Dr. Ana Lee" in all_text(first_post.params["blocks"])
 
     done = world.wait_finished(alert_id)
@@ -140,8 +144,10 @@ def test_partial_failure_turns_red_with_the_count_and_the_reports_rows(world: Wo
     assert landline["SMS Status"] == "Failed" and "21614" in landline["Error Details"]
     unreachable = by_name[world.names[UNREACHABLE]]
     assert unreachable["SMS Status"] == "Undelivered" and "30003" in unreachable["Error Details"]
-    assert by_name["Olive Optout"]["SMS Status"] == "Not sent" and "opted out" in by_name["Olive Optout"][
-        "Error Details"]
+    assert (
+        by_name["Olive Optout"]["SMS Status"] == "Not sent"
+        and "opted out" in by_name["Olive Optout"]["Error Details"]
+    )
     assert by_name["Nora Nophone"]["SMS Status"] == "Not sent"
     assert all(row["Message Text"] == MESSAGE for row in rows.values())
 
@@ -166,11 +172,14 @@ def test_a_double_clicked_confirm_creates_one_alert(world: World) -> None:
     assert len(world.twilio.messages) == 4  # five recipients; the landline is refused at create
 
 
-@pytest.mark.parametrize(("user_id", "channel", "reason"), [
-    (STAFF, CHANNEL, "only Admins can send mass text alerts"),
-    (UPTOWN_ADMIN, UPTOWN_CHANNEL, "Two-way texting is off for Happy Paws, Uptown"),
-    (STRANGER, OTHER_CHANNEL, "not linked to a clinic user yet"),
-])
+@pytest.mark.parametrize(
+    ("user_id", "channel", "reason"),
+    [
+        (STAFF, CHANNEL, "only Admins can send mass text alerts"),
+        (UPTOWN_ADMIN, UPTOWN_CHANNEL, "Two-way texting is off for Happy Paws, Uptown"),
+        (STRANGER, OTHER_CHANNEL, "not linked to a clinic user yet"),
+    ],
+)
 def test_refusals_say_why_in_the_modal(lite: World, user_id: str, channel: str, reason: str) -> None:
     view = lite.user(user_id, channel).slash_command()
     assert view["callback_id"] == CallbackId.REFUSED
@@ -240,15 +249,23 @@ def test_cancel_mid_send_is_for_admins_and_stops_the_rest(world: World) -> None:
     world.wait_for(lambda: world.snapshot(alert_id).sent >= 1, "the first text")
     entry = world.wait_for(world.messages, "the activity entry")[0]
     sam = world.user(STAFF)
-    assert sam.click_message_button(CHANNEL, entry["ts"], BlockId.ACTIVITY_STATUS, ActionId.CANCEL_ALERT,
-                                    str(alert_id)) == 200
+    assert (
+        sam.click_message_button(
+            CHANNEL, entry["ts"], BlockId.ACTIVITY_STATUS, ActionId.CANCEL_ALERT, str(alert_id)
+        )
+        == 200
+    )
     refusal = world.wait_for(lambda: world.slack.ephemerals.get(CHANNEL), "the refusal shown to Sam")
     assert refusal[0]["user"] == STAFF and "only Admins" in refusal[0]["text"]
     assert world.snapshot(alert_id).state == "sending"
 
     ana = world.user()
-    assert ana.click_message_button(CHANNEL, entry["ts"], BlockId.ACTIVITY_STATUS, ActionId.CANCEL_ALERT,
-                                    str(alert_id)) == 200
+    assert (
+        ana.click_message_button(
+            CHANNEL, entry["ts"], BlockId.ACTIVITY_STATUS, ActionId.CANCEL_ALERT, str(alert_id)
+        )
+        == 200
+    )
     done = world.wait_finished(alert_id)
     assert done.state == "cancelled" and done.cancelled_by == "Dr. Ana Lee"
     assert len(world.twilio.messages) < 4
@@ -272,15 +289,22 @@ def test_see_who_lists_the_clients_not_texted_and_why(lite: World) -> None:
 def test_an_admin_of_several_clinics_picks_one_and_the_count_follows(lite: World) -> None:
     with lite.sessions() as session, session.begin():
         b = Builder(session)
-        riverside = b.clinic(name="Happy Paws, Riverside", tz="America/Chicago", sms_from="+15005550006",
-                             slack_team_id=lite.slack.team_id, slack_channel_id="C0RIVER")
+        riverside = b.clinic(
+            name="Happy Paws, Riverside",
+            tz="America/Chicago",
+            sms_from="+15005550006",
+            slack_team_id=lite.slack.team_id,
+            slack_channel_id="C0RIVER",
+        )
         b.user(riverside, "ana@happypaws.test", Role.ADMIN, name="Dr. Ana Lee")
         b.visit(b.pet(b.client(riverside, "River Client", "+13125550177")), tomorrow_at(10))
         riverside_id = riverside.id
     ana = lite.user()
     view = ana.slash_command()
     picker = next(b for b in view["blocks"] if b.get("block_id") == BlockId.CLINIC)
-    assert picker["element"]["initial_option"]["text"]["text"] == "Happy Paws, Downtown"  # the channel's clinic
+    assert (
+        picker["element"]["initial_option"]["text"]["text"] == "Happy Paws, Downtown"
+    )  # the channel's clinic
     ana.choose_range(view["id"], "today+1")
     assert "5 clients will be texted" in block_text(ana.view(view["id"]), BlockId.RECIPIENTS)
     ana.choose_clinic(view["id"], riverside_id, "Happy Paws, Riverside")
@@ -301,8 +325,9 @@ def test_app_home_lists_recent_alerts_with_their_report(lite: World) -> None:
     assert "not linked to a clinic user yet" in all_text(stranger_home)
 
 
-def test_an_unexpected_failure_shows_a_code_the_person_can_quote(lite: World,
-                                                                caplog: pytest.LogCaptureFixture) -> None:
+def test_an_unexpected_failure_shows_a_code_the_person_can_quote(
+    lite: World, caplog: pytest.LogCaptureFixture
+) -> None:
     lite.slack.fail_next("views.update", "internal_error")  # the form cannot replace the loading modal
     view = lite.user().slash_command()
     text = all_text(view)
@@ -326,8 +351,10 @@ def test_a_hash_conflict_never_reaches_the_person(lite: World) -> None:
     view = ana.slash_command()
     lite.slack.fail_next("views.update", "hash_conflict")  # a newer update won the race
     ana.type_message(view["id"], "Closing", wait=False)
-    lite.wait_for(lambda: any(c.response.get("error") == "hash_conflict" for c in lite.slack.calls_to("views.update")),
-                  "the conflicting update")
+    lite.wait_for(
+        lambda: any(c.response.get("error") == "hash_conflict" for c in lite.slack.calls_to("views.update")),
+        "the conflicting update",
+    )
     ana.type_message(view["id"], "Closing early")  # the next keystroke's update goes through
     shown = ana.view(view["id"])
     assert shown["callback_id"] == CallbackId.COMPOSE
@@ -343,12 +370,24 @@ def test_the_global_shortcut_and_the_home_button_open_the_same_form(lite: World)
     assert ana.send(shortcut_payload(user_id=ADMIN, trigger_id=trigger, team_id=lite.slack.team_id))[0] == 200
     home = ana.open_home()
     click = action("button", ActionId.HOME_NEW_ALERT, BlockId.HOME_ACTIONS, "new")
-    body = block_actions_payload(user_id=ADMIN, trigger_id=lite.slack.new_trigger_id(), actions=[click], view=home,
-                                 team_id=lite.slack.team_id)
+    body = block_actions_payload(
+        user_id=ADMIN,
+        trigger_id=lite.slack.new_trigger_id(),
+        actions=[click],
+        view=home,
+        team_id=lite.slack.team_id,
+    )
     assert ana.send(body)[0] == 200
-    opened = lite.wait_for(lambda: len(lite.slack.calls_to("views.open")) == 2 and lite.slack.calls_to("views.open"),
-                           "two modals")
+    opened = lite.wait_for(
+        lambda: len(lite.slack.calls_to("views.open")) == 2 and lite.slack.calls_to("views.open"),
+        "two modals",
+    )
     for call in opened:
-        view = lite.wait_for(lambda call=call: (v := lite.slack.views[call.response["view"]["id"]])["callback_id"]
-                             == CallbackId.COMPOSE and v, "the form")
+        view = lite.wait_for(
+            lambda call=call: (
+                (v := lite.slack.views[call.response["view"]["id"]])["callback_id"] == CallbackId.COMPOSE
+                and v
+            ),
+            "the form",
+        )
         assert "clients will be texted" in all_text(view) or "No clients will be texted" in all_text(view)

@@ -19,16 +19,28 @@ def lite(tmp_path: Path) -> Iterator[World]:
 
 
 def command(world: World) -> bytes:
-    return slash_command_body(user_id=ADMIN, channel_id=CHANNEL, trigger_id=world.slack.new_trigger_id(),
-                              team_id=world.slack.team_id)
+    return slash_command_body(
+        user_id=ADMIN,
+        channel_id=CHANNEL,
+        trigger_id=world.slack.new_trigger_id(),
+        team_id=world.slack.team_id,
+    )
 
 
 def test_a_forged_signature_is_refused_with_401(lite: World) -> None:
     status, _ = post(lite.served.events_url, command(lite), "not-our-secret")
     assert status == 401
-    forged_submit = view_submission_payload(user_id=ADMIN, trigger_id="1.2.3", team_id=lite.slack.team_id,
-                                            view={"id": "V1", "callback_id": "mass_alert_confirm",
-                                                  "private_metadata": "{}", "state": {"values": {}}})
+    forged_submit = view_submission_payload(
+        user_id=ADMIN,
+        trigger_id="1.2.3",
+        team_id=lite.slack.team_id,
+        view={
+            "id": "V1",
+            "callback_id": "mass_alert_confirm",
+            "private_metadata": "{}",
+            "state": {"values": {}},
+        },
+    )
     assert post(lite.served.events_url, forged_submit, "not-our-secret")[0] == 401
     assert lite.slack.calls_to("views.open") == [] and lite.alert_ids() == []
 
@@ -51,6 +63,10 @@ def test_health_and_twilio_routes_are_served_beside_slack(lite: World) -> None:
 
     with urllib.request.urlopen(f"{lite.served.base_url}/healthz", timeout=5) as answer:
         assert answer.status == 200 and b'"ok": true' in answer.read()
-    status, _ = post(f"{lite.served.base_url}/twilio/status", b"MessageSid=SM1&MessageStatus=delivered", SECRET,
-                     content_type="application/x-www-form-urlencoded")
+    status, _ = post(
+        f"{lite.served.base_url}/twilio/status",
+        b"MessageSid=SM1&MessageStatus=delivered",
+        SECRET,
+        content_type="application/x-www-form-urlencoded",
+    )
     assert status == 403  # no valid X-Twilio-Signature

@@ -58,9 +58,16 @@ def world(tmp_path: Path) -> Iterator[SocketWorld]:
         slack.add_channel(CHANNEL, "frontdesk")
         slack.add_user(ADMIN, email="ana@happypaws.test", real_name="Dr. Ana Lee")
         settings = Settings(
-            database_url=url, reports_dir=tmp_path / "reports", slack_bot_token=slack.bot_token,
-            slack_signing_secret=SECRET, slack_app_token=slack.app_token, slack_api_url=slack.url,
-            twilio_account_sid=TWILIO_SID, twilio_auth_token=TWILIO_TOKEN, twilio_api_url=twilio.url)
+            database_url=url,
+            reports_dir=tmp_path / "reports",
+            slack_bot_token=slack.bot_token,
+            slack_signing_secret=SECRET,
+            slack_app_token=slack.app_token,
+            slack_api_url=slack.url,
+            twilio_account_sid=TWILIO_SID,
+            twilio_auth_token=TWILIO_TOKEN,
+            twilio_api_url=twilio.url,
+        )
         runtime = open_runtime(settings=settings)
         _seed(runtime.sessions, slack.team_id)
         served = serve.start(runtime, host="127.0.0.1", port=0, worker=False, callbacks_to_self=True)
@@ -77,8 +84,14 @@ def world(tmp_path: Path) -> Iterator[SocketWorld]:
 
 def slash_command_payload(slack: SandboxSlack, trigger_id: str) -> dict[str, str]:
     """A slash command's Socket Mode payload: the same fields Slack would form-encode over HTTP, as JSON."""
-    body = slash_command_body(user_id=ADMIN, channel_id=CHANNEL, trigger_id=trigger_id, team_id=slack.team_id,
-                              team_domain=slack.team_domain, api_app_id=slack.app_id)
+    body = slash_command_body(
+        user_id=ADMIN,
+        channel_id=CHANNEL,
+        trigger_id=trigger_id,
+        team_id=slack.team_id,
+        team_domain=slack.team_domain,
+        api_app_id=slack.app_id,
+    )
     return dict(parse_qsl(body.decode(), keep_blank_values=True))
 
 
@@ -97,8 +110,14 @@ def test_slash_command_over_socket_mode_is_acked_and_opens_the_compose_modal(wor
     assert not ack.get("payload")  # a plain ack(): the modal carries the answer
 
     def loading() -> SlackCall | None:
-        return next((c for c in slack.calls_to("views.open")
-                     if c.params.get("trigger_id") == trigger and c.response.get("ok")), None)
+        return next(
+            (
+                c
+                for c in slack.calls_to("views.open")
+                if c.params.get("trigger_id") == trigger and c.response.get("ok")
+            ),
+            None,
+        )
 
     call = wait_for(loading, "views.open with the slash command's trigger")
     assert call.params["view"]["callback_id"] == CallbackId.LOADING
@@ -109,7 +128,9 @@ def test_slash_command_over_socket_mode_is_acked_and_opens_the_compose_modal(wor
         return view if view and view.get("callback_id") == CallbackId.COMPOSE else None
 
     wait_for(compose, "the loading modal to be updated with the form")
-    assert any(c.params.get("view_id") == view_id and c.response.get("ok") for c in slack.calls_to("views.update"))
+    assert any(
+        c.params.get("view_id") == view_id and c.response.get("ok") for c in slack.calls_to("views.update")
+    )
 
     with urllib.request.urlopen(f"{world.served.base_url}/healthz", timeout=5) as reply:
         assert reply.status == 200
@@ -145,15 +166,20 @@ def test_the_socket_sandbox_speaks_rfc_6455() -> None:
         port = int(server.url.rsplit(":", 1)[1].split("/")[0])
         with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
             key = _generate_sec_websocket_key()
-            sock.sendall((f"GET /link?ticket=t HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
-                          f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
-                          ).encode())
+            sock.sendall(
+                (
+                    f"GET /link?ticket=t HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+                    f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+                ).encode()
+            )
             head = b""
             while b"\r\n\r\n" not in head:
                 head += sock.recv(1)
             lines = head.decode().split("\r\n")
             assert lines[0].startswith("HTTP/1.1 101")
-            headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:]) if k}
+            headers = {
+                k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:]) if k
+            }
             assert _validate_sec_websocket_accept(key, headers)
 
             opcode, data = _recv_frame(sock)
@@ -165,12 +191,17 @@ def test_the_socket_sandbox_speaks_rfc_6455() -> None:
             sock.sendall(_build_data_frame_for_sending("are you there", OP_PING))
             assert _recv_frame(sock) == (OP_PONG, b"are you there")
             assert {e: len(server.acks[e]["payload"]["pad"]) for e in ("e10", "e300", "e70000")} == {
-                "e10": 10, "e300": 300, "e70000": 70_000}
+                "e10": 10,
+                "e300": 300,
+                "e70000": 70_000,
+            }
 
             envelope_id = server.push("events_api", {"event": {"type": "app_home_opened"}})
             opcode, data = _recv_frame(sock)
             pushed = json.loads(data)
-            assert opcode == OP_TEXT and pushed["envelope_id"] == envelope_id and pushed["type"] == "events_api"
+            assert (
+                opcode == OP_TEXT and pushed["envelope_id"] == envelope_id and pushed["type"] == "events_api"
+            )
             assert pushed["accepts_response_payload"] is True
 
             sock.sendall(_build_data_frame_for_sending(struct.pack("!H", 1000), OP_CLOSE))

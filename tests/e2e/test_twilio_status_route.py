@@ -56,8 +56,13 @@ def one_sent_text(sessions, clock, base: str, sandbox: SandboxTwilio) -> AlertDe
         b.visit(b.pet(b.client(clinic, "Jane Doe", "+13125550101")), clock.now() + timedelta(hours=3))
         clinic_id = clinic.id
     now = clock.now()
-    alerts.create_alert(sessions, alerts.AlertRequest(clinic_id, "Ana", TimeRange(now, now + timedelta(days=1)), "Hi"),
-                        now=now, default_pace=12, max_chars=320)
+    alerts.create_alert(
+        sessions,
+        alerts.AlertRequest(clinic_id, "Ana", TimeRange(now, now + timedelta(days=1)), "Hi"),
+        now=now,
+        default_pace=12,
+        max_chars=320,
+    )
     gateway = TwilioGateway(SID, TOKEN, api_url=sandbox.url)
     Dispatcher(sessions, gateway, clock, DispatchConfig(public_base_url=base)).tick()
     with sessions() as session:
@@ -74,7 +79,12 @@ def test_signed_callbacks_apply_forged_ones_are_refused(served) -> None:
     with sessions() as session:
         assert session.get(AlertDelivery, row.id).status == "delivered"
     url = f"{base}/twilio/status?d={row.id}&a={row.attempt_id}"
-    failed = {"MessageSid": row.twilio_sid, "MessageStatus": "failed", "AccountSid": SID, "ErrorCode": "30006"}
+    failed = {
+        "MessageSid": row.twilio_sid,
+        "MessageStatus": "failed",
+        "AccountSid": SID,
+        "ErrorCode": "30006",
+    }
     assert post(url, failed, None) == 403
     assert post(url, failed, twilio_signature("wrong-token", url, failed)) == 403
     assert post(url, failed, twilio_signature(TOKEN, url + "&d=999", failed)) == 403
@@ -103,16 +113,26 @@ def test_rate_limit_burst_backs_off_and_sends_each_text_once(served) -> None:
         b = Builder(session)
         clinic = b.clinic(sms_from="+13125550000", alert_pace_seconds=0.1)
         for i in range(3):
-            b.visit(b.pet(b.client(clinic, f"Client {i}", f"+1312555020{i}")), clock.now() + timedelta(hours=3))
+            b.visit(
+                b.pet(b.client(clinic, f"Client {i}", f"+1312555020{i}")), clock.now() + timedelta(hours=3)
+            )
         clinic_id = clinic.id
     now = clock.now()
     alert_id, _ = alerts.create_alert(
-        sessions, alerts.AlertRequest(clinic_id, "Ana", TimeRange(now, now + timedelta(days=1)), "Hi"),
-        now=now, default_pace=12, max_chars=320)
+        sessions,
+        alerts.AlertRequest(clinic_id, "Ana", TimeRange(now, now + timedelta(days=1)), "Hi"),
+        now=now,
+        default_pace=12,
+        max_chars=320,
+    )
     with SandboxTwilio(account_sid=SID, auth_token=TOKEN, send_callbacks=False, retry_after=0.3) as sandbox:
         sandbox.rate_limit_burst(3)
-        d = Dispatcher(sessions, TwilioGateway(SID, TOKEN, api_url=sandbox.url), clock,
-                       DispatchConfig(sender_max_per_second=50, completion_grace_seconds=0))
+        d = Dispatcher(
+            sessions,
+            TwilioGateway(SID, TOKEN, api_url=sandbox.url),
+            clock,
+            DispatchConfig(sender_max_per_second=50, completion_grace_seconds=0),
+        )
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline and len(sandbox.messages) < 3:
             d.tick()

@@ -32,13 +32,37 @@ def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]
 
 
 def test_clinic_add_and_list(migrated: str, capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = _run(capsys, "clinic", "add", "--name", "Happy Paws", "--timezone", "America/Chicago",
-                        "--sender", "(312) 555-0100", "--pace", "6", "--no-two-way-texting",
-                        "--slack-team", "T0TEAM", "--slack-channel", "C0ALERTS")
+    code, out, _ = _run(
+        capsys,
+        "clinic",
+        "add",
+        "--name",
+        "Happy Paws",
+        "--timezone",
+        "America/Chicago",
+        "--sender",
+        "(312) 555-0100",
+        "--pace",
+        "6",
+        "--no-two-way-texting",
+        "--slack-team",
+        "T0TEAM",
+        "--slack-channel",
+        "C0ALERTS",
+    )
     assert code == 0
     assert "added clinic 1: Happy Paws (America/Chicago), sender +13125550100, two-way texting off" in out
-    code, out, _ = _run(capsys, "clinic", "add", "--name", "Second", "--timezone", "Europe/London",
-                        "--messaging-service", "MG" + "0" * 32)
+    code, out, _ = _run(
+        capsys,
+        "clinic",
+        "add",
+        "--name",
+        "Second",
+        "--timezone",
+        "Europe/London",
+        "--messaging-service",
+        "MG" + "0" * 32,
+    )
     assert code == 0 and "two-way texting on" in out
     code, out, _ = _run(capsys, "clinic", "list")
     lines = out.splitlines()
@@ -48,11 +72,13 @@ def test_clinic_add_and_list(migrated: str, capsys: pytest.CaptureFixture[str]) 
 
 
 def test_clinic_add_refuses_bad_values_plainly(migrated: str, capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, err = _run(capsys, "clinic", "add", "--name", "Happy Paws", "--timezone", "Chicago",
-                          "--sender", "+13125550100")
+    code, out, err = _run(
+        capsys, "clinic", "add", "--name", "Happy Paws", "--timezone", "Chicago", "--sender", "+13125550100"
+    )
     assert code == 1 and out == ""
     assert err.strip() == (
-        "error: 'Chicago' is not a time zone name; use an IANA name such as America/Chicago.")
+        "error: 'Chicago' is not a time zone name; use an IANA name such as America/Chicago."
+    )
     code, _, err = _run(capsys, "clinic", "add", "--name", "Happy Paws", "--timezone", "America/Chicago")
     assert code == 1 and "needs a sending number" in err
 
@@ -60,20 +86,67 @@ def test_clinic_add_refuses_bad_values_plainly(migrated: str, capsys: pytest.Cap
 def test_user_add_links_slack_and_names_unknown_clinics(
     migrated: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    _run(capsys, "clinic", "add", "--name", "Happy Paws", "--timezone", "America/Chicago", "--sender",
-         "+13125550100", "--slack-team", "T0TEAM")
-    code, out, _ = _run(capsys, "user", "add", "--clinic", "happy paws", "--name", "Dr. Ana Lee", "--email",
-                        "Ana@Example.org", "--role", "ADMIN", "--slack-user", "U0ANA")
+    _run(
+        capsys,
+        "clinic",
+        "add",
+        "--name",
+        "Happy Paws",
+        "--timezone",
+        "America/Chicago",
+        "--sender",
+        "+13125550100",
+        "--slack-team",
+        "T0TEAM",
+    )
+    code, out, _ = _run(
+        capsys,
+        "user",
+        "add",
+        "--clinic",
+        "happy paws",
+        "--name",
+        "Dr. Ana Lee",
+        "--email",
+        "Ana@Example.org",
+        "--role",
+        "ADMIN",
+        "--slack-user",
+        "U0ANA",
+    )
     assert code == 0
     assert out.strip() == "added admin Dr. Ana Lee <ana@example.org> to Happy Paws, Slack T0TEAM/U0ANA"
-    code, _, err = _run(capsys, "user", "add", "--clinic", "Uptown", "--name", "Sam",
-                        "--email", "s@example.org", "--role", "staff")
+    code, _, err = _run(
+        capsys,
+        "user",
+        "add",
+        "--clinic",
+        "Uptown",
+        "--name",
+        "Sam",
+        "--email",
+        "s@example.org",
+        "--role",
+        "staff",
+    )
     assert code == 1 and "There is no clinic 'Uptown'. Known clinics: 'Happy Paws'." in err
 
 
 def _add_happy_paws(capsys: pytest.CaptureFixture[str]) -> None:
-    assert _run(capsys, "clinic", "add", "--name", "Happy Paws", "--timezone", "America/Chicago",
-                "--sender", "+13125550100")[0] == 0
+    assert (
+        _run(
+            capsys,
+            "clinic",
+            "add",
+            "--name",
+            "Happy Paws",
+            "--timezone",
+            "America/Chicago",
+            "--sender",
+            "+13125550100",
+        )[0]
+        == 0
+    )
 
 
 def _write_csv(path: Path, rows: list[str]) -> Path:
@@ -85,11 +158,14 @@ def test_import_prints_counts_and_bad_rows(
     migrated: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     _add_happy_paws(capsys)
-    path = _write_csv(tmp_path / "export.csv", [
-        "C1,Ann Smith,(312) 555-0101,P1,Rex,A1,2026-12-02T09:00,,",
-        "C2,Bob Jones,555-01,P2,Fido,A2,2026-12-02T10:00,,",
-        "C3,Cy,(312) 555-0103,P3,Kiki,A3,tomorrow,,",
-    ])
+    path = _write_csv(
+        tmp_path / "export.csv",
+        [
+            "C1,Ann Smith,(312) 555-0101,P1,Rex,A1,2026-12-02T09:00,,",
+            "C2,Bob Jones,555-01,P2,Fido,A2,2026-12-02T10:00,,",
+            "C3,Cy,(312) 555-0103,P3,Kiki,A3,tomorrow,,",
+        ],
+    )
     code, out, _ = _run(capsys, "import", str(path), "--clinic", "Happy Paws")
     assert code == 0
     assert "imported 3 row(s) into Happy Paws:" in out
@@ -115,8 +191,17 @@ def test_import_of_an_unreadable_file_fails(
 def test_import_reads_national_numbers_in_the_configured_region(
     migrated: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _run(capsys, "clinic", "add", "--name", "London Paws", "--timezone", "Europe/London",
-         "--sender", "+447911123000")
+    _run(
+        capsys,
+        "clinic",
+        "add",
+        "--name",
+        "London Paws",
+        "--timezone",
+        "Europe/London",
+        "--sender",
+        "+447911123000",
+    )
     path = _write_csv(tmp_path / "uk.csv", ["C1,Ann,07911 123456,P1,Rex,A1,2026-12-02T09:00,,"])
     monkeypatch.setenv("DEFAULT_PHONE_REGION", "gb")
     code, out, _ = _run(capsys, "import", str(path), "--clinic", "London Paws")

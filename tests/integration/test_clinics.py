@@ -18,14 +18,25 @@ def _clinic(session: Session, name: str = "Happy Paws", **changes: object) -> ob
 
 def test_a_clinic_is_stored_with_normalised_values(sessions: sessionmaker[Session]) -> None:
     with transaction(sessions) as session:
-        clinic = add_clinic(session, name="  Happy   Paws ", timezone="America/Chicago",
-                            sms_from="(312) 555-0100", alert_pace_seconds=6, two_way_texting=False,
-                            slack_team_id="T0ABC",
-                            slack_channel_id="C0XYZ", contact_phone="+44 20 7946 0000")
+        clinic = add_clinic(
+            session,
+            name="  Happy   Paws ",
+            timezone="America/Chicago",
+            sms_from="(312) 555-0100",
+            alert_pace_seconds=6,
+            two_way_texting=False,
+            slack_team_id="T0ABC",
+            slack_channel_id="C0XYZ",
+            contact_phone="+44 20 7946 0000",
+        )
     with sessions() as session:
         stored = find_clinic(session, "happy paws")
         assert (stored.id, stored.name, stored.sms_from, stored.alert_pace_seconds) == (
-            clinic.id, "Happy Paws", "+13125550100", 6.0)
+            clinic.id,
+            "Happy Paws",
+            "+13125550100",
+            6.0,
+        )
         assert not stored.two_way_texting
         assert (stored.slack_team_id, stored.slack_channel_id) == ("T0ABC", "C0XYZ")
         assert stored.contact_phone == "+442079460000"  # a landline is fine for calling the clinic
@@ -36,14 +47,20 @@ def test_a_clinic_is_stored_with_normalised_values(sessions: sessionmaker[Sessio
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
-        ({"timezone": "Chicago"},
-         "'Chicago' is not a time zone name; use an IANA name such as America/Chicago."),
+        (
+            {"timezone": "Chicago"},
+            "'Chicago' is not a time zone name; use an IANA name such as America/Chicago.",
+        ),
         ({"timezone": ""}, "is not a time zone name"),
-        ({"sms_from": "555-01"},
-         "The sending number is unusable: '555-01' is not a valid phone number: too short."),
+        (
+            {"sms_from": "555-01"},
+            "The sending number is unusable: '555-01' is not a valid phone number: too short.",
+        ),
         ({"sms_from": None}, "The clinic needs a sending number (+E.164) or a Twilio Messaging Service SID"),
-        ({"sms_from": None, "messaging_service_sid": "MG123"},
-         "'MG123' is not a Twilio Messaging Service SID"),
+        (
+            {"sms_from": None, "messaging_service_sid": "MG123"},
+            "'MG123' is not a Twilio Messaging Service SID",
+        ),
         ({"alert_pace_seconds": -1}, "The alert pace must be zero or more seconds between texts."),
         ({"name": "   "}, "The clinic name is missing."),
         ({"slack_channel_id": "general"}, "'general' is not a Slack channel id"),
@@ -63,15 +80,16 @@ def test_a_messaging_service_alone_is_a_sender_and_names_are_unique(sessions: se
     with transaction(sessions) as session:
         clinic = _clinic(session, sms_from=None, messaging_service_sid="MG" + "a1" * 16)
         assert clinic.sender_key == "ms:MG" + "a1" * 16  # type: ignore[attr-defined]
-    with pytest.raises(InvalidInput, match="A clinic named 'HAPPY PAWS' already exists."), \
-            transaction(sessions) as session:
+    with (
+        pytest.raises(InvalidInput, match="A clinic named 'HAPPY PAWS' already exists."),
+        transaction(sessions) as session,
+    ):
         _clinic(session, name="HAPPY PAWS")
 
 
 def test_an_unknown_clinic_lists_the_known_ones(sessions: sessionmaker[Session]) -> None:
-    with sessions() as session:
-        with pytest.raises(NotFound, match="no clinics have been added yet"):
-            find_clinic(session, "Downtown")
+    with sessions() as session, pytest.raises(NotFound, match="no clinics have been added yet"):
+        find_clinic(session, "Downtown")
     with transaction(sessions) as session:
         _clinic(session, "Happy Paws, Downtown")
         _clinic(session, "Happy Paws, Uptown")
@@ -79,7 +97,8 @@ def test_an_unknown_clinic_lists_the_known_ones(sessions: sessionmaker[Session])
         with pytest.raises(NotFound) as caught:
             find_clinic(session, "Midtown")
         assert str(caught.value) == (
-            "There is no clinic 'Midtown'. Known clinics: 'Happy Paws, Downtown', 'Happy Paws, Uptown'.")
+            "There is no clinic 'Midtown'. Known clinics: 'Happy Paws, Downtown', 'Happy Paws, Uptown'."
+        )
         with pytest.raises(NotFound):
             find_clinic(session, "999")
 
@@ -90,8 +109,9 @@ def test_update_clinic_checks_like_add(sessions: sessionmaker[Session]) -> None:
         _clinic(session, "Other")
     with transaction(sessions) as session:
         clinic = find_clinic(session, "Happy Paws")
-        update_clinic(session, clinic, two_way_texting=False, alert_pace_seconds=None,
-                      timezone="America/Denver")
+        update_clinic(
+            session, clinic, two_way_texting=False, alert_pace_seconds=None, timezone="America/Denver"
+        )
     with sessions() as session:
         stored = find_clinic(session, "Happy Paws")
         assert (stored.two_way_texting, stored.alert_pace_seconds) == (False, None)
@@ -105,11 +125,21 @@ def test_update_clinic_checks_like_add(sessions: sessionmaker[Session]) -> None:
 def test_users_are_checked_and_linked_to_slack(sessions: sessionmaker[Session]) -> None:
     with transaction(sessions) as session:
         clinic = _clinic(session, slack_team_id="T0TEAM")
-        admin = add_user(session, clinic=clinic, full_name="Dr. Ana Lee", email=" Ana.Lee@Example.ORG ",
-                         role="Admin", slack_user_id="U0ANA")
+        admin = add_user(
+            session,
+            clinic=clinic,
+            full_name="Dr. Ana Lee",
+            email=" Ana.Lee@Example.ORG ",
+            role="Admin",
+            slack_user_id="U0ANA",
+        )
         staff = add_user(session, clinic=clinic, full_name="Sam Ortiz", email="sam@example.org", role="staff")
     assert (admin.email, admin.role, admin.slack_team_id, admin.slack_user_id) == (
-        "ana.lee@example.org", "admin", "T0TEAM", "U0ANA")
+        "ana.lee@example.org",
+        "admin",
+        "T0TEAM",
+        "U0ANA",
+    )
     assert (staff.slack_team_id, staff.slack_user_id) == (None, None)
 
     cases = [
@@ -132,8 +162,21 @@ def test_a_slack_link_needs_a_workspace(sessions: sessionmaker[Session]) -> None
     with transaction(sessions) as session:
         clinic = _clinic(session)
         with pytest.raises(InvalidInput, match="has no Slack workspace; give the user's Slack workspace id"):
-            add_user(session, clinic=clinic, full_name="Ana", email="a@example.org", role="admin",
-                     slack_user_id="U0ANA")
-        user = add_user(session, clinic=clinic, full_name="Ana", email="a@example.org", role="admin",
-                        slack_user_id="U0ANA", slack_team_id="T0OTHER")
+            add_user(
+                session,
+                clinic=clinic,
+                full_name="Ana",
+                email="a@example.org",
+                role="admin",
+                slack_user_id="U0ANA",
+            )
+        user = add_user(
+            session,
+            clinic=clinic,
+            full_name="Ana",
+            email="a@example.org",
+            role="admin",
+            slack_user_id="U0ANA",
+            slack_team_id="T0OTHER",
+        )
         assert (user.slack_team_id, user.slack_user_id) == ("T0OTHER", "U0ANA")

@@ -32,12 +32,20 @@ def setup_clinic(sessions: sessionmaker[Session], clock: ManualClock, **clinic: 
     """Happy Paws with Jane, Bob and two clients sharing one number, each with a visit tomorrow."""
     with sessions() as session, session.begin():
         b = Builder(session)
-        kwargs = {"sms_from": CLINIC_NUMBER, "contact_phone": "(312) 555-0100", "slack_channel_id": "C0FRONT",
-                  **clinic}
+        kwargs = {
+            "sms_from": CLINIC_NUMBER,
+            "contact_phone": "(312) 555-0100",
+            "slack_channel_id": "C0FRONT",
+            **clinic,
+        }
         clinic_row = b.clinic(**kwargs)  # type: ignore[arg-type]
         ids = {"clinic": clinic_row.id}
-        for key, name, phone in (("jane", "Jane Doe", JANE), ("bob", "Bob Roe", BOB),
-                                 ("ann", "Ann Lee", SHARED), ("max", "Max Lee", SHARED)):
+        for key, name, phone in (
+            ("jane", "Jane Doe", JANE),
+            ("bob", "Bob Roe", BOB),
+            ("ann", "Ann Lee", SHARED),
+            ("max", "Max Lee", SHARED),
+        ):
             client = b.client(clinic_row, name, phone)
             b.visit(b.pet(client, f"{name.split()[0]}'s dog"), clock.now() + timedelta(days=1))
             ids[key] = client.id
@@ -47,20 +55,42 @@ def setup_clinic(sessions: sessionmaker[Session], clock: ManualClock, **clinic: 
 _sids = itertools.count(1)
 
 
-def reply(sessions: sessionmaker[Session], clock: ManualClock, body: str, *, from_: str = JANE,
-          sid: str | None = None, to: str = CLINIC_NUMBER) -> conv.InboundResult:
+def reply(
+    sessions: sessionmaker[Session],
+    clock: ManualClock,
+    body: str,
+    *,
+    from_: str = JANE,
+    sid: str | None = None,
+    to: str = CLINIC_NUMBER,
+) -> conv.InboundResult:
     """An inbound text as the webhook hands it to the service."""
-    return conv.handle_inbound(sessions, clinic_number=to, from_number=from_, body=body,
-                               message_sid=sid or f"SM{next(_sids):032d}", now=clock.now())
+    return conv.handle_inbound(
+        sessions,
+        clinic_number=to,
+        from_number=from_,
+        body=body,
+        message_sid=sid or f"SM{next(_sids):032d}",
+        now=clock.now(),
+    )
 
 
-def send_alert(sessions: sessionmaker[Session], clock: ManualClock, clinic_id: int, tmp_path: Path,
-               gateway: FakeGateway) -> tuple[int, Dispatcher]:
+def send_alert(
+    sessions: sessionmaker[Session], clock: ManualClock, clinic_id: int, tmp_path: Path, gateway: FakeGateway
+) -> tuple[int, Dispatcher]:
     rng = TimeRange(clock.now(), clock.now() + timedelta(days=7))
     alert_id, _ = alerts.create_alert(
-        sessions, alerts.AlertRequest(clinic_id=clinic_id, created_by_name="Dr. Ana Lee", rng=rng,
-                                      message="Closing at 3 PM today (storm)."),
-        now=clock.now(), default_pace=12.0, max_chars=320)
+        sessions,
+        alerts.AlertRequest(
+            clinic_id=clinic_id,
+            created_by_name="Dr. Ana Lee",
+            rng=rng,
+            message="Closing at 3 PM today (storm).",
+        ),
+        now=clock.now(),
+        default_pace=12.0,
+        max_chars=320,
+    )
     d = Dispatcher(sessions, gateway, clock, DispatchConfig(reports_dir=tmp_path))
     return alert_id, d
 
@@ -72,8 +102,13 @@ def count(sessions: sessionmaker[Session], model: type) -> int:
 
 def messages(sessions: sessionmaker[Session], conversation_id: int) -> list[ConversationMessage]:
     with sessions() as session:
-        return list(session.scalars(select(ConversationMessage).where(
-            ConversationMessage.conversation_id == conversation_id).order_by(ConversationMessage.id)))
+        return list(
+            session.scalars(
+                select(ConversationMessage)
+                .where(ConversationMessage.conversation_id == conversation_id)
+                .order_by(ConversationMessage.id)
+            )
+        )
 
 
 def test_reply_to_an_alert_opens_a_conversation_then_joins_it(sessions, clock, tmp_path) -> None:
@@ -93,8 +128,10 @@ def test_reply_to_an_alert_opens_a_conversation_then_joins_it(sessions, clock, t
         row = session.get(Conversation, first.conversation_id)
         assert row is not None and row.status == "active" and row.alert_id == alert_id
         assert row.phone_e164 == JANE and not row.unknown_contact
-    assert [m.body for m in messages(sessions, first.conversation_id)] == ["Can we come tomorrow instead?",
-                                                                            "Around 10?"]
+    assert [m.body for m in messages(sessions, first.conversation_id)] == [
+        "Can we come tomorrow instead?",
+        "Around 10?",
+    ]
     header = conv.thread_header(sessions, first.conversation_id)
     assert header.client_name == "Jane Doe" and header.pets == ("Jane's dog",)
     assert header.alert_message == "Closing at 3 PM today (storm)." and header.channel_id == "C0FRONT"
@@ -126,8 +163,15 @@ def test_unknown_number_opens_an_unknown_contact_conversation(sessions, clock) -
 
 def test_clinic_found_by_messaging_service(sessions, clock) -> None:
     ids = setup_clinic(sessions, clock, sms_from=None, messaging_service_sid="MG" + "a" * 32)
-    result = conv.handle_inbound(sessions, clinic_number="+18885550000", from_number=JANE, body="Hi",
-                                 message_sid="SMms1", now=clock.now(), messaging_service_sid="MG" + "a" * 32)
+    result = conv.handle_inbound(
+        sessions,
+        clinic_number="+18885550000",
+        from_number=JANE,
+        body="Hi",
+        message_sid="SMms1",
+        now=clock.now(),
+        messaging_service_sid="MG" + "a" * 32,
+    )
     assert result.clinic_id == ids["clinic"] and result.opened
 
 
@@ -136,8 +180,15 @@ def test_messaging_service_wins_over_a_clinic_with_the_same_number(sessions, clo
     with sessions() as session, session.begin():
         other = Builder(session).clinic("Other Paws", sms_from=None, messaging_service_sid="MG" + "b" * 32)
         other_id = other.id
-    result = conv.handle_inbound(sessions, clinic_number=CLINIC_NUMBER, from_number=JANE, body="Hi",
-                                 message_sid="SMms2", now=clock.now(), messaging_service_sid="MG" + "b" * 32)
+    result = conv.handle_inbound(
+        sessions,
+        clinic_number=CLINIC_NUMBER,
+        from_number=JANE,
+        body="Hi",
+        message_sid="SMms2",
+        now=clock.now(),
+        messaging_service_sid="MG" + "b" * 32,
+    )
     assert result.clinic_id == other_id and result.unknown_contact and result.opened
 
 
@@ -170,9 +221,17 @@ def test_simultaneous_replies_open_one_conversation(sessions, clock) -> None:
     def send(i: int) -> None:
         barrier.wait()
         try:
-            results.append(conv.handle_inbound(sessions, clinic_number=CLINIC_NUMBER, from_number=JANE,
-                                               body=f"reply {i}", message_sid=f"SMsim{i}", now=clock.now()))
-        except BaseException as error:  # noqa: BLE001 - reported below
+            results.append(
+                conv.handle_inbound(
+                    sessions,
+                    clinic_number=CLINIC_NUMBER,
+                    from_number=JANE,
+                    body=f"reply {i}",
+                    message_sid=f"SMsim{i}",
+                    now=clock.now(),
+                )
+            )
+        except BaseException as error:
             errors.append(error)
 
     threads = [threading.Thread(target=send, args=(i,)) for i in range(8)]
@@ -186,10 +245,36 @@ def test_simultaneous_replies_open_one_conversation(sessions, clock) -> None:
     assert count(sessions, Conversation) == 1 and count(sessions, ConversationMessage) == 8
 
 
-STOP_VARIANTS = ["STOP", "stop", "Stop", " STOP ", "STOP.", "stop!", "STOPALL", "stop all", "UNSUBSCRIBE",
-                 "Unsubscribe", "CANCEL", "cancel", "END", "end.", "QUIT", "quit", "REVOKE", "revoke",
-                 "OPT OUT", "opt out", "opt-out", "OPTOUT", "optout", "  Opt Out!  ", "¡Stop!", "\"stop\"",
-                 "Stop 🛑", "\tSTOP\n"]
+STOP_VARIANTS = [
+    "STOP",
+    "stop",
+    "Stop",
+    " STOP ",
+    "STOP.",
+    "stop!",
+    "STOPALL",
+    "stop all",
+    "UNSUBSCRIBE",
+    "Unsubscribe",
+    "CANCEL",
+    "cancel",
+    "END",
+    "end.",
+    "QUIT",
+    "quit",
+    "REVOKE",
+    "revoke",
+    "OPT OUT",
+    "opt out",
+    "opt-out",
+    "OPTOUT",
+    "optout",
+    "  Opt Out!  ",
+    "¡Stop!",
+    '"stop"',
+    "Stop 🛑",
+    "\tSTOP\n",
+]
 
 
 @pytest.mark.parametrize("word", STOP_VARIANTS)
@@ -198,8 +283,10 @@ def test_every_opt_out_word_and_variant_is_recognised(word: str) -> None:
     assert parsed is not None and parsed[0] == conv.Keyword.STOP
 
 
-@pytest.mark.parametrize("word", ["STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE",
-                                  "OPT OUT", "OPTOUT", "  opt-out! "])
+@pytest.mark.parametrize(
+    "word",
+    ["STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPT OUT", "OPTOUT", "  opt-out! "],
+)
 def test_opt_out_marks_every_client_on_the_number(word: str, sessions, clock) -> None:
     ids = setup_clinic(sessions, clock)
     result = reply(sessions, clock, word, from_=SHARED)
@@ -223,8 +310,9 @@ def test_opt_in_keywords(word: str, sessions, clock) -> None:
         assert session.get(Client, ids["jane"]).opted_out_at is None  # type: ignore[union-attr]
 
 
-@pytest.mark.parametrize("word", ["stop please", "I want to stop by tomorrow", "stopped", "STOP 2",
-                                  "Cancel my visit"])
+@pytest.mark.parametrize(
+    "word", ["stop please", "I want to stop by tomorrow", "stopped", "STOP 2", "Cancel my visit"]
+)
 def test_sentences_are_not_keywords(word: str) -> None:
     assert conv.parse_keyword(word) is None
 
@@ -263,8 +351,9 @@ def test_opt_out_during_a_running_alert_skips_the_rest(sessions, clock, tmp_path
     later = BOB if first_to != BOB else JANE
     reply(sessions, clock, "STOP", from_=later)
     with sessions() as session:
-        row = session.scalars(select(AlertDelivery).where(AlertDelivery.alert_id == alert_id,
-                                                          AlertDelivery.phone_e164 == later)).one()
+        row = session.scalars(
+            select(AlertDelivery).where(AlertDelivery.alert_id == alert_id, AlertDelivery.phone_e164 == later)
+        ).one()
         assert row.status == "skipped" and row.skip_reason == "opted_out"
     for _ in range(6):
         clock.advance(13)
@@ -281,8 +370,13 @@ def test_staff_reply_goes_in_the_priority_lane_ahead_of_alert_texts(sessions, cl
     to = gateway.sent[0].request.to
     clock.advance(1)
     opened = reply(sessions, clock, "Are you open Saturday?", from_=to)
-    message_id = conv.queue_staff_reply(sessions, conversation_id=opened.conversation_id or 0,
-                                        body="Yes, 9 to 1.", author_slack_user_id="U0STAFF", now=clock.now())
+    message_id = conv.queue_staff_reply(
+        sessions,
+        conversation_id=opened.conversation_id or 0,
+        body="Yes, 9 to 1.",
+        author_slack_user_id="U0STAFF",
+        now=clock.now(),
+    )
     clock.advance(1)
     d.tick()
     assert [t.request.body for t in gateway.sent][-1] == "Yes, 9 to 1."
@@ -298,32 +392,48 @@ def test_staff_reply_refused_when_opted_out_closed_or_empty(sessions, clock) -> 
     opened = reply(sessions, clock, "Hi")
     cid = opened.conversation_id or 0
     with pytest.raises(InvalidInput, match="Type the answer"):
-        conv.queue_staff_reply(sessions, conversation_id=cid, body="  ", author_slack_user_id="U1",
-                               now=clock.now())
-    queued = conv.queue_staff_reply(sessions, conversation_id=cid, body="Hello Jane",
-                                    author_slack_user_id="U1", now=clock.now())
+        conv.queue_staff_reply(
+            sessions, conversation_id=cid, body="  ", author_slack_user_id="U1", now=clock.now()
+        )
+    queued = conv.queue_staff_reply(
+        sessions, conversation_id=cid, body="Hello Jane", author_slack_user_id="U1", now=clock.now()
+    )
     reply(sessions, clock, "STOP")
     with sessions() as session:
         row = session.get(ConversationMessage, queued)
         assert row is not None and row.status == "failed" and "opted out" in (row.error_message or "")
     with pytest.raises(DomainError, match="Jane Doe opted out"):
-        conv.queue_staff_reply(sessions, conversation_id=cid, body="Hello?", author_slack_user_id="U1",
-                               now=clock.now())
+        conv.queue_staff_reply(
+            sessions, conversation_id=cid, body="Hello?", author_slack_user_id="U1", now=clock.now()
+        )
     reply(sessions, clock, "START")
     conv.close_conversation(sessions, conversation_id=cid, now=clock.now())
     with pytest.raises(DomainError, match="closed"):
-        conv.queue_staff_reply(sessions, conversation_id=cid, body="Hello?", author_slack_user_id="U1",
-                               now=clock.now())
+        conv.queue_staff_reply(
+            sessions, conversation_id=cid, body="Hello?", author_slack_user_id="U1", now=clock.now()
+        )
 
 
 def test_staff_reply_retry_is_queued_once(sessions, clock) -> None:
     setup_clinic(sessions, clock)
     cid = reply(sessions, clock, "Hi").conversation_id or 0
-    conv.queue_staff_reply(sessions, conversation_id=cid, body="Hello", author_slack_user_id="U1",
-                           now=clock.now(), dedupe_key="slack:C0FRONT:1.2")
+    conv.queue_staff_reply(
+        sessions,
+        conversation_id=cid,
+        body="Hello",
+        author_slack_user_id="U1",
+        now=clock.now(),
+        dedupe_key="slack:C0FRONT:1.2",
+    )
     with pytest.raises(conv.AlreadyHandled):
-        conv.queue_staff_reply(sessions, conversation_id=cid, body="Hello", author_slack_user_id="U1",
-                               now=clock.now(), dedupe_key="slack:C0FRONT:1.2")
+        conv.queue_staff_reply(
+            sessions,
+            conversation_id=cid,
+            body="Hello",
+            author_slack_user_id="U1",
+            now=clock.now(),
+            dedupe_key="slack:C0FRONT:1.2",
+        )
     assert [m.direction for m in messages(sessions, cid)] == ["inbound", "outbound"]
 
 
@@ -354,8 +464,9 @@ def test_relay_claims_post_each_message_once(sessions, clock) -> None:
     clock.advance(conv.CLAIM_SECONDS + 1)  # the claims' holders died: they may be taken over
     assert conv.relay_backlog(sessions, clock.now()) == [cid]
     assert conv.claim_thread(sessions, cid, clock.now())
-    conv.posted(sessions, message_id=first.message_id, slack_ts="1.000001", conversation_id=cid,
-                channel_id="C0FRONT")
+    conv.posted(
+        sessions, message_id=first.message_id, slack_ts="1.000001", conversation_id=cid, channel_id="C0FRONT"
+    )
     assert conv.find_by_thread(sessions, "C0FRONT", "1.000001") == cid
     assert [i.body for i in conv.claim_unposted(sessions, cid, clock.now())] == ["Second"]
     conv.release(sessions, message_ids=[second.message_id or 0])
@@ -369,8 +480,9 @@ def test_relay_claims_post_each_message_once(sessions, clock) -> None:
 def test_staff_reply_status_updates_are_found_until_shown(sessions, clock) -> None:
     setup_clinic(sessions, clock)
     cid = reply(sessions, clock, "Hi").conversation_id or 0
-    mid = conv.queue_staff_reply(sessions, conversation_id=cid, body="Hello", author_slack_user_id="U1",
-                                 now=clock.now())
+    mid = conv.queue_staff_reply(
+        sessions, conversation_id=cid, body="Hello", author_slack_user_id="U1", now=clock.now()
+    )
     conv.record_ack(sessions, mid, "5.000001", "queued")
     assert conv.replies_to_update(sessions, clock.now()) == []
     with sessions() as session, session.begin():

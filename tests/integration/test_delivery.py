@@ -14,11 +14,11 @@ from services import alerts
 from services.clock import ManualClock
 from services.delivery import DispatchConfig, Dispatcher
 from services.dispatcher_lock import acquire_dispatcher
-from services.status import apply_status_callback
 from services.errors import DomainError, InvalidInput
 from services.models import AlertDelivery, Client, Conversation, ConversationMessage, MassAlert
 from services.reports import COLUMNS
 from services.sms import ErrorKind, SmsError
+from services.status import apply_status_callback
 from services.timeranges import TimeRange
 from tests.fakes import FakeGateway, RecordingNotifier
 from tests.integration.recipient_builders import Builder
@@ -26,8 +26,13 @@ from tests.integration.recipient_builders import Builder
 SENDER = "+15005550006"
 
 
-def make_clinic(sessions: sessionmaker[Session], clock: ManualClock, phones: list[str | None],
-                names: list[str] | None = None, pace: float | None = None) -> tuple[int, list[int]]:
+def make_clinic(
+    sessions: sessionmaker[Session],
+    clock: ManualClock,
+    phones: list[str | None],
+    names: list[str] | None = None,
+    pace: float | None = None,
+) -> tuple[int, list[int]]:
     """A clinic with one client per phone, each with an appointment tomorrow."""
     with sessions() as session, session.begin():
         b = Builder(session)
@@ -41,18 +46,34 @@ def make_clinic(sessions: sessionmaker[Session], clock: ManualClock, phones: lis
         return clinic.id, ids
 
 
-def new_alert(sessions: sessionmaker[Session], clock: ManualClock, clinic_id: int, key: str | None = None,
-              message: str = "We close at 3 PM today because of the storm.") -> int:
+def new_alert(
+    sessions: sessionmaker[Session],
+    clock: ManualClock,
+    clinic_id: int,
+    key: str | None = None,
+    message: str = "We close at 3 PM today because of the storm.",
+) -> int:
     rng = TimeRange(clock.now(), clock.now() + timedelta(days=7))
     alert_id, _ = alerts.create_alert(
-        sessions, alerts.AlertRequest(clinic_id=clinic_id, created_by_name="Dr. Ana Lee", rng=rng,
-                                      message=message, idempotency_key=key),
-        now=clock.now(), default_pace=12.0, max_chars=320)
+        sessions,
+        alerts.AlertRequest(
+            clinic_id=clinic_id, created_by_name="Dr. Ana Lee", rng=rng, message=message, idempotency_key=key
+        ),
+        now=clock.now(),
+        default_pace=12.0,
+        max_chars=320,
+    )
     return alert_id
 
 
-def dispatcher(sessions: sessionmaker[Session], clock: ManualClock, gateway: FakeGateway, tmp_path: Path,
-               notifier: RecordingNotifier | None = None, **config: object) -> Dispatcher:
+def dispatcher(
+    sessions: sessionmaker[Session],
+    clock: ManualClock,
+    gateway: FakeGateway,
+    tmp_path: Path,
+    notifier: RecordingNotifier | None = None,
+    **config: object,
+) -> Dispatcher:
     settings = {"completion_grace_seconds": 60.0, "reports_dir": tmp_path / "reports", **config}
     return Dispatcher(sessions, gateway, clock, DispatchConfig(**settings), notifier)  # type: ignore[arg-type]
 
@@ -69,8 +90,13 @@ def run_until_idle(d: Dispatcher, clock: ManualClock, seconds: float, step: floa
 
 def deliveries(sessions: sessionmaker[Session], alert_id: int) -> list[AlertDelivery]:
     with sessions() as session:
-        return list(session.scalars(select(AlertDelivery).where(AlertDelivery.alert_id == alert_id)
-                                    .order_by(AlertDelivery.position)))
+        return list(
+            session.scalars(
+                select(AlertDelivery)
+                .where(AlertDelivery.alert_id == alert_id)
+                .order_by(AlertDelivery.position)
+            )
+        )
 
 
 def read_report(path: Path) -> list[dict[str, str]]:
@@ -125,8 +151,16 @@ def test_conversation_text_goes_ahead_of_alert_texts(sessions, clock, tmp_path) 
         conv = Conversation(clinic_id=clinic_id, client_id=client_ids[3], phone_e164="+13125550003")
         session.add(conv)
         session.flush()
-        session.add(ConversationMessage(conversation_id=conv.id, direction="outbound", body="See you at 4!",
-                                        sender_key=f"from:{SENDER}", to_phone="+13125550003", status="queued"))
+        session.add(
+            ConversationMessage(
+                conversation_id=conv.id,
+                direction="outbound",
+                body="See you at 4!",
+                sender_key=f"from:{SENDER}",
+                to_phone="+13125550003",
+                status="queued",
+            )
+        )
     d.tick()
     assert [t.request.body for t in gateway.sent] == [gateway.sent[0].request.body, "See you at 4!"]
     assert gateway.sent[1].at - gateway.sent[0].at < timedelta(seconds=3)
@@ -141,11 +175,15 @@ def test_permanent_and_unknown_errors_fail_only_that_client(sessions, clock, tmp
     phones = ["+13125550001", "+15005550009", "+13125550003", "+13125550004"]
     clinic_id, _ = make_clinic(sessions, clock, phones)
     alert_id = new_alert(sessions, clock, clinic_id)
-    gateway = FakeGateway(clock, errors={
-        "+15005550009": SmsError(ErrorKind.PERMANENT, "Not a mobile number, it cannot receive texts (Twilio 21614)",
-                                 code=21614),
-        "+13125550004": SmsError(ErrorKind.UNKNOWN, "Twilio error 99999", code=99999),
-    })
+    gateway = FakeGateway(
+        clock,
+        errors={
+            "+15005550009": SmsError(
+                ErrorKind.PERMANENT, "Not a mobile number, it cannot receive texts (Twilio 21614)", code=21614
+            ),
+            "+13125550004": SmsError(ErrorKind.UNKNOWN, "Twilio error 99999", code=99999),
+        },
+    )
     notifier = RecordingNotifier()
     d = dispatcher(sessions, clock, gateway, tmp_path, notifier)
     run_until_idle(d, clock, 60)
@@ -182,8 +220,12 @@ def test_configuration_error_stops_the_alert_and_says_why(sessions, clock, tmp_p
 def test_rate_limit_backs_off_and_retries(sessions, clock, tmp_path) -> None:
     clinic_id, _ = make_clinic(sessions, clock, ["+13125550001", "+13125550002"])
     alert_id = new_alert(sessions, clock, clinic_id)
-    gateway = FakeGateway(clock, errors={"+13125550001": SmsError(ErrorKind.RETRY, "slow down", code=20429,
-                                                                   http_status=429, retry_after=5)})
+    gateway = FakeGateway(
+        clock,
+        errors={
+            "+13125550001": SmsError(ErrorKind.RETRY, "slow down", code=20429, http_status=429, retry_after=5)
+        },
+    )
     d = dispatcher(sessions, clock, gateway, tmp_path)
     d.tick()
     row = deliveries(sessions, alert_id)[0]
@@ -209,7 +251,9 @@ def test_lost_answer_is_reconciled_not_resent(sessions, clock, tmp_path) -> None
 def test_in_doubt_without_provider_record_is_sent_once(sessions, clock, tmp_path) -> None:
     clinic_id, _ = make_clinic(sessions, clock, ["+13125550001"])
     alert_id = new_alert(sessions, clock, clinic_id)
-    gateway = FakeGateway(clock, errors={"+13125550001": SmsError(ErrorKind.IN_DOUBT, "HTTP 503", http_status=503)})
+    gateway = FakeGateway(
+        clock, errors={"+13125550001": SmsError(ErrorKind.IN_DOUBT, "HTTP 503", http_status=503)}
+    )
     d = dispatcher(sessions, clock, gateway, tmp_path, in_doubt_recheck_seconds=5)
     d.tick()
     del gateway.errors["+13125550001"]
@@ -268,17 +312,24 @@ def test_refuses_empty_too_long_and_zero_recipient_alerts(sessions, clock) -> No
         new_alert(sessions, clock, clinic_id, message="x" * 321)
     far = TimeRange(clock.now() + timedelta(days=40), clock.now() + timedelta(days=41))
     with pytest.raises(InvalidInput, match="nobody to text"):
-        alerts.create_alert(sessions, alerts.AlertRequest(clinic_id, "Ana", far, "hi"), now=clock.now(),
-                            default_pace=12, max_chars=320)
+        alerts.create_alert(
+            sessions,
+            alerts.AlertRequest(clinic_id, "Ana", far, "hi"),
+            now=clock.now(),
+            default_pace=12,
+            max_chars=320,
+        )
 
 
 def test_skipped_clients_are_in_the_report(sessions, clock, tmp_path) -> None:
-    clinic_id, ids = make_clinic(sessions, clock, ["+13125550001", None, "+13125550001"],
-                                 names=["Jane Doe", "No Phone", "John Doe"])
+    clinic_id, ids = make_clinic(
+        sessions, clock, ["+13125550001", None, "+13125550001"], names=["Jane Doe", "No Phone", "John Doe"]
+    )
     new_alert(sessions, clock, clinic_id)
     gateway, notifier = FakeGateway(clock), RecordingNotifier()
-    run_until_idle(dispatcher(sessions, clock, gateway, tmp_path, notifier, completion_grace_seconds=5),
-                   clock, 30)
+    run_until_idle(
+        dispatcher(sessions, clock, gateway, tmp_path, notifier, completion_grace_seconds=5), clock, 30
+    )
     assert len(gateway.sent) == 1
     snap, report = notifier.completed[0]
     assert snap.succeeded and snap.skipped_count == 2
@@ -326,8 +377,11 @@ def test_callback_settles_an_in_doubt_row(sessions, clock, tmp_path) -> None:
     row = deliveries(sessions, alert_id)[0]
     assert row.status == "in_doubt" and row.twilio_sid is None
     sid = gateway.sent[0].sid
-    apply_status_callback(sessions, {"MessageSid": sid, "d": str(row.id), "MessageStatus": "undelivered",
-                                     "ErrorCode": "30003"}, clock.now())
+    apply_status_callback(
+        sessions,
+        {"MessageSid": sid, "d": str(row.id), "MessageStatus": "undelivered", "ErrorCode": "30003"},
+        clock.now(),
+    )
     row = deliveries(sessions, alert_id)[0]
     assert (row.status, row.twilio_sid, row.error_code) == ("undelivered", sid, "30003")
     assert "unreachable" in (row.error_message or "").lower()
@@ -337,8 +391,11 @@ def test_report_neutralises_formulas(sessions, clock, tmp_path) -> None:
     clinic_id, _ = make_clinic(sessions, clock, ["+13125550001"], names=['=HYPERLINK("http://x","y")'])
     new_alert(sessions, clock, clinic_id, message="@SUM(A1) closing early")
     notifier = RecordingNotifier()
-    run_until_idle(dispatcher(sessions, clock, FakeGateway(clock), tmp_path, notifier,
-                              completion_grace_seconds=5), clock, 20)
+    run_until_idle(
+        dispatcher(sessions, clock, FakeGateway(clock), tmp_path, notifier, completion_grace_seconds=5),
+        clock,
+        20,
+    )
     row = read_report(notifier.completed[0][1])[0]
     assert row["Client Full Name"].startswith("'=")
     assert row["Message Text"].startswith("'@")
@@ -349,8 +406,11 @@ def test_completion_notice_is_retried_until_it_lands(sessions, clock, tmp_path) 
     clinic_id, _ = make_clinic(sessions, clock, ["+13125550001"])
     new_alert(sessions, clock, clinic_id)
     notifier = RecordingNotifier(fail_completed=2)
-    run_until_idle(dispatcher(sessions, clock, FakeGateway(clock), tmp_path, notifier,
-                              completion_grace_seconds=5), clock, 20)
+    run_until_idle(
+        dispatcher(sessions, clock, FakeGateway(clock), tmp_path, notifier, completion_grace_seconds=5),
+        clock,
+        20,
+    )
     assert len(notifier.completed) == 1
 
 
@@ -375,8 +435,16 @@ def test_staff_reply_lost_in_a_crash_is_reconciled_once(sessions, clock, tmp_pat
         session.add(conv)
         session.flush()
         for body in ("First answer", "Second answer"):
-            session.add(ConversationMessage(conversation_id=conv.id, direction="outbound", body=body,
-                                            sender_key=f"from:{SENDER}", to_phone="+13125550001", status="queued"))
+            session.add(
+                ConversationMessage(
+                    conversation_id=conv.id,
+                    direction="outbound",
+                    body=body,
+                    sender_key=f"from:{SENDER}",
+                    to_phone="+13125550001",
+                    status="queued",
+                )
+            )
     gateway = FakeGateway(clock, lose_answer_for={"+13125550001"})
     d = dispatcher(sessions, clock, gateway, tmp_path, lease_seconds=5, in_doubt_recheck_seconds=5)
     d.claim()  # the first reply is claimed, then the process dies before sending it
@@ -409,6 +477,7 @@ def test_no_limit_on_the_number_of_alerts(sessions, clock, tmp_path) -> None:
     run_until_idle(dispatcher(sessions, clock, gateway, tmp_path), clock, 150)
     # Every alert reaches every client once, and the clinic's number keeps its pace across alerts.
     assert sorted((t.request.to, t.request.body) for t in gateway.sent) == sorted(
-        (phone, f"Update number {n}") for n in range(5) for phone in ("+13125550001", "+13125550002"))
+        (phone, f"Update number {n}") for n in range(5) for phone in ("+13125550001", "+13125550002")
+    )
     times = [t.at for t in gateway.sent]
     assert all(b - a >= timedelta(seconds=12) for a, b in zip(times, times[1:]))

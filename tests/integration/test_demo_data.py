@@ -22,16 +22,26 @@ CHICAGO = ZoneInfo("America/Chicago")
 def _fingerprint(sessions: sessionmaker[Session]) -> dict[str, list[Any]]:
     with sessions() as session:
         return {
-            "clinics": session.execute(select(Clinic.name, Clinic.two_way_texting, Clinic.slack_channel_id)
-                                       .order_by(Clinic.name)).all(),
+            "clinics": session.execute(
+                select(Clinic.name, Clinic.two_way_texting, Clinic.slack_channel_id).order_by(Clinic.name)
+            ).all(),
             "clients": session.execute(
-                select(Client.external_id, Client.full_name, Client.phone_raw, Client.phone_e164,
-                       Client.opted_out_at).order_by(Client.external_id)).all(),
-            "patients": session.execute(select(Patient.external_id, Patient.name, Patient.deceased)
-                                        .order_by(Patient.external_id)).all(),
+                select(
+                    Client.external_id,
+                    Client.full_name,
+                    Client.phone_raw,
+                    Client.phone_e164,
+                    Client.opted_out_at,
+                ).order_by(Client.external_id)
+            ).all(),
+            "patients": session.execute(
+                select(Patient.external_id, Patient.name, Patient.deceased).order_by(Patient.external_id)
+            ).all(),
             "appointments": session.execute(
-                select(Appointment.external_id, Appointment.start_at, Appointment.status)
-                .order_by(Appointment.external_id)).all(),
+                select(Appointment.external_id, Appointment.start_at, Appointment.status).order_by(
+                    Appointment.external_id
+                )
+            ).all(),
         }
 
 
@@ -43,8 +53,14 @@ def test_the_demo_holds_three_clinics_with_their_users(sessions: sessionmaker[Se
         assert set(clinics) == {"Happy Paws, Downtown", "Happy Paws, Uptown", "Happy Paws, Riverside"}
         assert [clinics[n].two_way_texting for n in sorted(clinics)] == [True, True, False]
         users = session.execute(
-            select(Clinic.name, ClinicUser.full_name, ClinicUser.role, ClinicUser.slack_team_id,
-                   ClinicUser.slack_user_id).join(Clinic)).all()
+            select(
+                Clinic.name,
+                ClinicUser.full_name,
+                ClinicUser.role,
+                ClinicUser.slack_team_id,
+                ClinicUser.slack_user_id,
+            ).join(Clinic)
+        ).all()
     assert set(users) == {
         ("Happy Paws, Downtown", "Dr. Ana Lee", "admin", "T0DEMO0001", "U0DEMOADMN"),
         ("Happy Paws, Downtown", "Sam Ortiz", "staff", "T0DEMO0001", "U0DEMOSTAF"),
@@ -57,12 +73,15 @@ def test_the_demo_holds_three_clinics_with_their_users(sessions: sessionmaker[Se
 def test_appointments_fall_in_business_hours_over_the_next_30_days(sessions: sessionmaker[Session]) -> None:
     summary = create_demo_clinic(sessions, now=NOW)
     with sessions() as session:
-        rows = session.execute(select(Appointment.start_at, Appointment.end_at, Appointment.status)
-                               .where(Appointment.clinic_id == summary.clinic_id)).all()
+        rows = session.execute(
+            select(Appointment.start_at, Appointment.end_at, Appointment.status).where(
+                Appointment.clinic_id == summary.clinic_id
+            )
+        ).all()
     assert summary.clients == 300 and 300 <= summary.upcoming_appointments <= 700
     for start, end, status in rows:
         local = start.astimezone(CHICAGO)
-        assert local.minute in (0, 30) and 8 <= local.hour < 17 or (local.hour, local.minute) == (17, 0)
+        assert (local.minute in (0, 30) and 8 <= local.hour < 17) or (local.hour, local.minute) == (17, 0)
         assert end - start == timedelta(minutes=30)
         assert start < NOW + timedelta(days=31)
         if start <= NOW:
@@ -77,16 +96,28 @@ def test_every_hard_case_is_present(sessions: sessionmaker[Session]) -> None:
     clinic_id = summary.clinic_id
     with sessions() as session:
         clients = list(session.scalars(select(Client).where(Client.clinic_id == clinic_id)))
-        shared = session.execute(select(Client.phone_e164, func.count()).where(Client.clinic_id == clinic_id)
-                                 .group_by(Client.phone_e164).having(func.count() > 1)
-                                 .where(Client.phone_e164.is_not(None))).all()
+        shared = session.execute(
+            select(Client.phone_e164, func.count())
+            .where(Client.clinic_id == clinic_id)
+            .group_by(Client.phone_e164)
+            .having(func.count() > 1)
+            .where(Client.phone_e164.is_not(None))
+        ).all()
         deceased = session.scalars(
-            select(Patient).where(Patient.clinic_id == clinic_id, Patient.deceased)).all()
-        upcoming_by_client = dict(session.execute(
-            select(Appointment.client_id, func.count()).where(
-                Appointment.clinic_id == clinic_id, Appointment.start_at > NOW,
-                Appointment.start_at < NOW + timedelta(days=7), Appointment.status != "cancelled")
-            .group_by(Appointment.client_id)).all())
+            select(Patient).where(Patient.clinic_id == clinic_id, Patient.deceased)
+        ).all()
+        upcoming_by_client = dict(
+            session.execute(
+                select(Appointment.client_id, func.count())
+                .where(
+                    Appointment.clinic_id == clinic_id,
+                    Appointment.start_at > NOW,
+                    Appointment.start_at < NOW + timedelta(days=7),
+                    Appointment.status != "cancelled",
+                )
+                .group_by(Appointment.client_id)
+            ).all()
+        )
     assert len(shared) == 1 and shared[0][1] == 2
     assert len(deceased) == 1
     unusable = [c for c in clients if c.phone_e164 is None]
@@ -122,12 +153,17 @@ def test_the_summary_counts_a_week_of_upcoming_appointments_in_clinic_time(
     sessions: sessionmaker[Session],
 ) -> None:
     summary = create_demo_clinic(sessions, now=NOW, clients=50)
-    assert [day for day, _ in summary.per_day] == [NOW.astimezone(CHICAGO).date() + timedelta(days=n)
-                                                   for n in range(7)]
+    assert [day for day, _ in summary.per_day] == [
+        NOW.astimezone(CHICAGO).date() + timedelta(days=n) for n in range(7)
+    ]
     with sessions() as session:
-        starts = session.scalars(select(Appointment.start_at).where(
-            Appointment.clinic_id == summary.clinic_id, Appointment.status != "cancelled",
-            Appointment.start_at >= NOW)).all()
+        starts = session.scalars(
+            select(Appointment.start_at).where(
+                Appointment.clinic_id == summary.clinic_id,
+                Appointment.status != "cancelled",
+                Appointment.start_at >= NOW,
+            )
+        ).all()
     for day, count in summary.per_day:
         assert count == sum(1 for s in starts if s.astimezone(CHICAGO).date() == day)
     assert summary.upcoming_appointments == len(starts)

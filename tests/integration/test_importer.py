@@ -42,16 +42,35 @@ def _write(tmp_path: Path, content: str | bytes, name: str = "export.csv") -> Pa
 def _snapshot(sessions: sessionmaker[Session]) -> dict[str, list[Any]]:
     """Every imported value, as a user of the database would see them."""
     with sessions() as session:
-        clients = session.execute(select(Client.id, Client.external_id, Client.full_name, Client.phone_raw,
-                                         Client.phone_e164, Client.phone_error).order_by(Client.id)).all()
-        patients = session.execute(select(Patient.id, Patient.external_id, Patient.client_id, Patient.name)
-                                   .order_by(Patient.id)).all()
-        appointments = session.execute(
-            select(Appointment.id, Appointment.external_id, Appointment.patient_id, Appointment.client_id,
-                   Appointment.start_at, Appointment.end_at, Appointment.status).order_by(Appointment.id)
+        clients = session.execute(
+            select(
+                Client.id,
+                Client.external_id,
+                Client.full_name,
+                Client.phone_raw,
+                Client.phone_e164,
+                Client.phone_error,
+            ).order_by(Client.id)
         ).all()
-    return {"clients": [tuple(r) for r in clients], "patients": [tuple(r) for r in patients],
-            "appointments": [tuple(r) for r in appointments]}
+        patients = session.execute(
+            select(Patient.id, Patient.external_id, Patient.client_id, Patient.name).order_by(Patient.id)
+        ).all()
+        appointments = session.execute(
+            select(
+                Appointment.id,
+                Appointment.external_id,
+                Appointment.patient_id,
+                Appointment.client_id,
+                Appointment.start_at,
+                Appointment.end_at,
+                Appointment.status,
+            ).order_by(Appointment.id)
+        ).all()
+    return {
+        "clients": [tuple(r) for r in clients],
+        "patients": [tuple(r) for r in patients],
+        "appointments": [tuple(r) for r in appointments],
+    }
 
 
 def _by_ext(sessions: sessionmaker[Session], model: Any) -> dict[str, Any]:
@@ -62,8 +81,9 @@ def _by_ext(sessions: sessionmaker[Session], model: Any) -> dict[str, Any]:
 @pytest.fixture
 def clinic_id(sessions: sessionmaker[Session]) -> int:
     with transaction(sessions) as session:
-        clinic = add_clinic(session, name="Happy Paws Test", timezone="America/Chicago",
-                            sms_from="+15005550006")
+        clinic = add_clinic(
+            session, name="Happy Paws Test", timezone="America/Chicago", sms_from="+15005550006"
+        )
         return clinic.id
 
 
@@ -85,7 +105,11 @@ def test_import_creates_everything_and_reimport_changes_nothing(
     assert appointments["A2"].start_at == datetime(2026, 12, 2, 16, 0, tzinfo=UTC)
     assert appointments["A3"].start_at == datetime(2026, 12, 9, 10, 0, tzinfo=UTC)
     assert [appointments[a].status for a in ("A1", "A2", "A3", "A4")] == [
-        "scheduled", "confirmed", "scheduled", "cancelled"]
+        "scheduled",
+        "confirmed",
+        "scheduled",
+        "cancelled",
+    ]
     assert appointments["A3"].patient_id == patients["P2"].id
     assert appointments["A3"].client_id == clients["C1"].id
     assert appointments["A4"].client_id == clients["C2"].id
@@ -169,8 +193,10 @@ def test_bad_rows_are_reported_by_line_while_good_rows_import(
 def test_an_unclosed_quote_is_named_as_the_likely_cause(
     sessions: sessionmaker[Session], clinic_id: int, tmp_path: Path
 ) -> None:
-    rows = ['C1,"Ann Smith,(312) 555-0101,P1,Rex,A1,2026-12-02T09:00,,',
-            "C2,Bob,,P2,Fido,A2,2026-12-02T10:00,,"]
+    rows = [
+        'C1,"Ann Smith,(312) 555-0101,P1,Rex,A1,2026-12-02T09:00,,',
+        "C2,Bob,,P2,Fido,A2,2026-12-02T10:00,,",
+    ]
     report = import_csv(sessions, clinic_id, _write(tmp_path, _csv(rows)))
     assert report.bad_rows == [BadRow(2, report.bad_rows[0].reason)]
     assert report.bad_rows[0].reason.startswith("lines 2-3 were read as one row")
@@ -204,8 +230,10 @@ def test_unusable_numbers_are_kept_as_given_and_flagged(
 def test_header_may_have_a_bom_spaces_any_order_any_case_and_extra_columns(
     sessions: sessionmaker[Session], clinic_id: int, tmp_path: Path
 ) -> None:
-    header = ("\ufeff Appointment_Start , appointment_external_id,notes,client_phone,patient_name,"
-              "patient_external_id,client_full_name,client_external_id,appointment_end,appointment_status")
+    header = (
+        "\ufeff Appointment_Start , appointment_external_id,notes,client_phone,patient_name,"
+        "patient_external_id,client_full_name,client_external_id,appointment_end,appointment_status"
+    )
     row = "2026-12-02T09:00,A1,bring the leash,(312) 555-0101,Rex,P1,Ann Smith,C1,,confirmed"
     path = _write(tmp_path, (header + "\r\n" + row + "\r\n").encode("utf-8"))
     report = import_csv(sessions, clinic_id, path)
@@ -246,20 +274,26 @@ def test_a_tab_separated_file_gets_a_hint(
 
 
 def _many_rows(count: int) -> list[str]:
-    return [f"C{i},Client {i},(312) 555-01{i % 100:02d},P{i},Pet {i},A{i},2026-12-02T09:00,,"
-            for i in range(count)]
+    return [
+        f"C{i},Client {i},(312) 555-01{i % 100:02d},P{i},Pet {i},A{i},2026-12-02T09:00,,"
+        for i in range(count)
+    ]
 
 
 @pytest.mark.parametrize(
     ("content", "message"),
     [
-        (_csv(_many_rows(30)).encode() + "C99,Zoë,,P99,Rex,A99,2026-12-02T09:00,,\n".encode("latin-1"),
-         "not UTF-8 text"),
-        (_csv(_many_rows(30)) + "C99," + "x" * 200_000 + ",,P99,Rex,A99,2026-12-02T09:00,,\n",
-         "not a readable CSV file"),
+        (
+            _csv(_many_rows(30)).encode() + "C99,Zoë,,P99,Rex,A99,2026-12-02T09:00,,\n".encode("latin-1"),
+            "not UTF-8 text",
+        ),
+        (
+            _csv(_many_rows(30)) + "C99," + "x" * 200_000 + ",,P99,Rex,A99,2026-12-02T09:00,,\n",
+            "not a readable CSV file",
+        ),
         (b"", "The file is empty"),
         (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x10", "not UTF-8 text"),
-        (b"{\"clients\": []}\n", "its first line is not the expected header"),
+        (b'{"clients": []}\n', "its first line is not the expected header"),
     ],
     ids=["latin1-after-batches", "huge-field-after-batches", "empty", "binary", "json"],
 )
@@ -312,8 +346,10 @@ def test_clients_and_pets_repeated_across_batches_are_counted_once(
     sessions: sessionmaker[Session], clinic_id: int, tmp_path: Path
 ) -> None:
     # 18 appointments of 6 pets owned by 3 clients: every client and pet recurs in later batches.
-    rows = [f"C{i % 3},Client {i % 3},(312) 555-010{i % 3},P{i % 6},Pet {i % 6},A{i},2026-12-02T09:00,,"
-            for i in range(18)]
+    rows = [
+        f"C{i % 3},Client {i % 3},(312) 555-010{i % 3},P{i % 6},Pet {i % 6},A{i},2026-12-02T09:00,,"
+        for i in range(18)
+    ]
     path = _write(tmp_path, _csv(rows))
     report = import_csv(sessions, clinic_id, path, batch_size=2)
     assert report.bad_rows == []
@@ -324,20 +360,25 @@ def test_clients_and_pets_repeated_across_batches_are_counted_once(
         assert appointment.client_id == patients[appointment.patient_id].client_id
     again = import_csv(sessions, clinic_id, path, batch_size=1000)
     assert (again.clients.unchanged, again.patients.unchanged, again.appointments.unchanged) == (
-        report.clients.created, report.patients.created, report.appointments.created)
+        report.clients.created,
+        report.patients.created,
+        report.appointments.created,
+    )
 
 
 def test_each_clinic_has_its_own_external_ids(
     sessions: sessionmaker[Session], clinic_id: int, tmp_path: Path
 ) -> None:
     with transaction(sessions) as session:
-        other = add_clinic(session, name="Other Clinic", timezone="America/New_York",
-                           sms_from="+15005550006").id
+        other = add_clinic(
+            session, name="Other Clinic", timezone="America/New_York", sms_from="+15005550006"
+        ).id
     path = _write(tmp_path, _csv(BASE_ROWS))
     import_csv(sessions, clinic_id, path)
     report = import_csv(sessions, other, path)
     assert report.appointments.created == 4
     with sessions() as session:
-        a1 = session.scalars(select(Appointment).where(Appointment.external_id == "A1",
-                                                       Appointment.clinic_id == other)).one()
+        a1 = session.scalars(
+            select(Appointment).where(Appointment.external_id == "A1", Appointment.clinic_id == other)
+        ).one()
     assert a1.start_at == datetime(2026, 12, 2, 14, 0, tzinfo=UTC)  # 09:00 in New York

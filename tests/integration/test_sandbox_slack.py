@@ -46,8 +46,11 @@ def error_of(method: Callable[..., Any], **kwargs: Any) -> str:
 
 
 def simple_modal(title: str = "Mass Text Alert") -> dict:
-    return {"type": "modal", "title": {"type": "plain_text", "text": title},
-            "blocks": [{"type": "section", "block_id": "b", "text": {"type": "mrkdwn", "text": "hi"}}]}
+    return {
+        "type": "modal",
+        "title": {"type": "plain_text", "text": title},
+        "blocks": [{"type": "section", "block_id": "b", "text": {"type": "mrkdwn", "text": "hi"}}],
+    }
 
 
 def test_auth_test_and_token_checks(sandbox: SandboxSlack, client: WebClient) -> None:
@@ -59,16 +62,18 @@ def test_auth_test_and_token_checks(sandbox: SandboxSlack, client: WebClient) ->
     assert error_of(anonymous.auth_test) == "not_authed"
     # the token may also come as a form field, as older clients send it
     body = f"token={sandbox.bot_token}".encode()
-    request = urllib.request.Request(f"{sandbox.url}auth.test", data=body,
-                                     headers={"Content-Type": "application/x-www-form-urlencoded"})
+    request = urllib.request.Request(
+        f"{sandbox.url}auth.test", data=body, headers={"Content-Type": "application/x-www-form-urlencoded"}
+    )
     with urllib.request.urlopen(request, timeout=5) as response:
         assert json.loads(response.read())["ok"] is True
     assert [c.method for c in sandbox.calls] == ["auth.test"] * 4
     assert error_of(client.api_call, api_method="no.such.method") == "unknown_method"
 
 
-def test_views_open_needs_a_fresh_trigger(sandbox: SandboxSlack, client: WebClient,
-                                          clock: ManualClock) -> None:
+def test_views_open_needs_a_fresh_trigger(
+    sandbox: SandboxSlack, client: WebClient, clock: ManualClock
+) -> None:
     trigger = sandbox.new_trigger_id()
     opened = client.views_open(trigger_id=trigger, view=loading_view())["view"]
     assert opened["id"].startswith("V") and opened["hash"]
@@ -94,10 +99,17 @@ def test_views_open_refuses_a_malformed_view(sandbox: SandboxSlack, client: WebC
 def test_views_update_checks_the_hash_and_keeps_typed_text(sandbox: SandboxSlack, client: WebClient) -> None:
     state = ComposeState(tz="America/Chicago", recipients=3, message="")
     opened = client.views_open(trigger_id=sandbox.new_trigger_id(), view=compose_view(state))["view"]
-    sandbox.set_input(opened["id"], BlockId.MESSAGE, ActionId.MESSAGE_INPUT,
-                      {"type": "plain_text_input", "value": "Closed today"})
-    updated = client.views_update(view_id=opened["id"], hash=opened["hash"],
-                                  view=compose_view(ComposeState(tz="America/Chicago", recipients=5)))["view"]
+    sandbox.set_input(
+        opened["id"],
+        BlockId.MESSAGE,
+        ActionId.MESSAGE_INPUT,
+        {"type": "plain_text_input", "value": "Closed today"},
+    )
+    updated = client.views_update(
+        view_id=opened["id"],
+        hash=opened["hash"],
+        view=compose_view(ComposeState(tz="America/Chicago", recipients=5)),
+    )["view"]
     assert updated["id"] == opened["id"] and updated["hash"] != opened["hash"]
     assert updated["state"]["values"][BlockId.MESSAGE][ActionId.MESSAGE_INPUT]["value"] == "Closed today"
     assert "5 clients" in json.dumps(sandbox.views[opened["id"]]["blocks"])
@@ -112,8 +124,9 @@ def test_views_update_checks_the_hash_and_keeps_typed_text(sandbox: SandboxSlack
 def test_views_update_by_external_id(sandbox: SandboxSlack, client: WebClient) -> None:
     view = {**simple_modal(), "external_id": "alert-draft-1"}
     opened = client.views_open(trigger_id=sandbox.new_trigger_id(), view=view)["view"]
-    updated = client.views_update(external_id="alert-draft-1", view={**simple_modal("Updated"),
-                                                                      "external_id": "alert-draft-1"})["view"]
+    updated = client.views_update(
+        external_id="alert-draft-1", view={**simple_modal("Updated"), "external_id": "alert-draft-1"}
+    )["view"]
     assert updated["id"] == opened["id"] and updated["title"]["text"] == "Updated"
 
 
@@ -176,8 +189,9 @@ def test_ephemeral_and_direct_messages(sandbox: SandboxSlack, client: WebClient)
     assert answer["message_ts"]
     assert sandbox.ephemerals[CHANNEL][0]["user"] == ADMIN
     sandbox.add_channel("C0SMALL", "small", user_ids={"U0SOMEONE"})
-    assert error_of(client.chat_postEphemeral, channel="C0SMALL", user=ADMIN, text="x") == \
-        "user_not_in_channel"
+    assert (
+        error_of(client.chat_postEphemeral, channel="C0SMALL", user=ADMIN, text="x") == "user_not_in_channel"
+    )
     dm = client.conversations_open(users=ADMIN)["channel"]["id"]
     assert dm.startswith("D") and dm == sandbox.dm_channel(ADMIN)
     again = client.conversations_open(users=ADMIN)
@@ -206,9 +220,14 @@ def test_users_info(sandbox: SandboxSlack, client: WebClient) -> None:
 def test_upload_v2_end_to_end(sandbox: SandboxSlack, client: WebClient) -> None:
     posted = client.chat_postMessage(channel=CHANNEL, text="alert #12")
     report = b"Client Full Name,Client Phone Number,SMS Status,Error Details,Message Text,Timestamp\r\n"
-    done = client.files_upload_v2(channel=CHANNEL, content=report, filename="mass-alert-12-2026-12-02.csv",
-                                  title="Mass alert #12 report", initial_comment="Report for alert #12",
-                                  thread_ts=posted["ts"])
+    done = client.files_upload_v2(
+        channel=CHANNEL,
+        content=report,
+        filename="mass-alert-12-2026-12-02.csv",
+        title="Mass alert #12 report",
+        initial_comment="Report for alert #12",
+        thread_ts=posted["ts"],
+    )
     file = done["file"]
     assert file["name"] == "mass-alert-12-2026-12-02.csv" and file["title"] == "Mass alert #12 report"
     assert file["permalink"].startswith("https://sandbox.slack.com/files/")
@@ -221,12 +240,17 @@ def test_upload_v2_end_to_end(sandbox: SandboxSlack, client: WebClient) -> None:
         assert response.read() == report
     assert client.files_info(file=file["id"])["file"]["id"] == file["id"]
     methods = [c.method for c in sandbox.calls]
-    assert methods == ["chat.postMessage", "files.getUploadURLExternal", "files.completeUploadExternal",
-                       "files.info"]
+    assert methods == [
+        "chat.postMessage",
+        "files.getUploadURLExternal",
+        "files.completeUploadExternal",
+        "files.info",
+    ]
 
 
 def test_upload_into_a_channel_without_the_bot_fails_but_the_file_can_go_by_dm(
-        sandbox: SandboxSlack, client: WebClient) -> None:
+    sandbox: SandboxSlack, client: WebClient
+) -> None:
     with pytest.raises(SlackApiError) as caught:
         client.files_upload_v2(channel=OUTSIDE, content=b"a,b\r\n", filename="r.csv", title="r")
     assert caught.value.response["error"] == "not_in_channel"
@@ -238,8 +262,11 @@ def test_upload_into_a_channel_without_the_bot_fails_but_the_file_can_go_by_dm(
 
 def test_complete_upload_without_the_bytes_is_refused(sandbox: SandboxSlack, client: WebClient) -> None:
     ticket = client.files_getUploadURLExternal(filename="r.csv", length=3)
-    error = error_of(client.files_completeUploadExternal, files=[{"id": ticket["file_id"], "title": "r"}],
-                                                                 channel_id=CHANNEL)
+    error = error_of(
+        client.files_completeUploadExternal,
+        files=[{"id": ticket["file_id"], "title": "r"}],
+        channel_id=CHANNEL,
+    )
     assert error == "file_not_found"
 
 
@@ -263,8 +290,12 @@ def test_ratelimited_answers_429_with_retry_after(sandbox: SandboxSlack, client:
 
 
 def test_rate_limit_retry_handler_retries_after_the_wait(sandbox: SandboxSlack) -> None:
-    client = WebClient(base_url=sandbox.url, token=sandbox.bot_token, timeout=5,
-                       retry_handlers=[RateLimitErrorRetryHandler(max_retry_count=2)])
+    client = WebClient(
+        base_url=sandbox.url,
+        token=sandbox.bot_token,
+        timeout=5,
+        retry_handlers=[RateLimitErrorRetryHandler(max_retry_count=2)],
+    )
     sandbox.ratelimit_next("chat.postMessage", retry_after=0)
     assert client.chat_postMessage(channel=CHANNEL, text="eventually")["ok"] is True
     assert [c.response.get("error") for c in sandbox.calls_to("chat.postMessage")] == ["ratelimited", None]
@@ -274,8 +305,14 @@ def test_rate_limit_retry_handler_retries_after_the_wait(sandbox: SandboxSlack) 
 def test_form_encoded_bodies_with_json_fields_are_understood(sandbox: SandboxSlack) -> None:
     blocks = [{"type": "section", "text": {"type": "mrkdwn", "text": "*hi*"}}]
     body = f"channel={CHANNEL}&text=hi&blocks={urllib.request.quote(json.dumps(blocks))}".encode()
-    request = urllib.request.Request(f"{sandbox.url}chat.postMessage", data=body, headers={
-        "Content-Type": "application/x-www-form-urlencoded", "Authorization": f"Bearer {sandbox.bot_token}"})
+    request = urllib.request.Request(
+        f"{sandbox.url}chat.postMessage",
+        data=body,
+        headers={
+            "Content-Type": "application/x-www-form-urlencoded",
+            "Authorization": f"Bearer {sandbox.bot_token}",
+        },
+    )
     with urllib.request.urlopen(request, timeout=5) as response:
         assert json.loads(response.read())["ok"] is True
     assert sandbox.messages[CHANNEL][0]["blocks"] == blocks

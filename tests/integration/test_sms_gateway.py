@@ -44,7 +44,12 @@ def test_create_fetch_and_list_go_through_the_base_url_override(
 
     info = gateway.fetch(result.sid)
     assert (info.sid, info.to, info.from_, info.body, info.status) == (
-        result.sid, CLIENT, CLINIC, "Clinic closed today", "delivered")
+        result.sid,
+        CLIENT,
+        CLINIC,
+        "Clinic closed today",
+        "delivered",
+    )
     assert info.date_created is not None and info.date_created.utcoffset() == timedelta(0)
 
     found = gateway.find_sent(CLIENT, CLINIC, None, info.date_created)
@@ -52,8 +57,11 @@ def test_create_fetch_and_list_go_through_the_base_url_override(
 
     base = f"/2010-04-01/Accounts/{sandbox.account_sid}"
     paths = [(r.method, r.path) for r in sandbox.requests]
-    assert paths[:3] == [("POST", f"{base}/Messages.json"), ("GET", f"{base}/Messages/{result.sid}.json"),
-                         ("GET", f"{base}/Messages.json")]
+    assert paths[:3] == [
+        ("POST", f"{base}/Messages.json"),
+        ("GET", f"{base}/Messages/{result.sid}.json"),
+        ("GET", f"{base}/Messages.json"),
+    ]
     assert sandbox.requests[2].query["To"] == CLIENT and sandbox.requests[2].query["From"] == CLINIC
     assert "DateSent>" in sandbox.requests[2].query
 
@@ -62,8 +70,9 @@ def test_messaging_service_and_status_callback_are_passed_on(
     sandbox: SandboxTwilio, gateway: TwilioGateway
 ) -> None:
     callback = "https://clinic.example.org/twilio/status?delivery=7"
-    result = gateway.send(SendRequest(to=CLIENT, body="Hi", messaging_service_sid=SERVICE,
-                                      status_callback=callback))
+    result = gateway.send(
+        SendRequest(to=CLIENT, body="Hi", messaging_service_sid=SERVICE, status_callback=callback)
+    )
     assert result.status == "accepted"
     form = sandbox.requests[0].form
     assert form == {"To": CLIENT, "Body": "Hi", "MessagingServiceSid": SERVICE, "StatusCallback": callback}
@@ -79,14 +88,30 @@ def test_a_send_without_from_or_service_is_a_configuration_error(gateway: Twilio
     ("to", "code", "kind", "reason"),
     [
         ("+15005550001", 21211, ErrorKind.PERMANENT, "Not a valid phone number (Twilio 21211)"),
-        ("+15005550002", 21612, ErrorKind.PERMANENT,
-         "Twilio cannot route texts to this number (Twilio 21612)"),
-        ("+15005550003", 21408, ErrorKind.CONFIG,
-         "Texting to this region is not enabled on the Twilio account (Twilio 21408)"),
-        ("+15005550004", 21610, ErrorKind.PERMANENT,
-         "The client replied STOP and has opted out of texts (Twilio 21610)"),
-        ("+15005550009", 21614, ErrorKind.PERMANENT,
-         "Not a mobile number, it cannot receive texts (Twilio 21614)"),
+        (
+            "+15005550002",
+            21612,
+            ErrorKind.PERMANENT,
+            "Twilio cannot route texts to this number (Twilio 21612)",
+        ),
+        (
+            "+15005550003",
+            21408,
+            ErrorKind.CONFIG,
+            "Texting to this region is not enabled on the Twilio account (Twilio 21408)",
+        ),
+        (
+            "+15005550004",
+            21610,
+            ErrorKind.PERMANENT,
+            "The client replied STOP and has opted out of texts (Twilio 21610)",
+        ),
+        (
+            "+15005550009",
+            21614,
+            ErrorKind.PERMANENT,
+            "Not a mobile number, it cannot receive texts (Twilio 21614)",
+        ),
     ],
 )
 def test_twilio_test_numbers_are_classified_with_a_plain_reason(
@@ -115,8 +140,9 @@ def test_a_500_without_code_leaves_the_text_in_doubt(gateway: TwilioGateway, san
 
 
 def test_a_500_after_twilio_kept_the_message_is_found_by_reconciliation(clock: ManualClock) -> None:
-    with SandboxTwilio(failure_ratio=1.0, failures_create_message=True, clock=clock,
-                       send_callbacks=False) as sandbox:
+    with SandboxTwilio(
+        failure_ratio=1.0, failures_create_message=True, clock=clock, send_callbacks=False
+    ) as sandbox:
         gateway = TwilioGateway(sandbox.account_sid, sandbox.auth_token, api_url=sandbox.url)
         since = clock.now()
         assert _send_error(gateway).kind is ErrorKind.IN_DOUBT
@@ -190,4 +216,3 @@ def test_find_sent_only_returns_this_clients_texts_since_the_given_time(clock: M
         assert old.sid not in {m.sid for m in gateway.find_sent(CLIENT, CLINIC, None, since)}
         everything = gateway.find_sent(CLIENT, CLINIC, None, since - timedelta(hours=2))
         assert {m.sid for m in everything} == {old.sid, new.sid}
-

@@ -43,8 +43,17 @@ def test_features(manifest: dict[str, Any]) -> None:
 
 def test_only_the_scopes_the_app_uses(manifest: dict[str, Any]) -> None:
     assert set(manifest["oauth_config"]["scopes"]["bot"]) == {
-        "commands", "chat:write", "files:write", "users:read", "users:read.email",
-        "channels:read", "groups:read", "channels:history", "groups:history", "im:write"}
+        "commands",
+        "chat:write",
+        "files:write",
+        "users:read",
+        "users:read.email",
+        "channels:read",
+        "groups:read",
+        "channels:history",
+        "groups:history",
+        "im:write",
+    }
     assert "user" not in manifest["oauth_config"]["scopes"]
 
 
@@ -52,7 +61,10 @@ def test_settings_point_at_the_one_events_endpoint(manifest: dict[str, Any]) -> 
     settings = manifest["settings"]
     assert settings["event_subscriptions"]["request_url"] == EVENTS_URL
     assert set(settings["event_subscriptions"]["bot_events"]) == {
-        "app_home_opened", "message.channels", "message.groups"}
+        "app_home_opened",
+        "message.channels",
+        "message.groups",
+    }
     assert settings["interactivity"] == {"is_enabled": True, "request_url": EVENTS_URL}
     assert settings["org_deploy_enabled"] is False
     assert settings["socket_mode_enabled"] is False

@@ -56,10 +56,14 @@ def test_twilio_magic_test_numbers_normalise_so_the_sandbox_can_fail_them(last: 
         ("555-01", "'555-01' is not a valid phone number: too short"),
         ("555-0123", "'555-0123' is not a valid phone number: the area code is missing"),
         ("+44 20 7946 0000", "'+44 20 7946 0000' is a landline, not a mobile number"),
-        ("call after 5pm",
-         "'call after 5pm' is not a valid phone number: it does not look like a phone number"),
-        ("+1 555 123 4567",
-         "'+1 555 123 4567' is not a valid phone number: no such number exists (check the area code)"),
+        (
+            "call after 5pm",
+            "'call after 5pm' is not a valid phone number: it does not look like a phone number",
+        ),
+        (
+            "+1 555 123 4567",
+            "'+1 555 123 4567' is not a valid phone number: no such number exists (check the area code)",
+        ),
         ("1234567890123456789", "'1234567890123456789' is not a valid phone number: too long"),
         ("+999 1234567", "'+999 1234567' is not a valid phone number: unknown country code"),
     ],

@@ -24,16 +24,25 @@ NOW = datetime(2026, 12, 1, 15, 0, tzinfo=UTC)  # 9:00 AM in Chicago
 
 
 def meta(**changes: object) -> ComposeMeta:
-    base: dict[str, object] = dict(clinic_id=1, tz="America/Chicago", pace=12.0, channel_id="C0FRONT",
-                                   choices=[(1, "Happy Paws, Downtown"), (2, "Happy Paws, Riverside")])
+    base: dict[str, object] = dict(
+        clinic_id=1,
+        tz="America/Chicago",
+        pace=12.0,
+        channel_id="C0FRONT",
+        choices=[(1, "Happy Paws, Downtown"), (2, "Happy Paws, Riverside")],
+    )
     base.update(changes)
     return ComposeMeta(**base)  # type: ignore[arg-type]
 
 
 def test_metadata_round_trips_every_field() -> None:
-    original = meta(preset="custom", custom_start=datetime(2026, 12, 2, 15, tzinfo=UTC),
-                    custom_end=datetime(2026, 12, 3, 15, tzinfo=UTC), range_error="A range can be at most 7 days",
-                    counted=Counted(42, NOW, NOW, {"opted_out": 2, "no_mobile": 1}))
+    original = meta(
+        preset="custom",
+        custom_start=datetime(2026, 12, 2, 15, tzinfo=UTC),
+        custom_end=datetime(2026, 12, 3, 15, tzinfo=UTC),
+        range_error="A range can be at most 7 days",
+        counted=Counted(42, NOW, NOW, {"opted_out": 2, "no_mobile": 1}),
+    )
     assert ComposeMeta.loads(original.dumps()) == original
 
 
@@ -46,11 +55,15 @@ def test_metadata_fits_slacks_limit_even_with_hundreds_of_clinics() -> None:
 
 
 def test_inputs_are_read_from_state_and_the_fired_action_wins() -> None:
-    view = {"state": {"values": {
-        BlockId.RANGE: {ActionId.RANGE_SELECT: state_value("static_select", "rest-of-today")},
-        BlockId.MESSAGE: {ActionId.MESSAGE_INPUT: state_value("plain_text_input", "Closing early")},
-        BlockId.CUSTOM_START: {ActionId.CUSTOM_START: state_value("datetimepicker", 1_796_000_000)},
-    }}}
+    view = {
+        "state": {
+            "values": {
+                BlockId.RANGE: {ActionId.RANGE_SELECT: state_value("static_select", "rest-of-today")},
+                BlockId.MESSAGE: {ActionId.MESSAGE_INPUT: state_value("plain_text_input", "Closing early")},
+                BlockId.CUSTOM_START: {ActionId.CUSTOM_START: state_value("datetimepicker", 1_796_000_000)},
+            }
+        }
+    }
     fired = action("static_select", ActionId.RANGE_SELECT, BlockId.RANGE, "today+2")
     typed = ComposeInput.from_view(view, fired)
     assert typed.preset == "today+2" and typed.message == "Closing early"
@@ -59,8 +72,14 @@ def test_inputs_are_read_from_state_and_the_fired_action_wins() -> None:
 
 def test_a_picked_clinic_counts_only_when_it_was_offered() -> None:
     def body(picked: int) -> dict[str, object]:
-        return {"view": {"private_metadata": meta().dumps(), "state": {"values": {
-            BlockId.CLINIC: {ActionId.CLINIC_SELECT: state_value("static_select", picked)}}}}}
+        return {
+            "view": {
+                "private_metadata": meta().dumps(),
+                "state": {
+                    "values": {BlockId.CLINIC: {ActionId.CLINIC_SELECT: state_value("static_select", picked)}}
+                },
+            }
+        }
 
     assert compose_clinic(body(2)) == 2
     assert compose_clinic(body(99)) == 1  # a value the modal never offered falls back to the modal's clinic

@@ -54,19 +54,35 @@ def test_slash_command_body_has_slacks_fields() -> None:
     fields = {k: v[0] for k, v in parse_qs(body.decode(), keep_blank_values=True).items()}
     assert fields["command"] == "/mass-alert" and fields["text"] == "help"
     assert (fields["user_id"], fields["channel_id"], fields["trigger_id"]) == ("U0ADMIN", "C0FRONT", "1.2.3")
-    for name in ("token", "team_id", "team_domain", "channel_name", "user_name", "api_app_id",
-                 "is_enterprise_install", "response_url"):
+    for name in (
+        "token",
+        "team_id",
+        "team_domain",
+        "channel_name",
+        "user_name",
+        "api_app_id",
+        "is_enterprise_install",
+        "response_url",
+    ):
         assert fields[name]
 
 
 def test_block_actions_from_a_modal() -> None:
-    view = {"id": "V1", "hash": "1.a", "callback_id": "mass_alert_compose", "private_metadata": "{}",
-            "state": {"values": {}}}
+    view = {
+        "id": "V1",
+        "hash": "1.a",
+        "callback_id": "mass_alert_compose",
+        "private_metadata": "{}",
+        "state": {"values": {}},
+    }
     selected = state_value("static_select", "today+1", text="Tomorrow")
     values = {BlockId.RANGE: {ActionId.RANGE_SELECT: selected}}
     body = block_actions_payload(
-        user_id="U0ADMIN", trigger_id="9.9.9", view=with_state(view, values),
-        actions=[action("static_select", ActionId.RANGE_SELECT, BlockId.RANGE, "today+1", text="Tomorrow")])
+        user_id="U0ADMIN",
+        trigger_id="9.9.9",
+        view=with_state(view, values),
+        actions=[action("static_select", ActionId.RANGE_SELECT, BlockId.RANGE, "today+1", text="Tomorrow")],
+    )
     payload = payload_of(body)
     assert payload["type"] == "block_actions" and payload["container"] == {"type": "view", "view_id": "V1"}
     assert payload["user"]["id"] == "U0ADMIN" and payload["team"]["id"] and payload["api_app_id"]
@@ -87,9 +103,15 @@ def test_typing_and_datetime_actions_have_slacks_shapes() -> None:
 
 def test_block_actions_from_a_channel_message() -> None:
     message = {"ts": "1700000000.000100", "text": "alert", "history": [], "channel": "C0FRONT"}
-    payload = payload_of(block_actions_payload(
-        user_id="U0ADMIN", trigger_id="1.1.1", channel_id="C0FRONT", message=message,
-        actions=[action("button", ActionId.CANCEL_ALERT, "activity_status", 12)]))
+    payload = payload_of(
+        block_actions_payload(
+            user_id="U0ADMIN",
+            trigger_id="1.1.1",
+            channel_id="C0FRONT",
+            message=message,
+            actions=[action("button", ActionId.CANCEL_ALERT, "activity_status", 12)],
+        )
+    )
     assert payload["container"]["message_ts"] == "1700000000.000100"
     assert payload["channel"]["id"] == "C0FRONT" and "history" not in payload["message"]
     with pytest.raises(ValueError):
@@ -109,10 +131,10 @@ def test_submission_closed_shortcut_and_event_bodies() -> None:
 
 
 class _Echo(BaseHTTPRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: Any) -> None:
         return
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers["Content-Length"]))
         valid = SignatureVerifier(SECRET).is_valid_request(body, dict(self.headers))
         answer = json.dumps({"content_type": self.headers["Content-Type"], "body": body.decode()}).encode()
@@ -165,17 +187,25 @@ def _dispatch_all(app: Any) -> list[str]:
     app.command("/mass-alert")(lambda ack, command: (ack(), seen.append(f"command:{command['channel_id']}")))
     app.action(ActionId.RANGE_SELECT)(lambda ack, body: (ack(), seen.append(f"range:{body['view']['id']}")))
     app.action(keyed_pattern(ActionId.OPEN_REPORT))(
-        lambda ack, action: (ack(), seen.append(action["action_id"])))
+        lambda ack, action: (ack(), seen.append(action["action_id"]))
+    )
     app.view(CallbackId.COMPOSE)(lambda ack, view: (ack(), seen.append(f"submit:{view['id']}")))
     app.shortcut(CallbackId.SHORTCUT)(lambda ack: (ack(), seen.append("shortcut")))
     view = {"id": "V1", "callback_id": CallbackId.COMPOSE, "state": {"values": {}}, "type": "modal"}
     bodies = [
         slash_command_body(user_id="U0ADMIN", channel_id="C0FRONT", trigger_id="1.2.3"),
-        block_actions_payload(user_id="U0ADMIN", trigger_id="t", view=view,
-                              actions=[action("static_select", ActionId.RANGE_SELECT, BlockId.RANGE,
-                                              "today+1")]),
-        block_actions_payload(user_id="U0ADMIN", trigger_id="t", view={**view, "type": "home"},
-                              actions=[action("button", keyed(ActionId.OPEN_REPORT, 7), "home_alert:7")]),
+        block_actions_payload(
+            user_id="U0ADMIN",
+            trigger_id="t",
+            view=view,
+            actions=[action("static_select", ActionId.RANGE_SELECT, BlockId.RANGE, "today+1")],
+        ),
+        block_actions_payload(
+            user_id="U0ADMIN",
+            trigger_id="t",
+            view={**view, "type": "home"},
+            actions=[action("button", keyed(ActionId.OPEN_REPORT, 7), "home_alert:7")],
+        ),
         view_submission_payload(user_id="U0ADMIN", view=view, trigger_id="t"),
         shortcut_payload(user_id="U0ADMIN", trigger_id="t"),
     ]

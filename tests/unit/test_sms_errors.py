@@ -63,8 +63,9 @@ def test_the_invalid_number_reason_reads_as_the_product_describes_it() -> None:
         (None, None, ErrorKind.UNKNOWN, "no code"),
     ],
 )
-def test_statuses_without_a_listed_code(code: int | None, status: int | None, kind: ErrorKind,
-                                        reason: str) -> None:
+def test_statuses_without_a_listed_code(
+    code: int | None, status: int | None, kind: ErrorKind, reason: str
+) -> None:
     got_kind, got_reason = classify(code, status)
     assert got_kind is kind
     assert reason in got_reason
@@ -97,8 +98,13 @@ def test_signature_made_as_twilio_makes_it_is_accepted() -> None:
 def test_twilio_documented_example_signature() -> None:
     # The worked example from Twilio's webhook security documentation.
     url = "https://mycompany.com/myapp.php?foo=1&bar=2"
-    params = {"CallSid": "CA1234567890ABCDE", "Caller": "+12349013030", "Digits": "1234",
-              "From": "+12349013030", "To": "+18005551212"}
+    params = {
+        "CallSid": "CA1234567890ABCDE",
+        "Caller": "+12349013030",
+        "Digits": "1234",
+        "From": "+12349013030",
+        "To": "+18005551212",
+    }
     assert twilio_signature("12345", url, params) == "0/KCTR6DLpKmkAf8muzZqo1nDgQ="
     assert validate_signature("12345", url, params, "0/KCTR6DLpKmkAf8muzZqo1nDgQ=")
 
@@ -128,8 +134,9 @@ def test_signature_survives_the_default_port_being_written_or_not() -> None:
     assert validate_signature(TOKEN, "https://clinic.example.org:443/twilio/status", params, signed_without)
 
 
-@given(st.dictionaries(st.text(min_size=1, max_size=8), st.text(max_size=12), max_size=6),
-       st.text(max_size=20))
+@given(
+    st.dictionaries(st.text(min_size=1, max_size=8), st.text(max_size=12), max_size=6), st.text(max_size=20)
+)
 def test_sandbox_signing_matches_the_twilio_library(params: dict[str, str], path: str) -> None:
     url = "http://127.0.0.1:8080/" + path
     assert twilio_signature(TOKEN, url, params) == RequestValidator(TOKEN).compute_signature(url, params)

@@ -59,11 +59,23 @@ def compose(**changes: Any) -> ComposeState:
 
 def snapshot(**changes: Any) -> ActivitySnapshot:
     base: dict[str, Any] = dict(
-        alert_id=12, clinic_name="Happy Paws", created_by_name="Dr. Ana Lee", created_at=NINE_AM, tz=TZ,
+        alert_id=12,
+        clinic_name="Happy Paws",
+        created_by_name="Dr. Ana Lee",
+        created_at=NINE_AM,
+        tz=TZ,
         message="We're closing at 3 PM today. Please call 555-0100 to reschedule.",
-        total_clients=45, to_send=42, skipped_count=3, sent=17, failed=1, pending=24, state="sending",
-        as_of=NINE_AM + timedelta(minutes=3), eta=NINE_AM + timedelta(minutes=8),
-        first_appointment=NINE_AM + timedelta(days=1), last_appointment=NINE_AM + timedelta(days=2),
+        total_clients=45,
+        to_send=42,
+        skipped_count=3,
+        sent=17,
+        failed=1,
+        pending=24,
+        state="sending",
+        as_of=NINE_AM + timedelta(minutes=3),
+        eta=NINE_AM + timedelta(minutes=8),
+        first_appointment=NINE_AM + timedelta(days=1),
+        last_appointment=NINE_AM + timedelta(days=2),
     )
     base.update(changes)
     return ActivitySnapshot(**base)
@@ -173,8 +185,9 @@ def test_input_block_ids_stay_the_same_across_every_state() -> None:
 
 
 def test_several_clinics_get_a_picker_with_the_current_one_chosen() -> None:
-    view = compose_view(compose(clinic_choices=[(1, "Happy Paws, Downtown"), (2, "Happy Paws, Uptown")],
-                                clinic_id=2))
+    view = compose_view(
+        compose(clinic_choices=[(1, "Happy Paws, Downtown"), (2, "Happy Paws, Uptown")], clinic_id=2)
+    )
     assert_valid_view(view)
     picker = block(view, BlockId.CLINIC)
     assert picker["element"]["action_id"] == ActionId.CLINIC_SELECT
@@ -207,8 +220,15 @@ def test_custom_range_shows_two_datetime_pickers_and_the_rules() -> None:
 
 
 def test_custom_range_without_dates_yet_is_valid() -> None:
-    view = compose_view(compose(preset="custom", recipients=None, first_appointment=None,
-                                last_appointment=None, skipped_by_reason={}))
+    view = compose_view(
+        compose(
+            preset="custom",
+            recipients=None,
+            first_appointment=None,
+            last_appointment=None,
+            skipped_by_reason={},
+        )
+    )
     assert_valid_view(view)
     assert "initial_date_time" not in block(view, BlockId.CUSTOM_START)["element"]
     assert "Choose a range" in all_text(block(view, BlockId.RECIPIENTS))
@@ -225,8 +245,9 @@ def test_range_error_is_shown_under_the_range_and_no_count() -> None:
 
 
 def test_zero_recipients_are_said_plainly() -> None:
-    view = compose_view(compose(recipients=0, first_appointment=None, last_appointment=None,
-                                skipped_by_reason={}))
+    view = compose_view(
+        compose(recipients=0, first_appointment=None, last_appointment=None, skipped_by_reason={})
+    )
     assert_valid_view(view)
     assert "No clients will be texted" in all_text(view)
     assert "no upcoming appointments" in all_text(view)
@@ -275,9 +296,16 @@ def test_stats_come_straight_from_the_segments_service() -> None:
 
 
 def test_message_with_slack_control_characters_is_escaped_in_text() -> None:
-    state = ConfirmState(tz=TZ, clinic_name="Paws & Claws <Downtown>", recipients=1,
-                         first_appointment=NINE_AM, last_appointment=NINE_AM, message="<!channel> & friends",
-                         pace_seconds=12, eta=NINE_AM)
+    state = ConfirmState(
+        tz=TZ,
+        clinic_name="Paws & Claws <Downtown>",
+        recipients=1,
+        first_appointment=NINE_AM,
+        last_appointment=NINE_AM,
+        message="<!channel> & friends",
+        pace_seconds=12,
+        eta=NINE_AM,
+    )
     view = confirm_view(state)
     assert_valid_view(view)
     text = all_text(view)
@@ -286,8 +314,11 @@ def test_message_with_slack_control_characters_is_escaped_in_text() -> None:
 
 
 def test_skipped_view_groups_by_reason() -> None:
-    people = [SkippedPerson("Jane Doe", "opted_out"), SkippedPerson("Sam Roe", "opted_out"),
-              SkippedPerson("Al Poe", "no_mobile", "landline 555-0101")]
+    people = [
+        SkippedPerson("Jane Doe", "opted_out"),
+        SkippedPerson("Sam Roe", "opted_out"),
+        SkippedPerson("Al Poe", "no_mobile", "landline 555-0101"),
+    ]
     view = skipped_view(people)
     assert_valid_view(view)
     assert view["callback_id"] == CallbackId.SKIPPED and view["close"]["text"] == "Back"
@@ -297,8 +328,11 @@ def test_skipped_view_groups_by_reason() -> None:
 
 
 def test_many_skipped_are_capped_with_and_n_more() -> None:
-    people = [SkippedPerson(f"Client number {i:05d} with a long full name", reason, "no valid number here")
-              for i in range(6000) for reason in ["opted_out" if i % 3 else "no_mobile"]]
+    people = [
+        SkippedPerson(f"Client number {i:05d} with a long full name", reason, "no valid number here")
+        for i in range(6000)
+        for reason in ["opted_out" if i % 3 else "no_mobile"]
+    ]
     view = skipped_view(people, total=6500)
     assert_valid_view(view)
     assert len(view["blocks"]) <= 100
@@ -308,12 +342,19 @@ def test_many_skipped_are_capped_with_and_n_more() -> None:
 
 
 def test_confirm_view_names_recipients_span_eta_and_message() -> None:
-    state = ConfirmState(tz=TZ, clinic_name="Happy Paws", recipients=42,
-                         first_appointment=NINE_AM + timedelta(days=1),
-                         last_appointment=NINE_AM + timedelta(days=2, hours=7, minutes=30),
-                         message="We're closing at 3 PM.\nPlease call 555-0100.", pace_seconds=12,
-                         eta=NINE_AM + timedelta(minutes=8, seconds=24), skipped=3, channel_id="C0FRONT",
-                         private_metadata='{"alert": "draft"}')
+    state = ConfirmState(
+        tz=TZ,
+        clinic_name="Happy Paws",
+        recipients=42,
+        first_appointment=NINE_AM + timedelta(days=1),
+        last_appointment=NINE_AM + timedelta(days=2, hours=7, minutes=30),
+        message="We're closing at 3 PM.\nPlease call 555-0100.",
+        pace_seconds=12,
+        eta=NINE_AM + timedelta(minutes=8, seconds=24),
+        skipped=3,
+        channel_id="C0FRONT",
+        private_metadata='{"alert": "draft"}',
+    )
     view = confirm_view(state)
     assert_valid_view(view)
     assert view["callback_id"] == CallbackId.CONFIRM
@@ -326,14 +367,35 @@ def test_confirm_view_names_recipients_span_eta_and_message() -> None:
 
 
 def test_confirm_view_for_one_client_and_a_huge_count_fits_the_button() -> None:
-    one = confirm_view(ConfirmState(tz=TZ, clinic_name="A", recipients=1, first_appointment=None,
-                                    last_appointment=None, message="Hi", pace_seconds=12, eta=None,
-                                    segments=2, encoding="UCS-2"))
+    one = confirm_view(
+        ConfirmState(
+            tz=TZ,
+            clinic_name="A",
+            recipients=1,
+            first_appointment=None,
+            last_appointment=None,
+            message="Hi",
+            pace_seconds=12,
+            eta=None,
+            segments=2,
+            encoding="UCS-2",
+        )
+    )
     assert_valid_view(one)
     assert one["submit"]["text"] == "Send 1 text"
     assert "Each client gets 2 texts (UCS-2)" in all_text(one)
-    many = confirm_view(ConfirmState(tz=TZ, clinic_name="A", recipients=1_234_567, first_appointment=None,
-                                     last_appointment=None, message="Hi", pace_seconds=12, eta=None))
+    many = confirm_view(
+        ConfirmState(
+            tz=TZ,
+            clinic_name="A",
+            recipients=1_234_567,
+            first_appointment=None,
+            last_appointment=None,
+            message="Hi",
+            pace_seconds=12,
+            eta=None,
+        )
+    )
     assert_valid_view(many)
 
 
@@ -367,9 +429,16 @@ def test_queued_activity_can_be_cancelled() -> None:
 
 
 def test_completed_all_sent_is_green_without_cancel() -> None:
-    text, blocks = activity_message(snapshot(state="completed", sent=42, failed=0, pending=0,
-                                             completed_at=NINE_AM + timedelta(minutes=8),
-                                             report_permalink="https://sandbox.slack.com/files/U1/F1/r.csv"))
+    text, blocks = activity_message(
+        snapshot(
+            state="completed",
+            sent=42,
+            failed=0,
+            pending=0,
+            completed_at=NINE_AM + timedelta(minutes=8),
+            report_permalink="https://sandbox.slack.com/files/U1/F1/r.csv",
+        )
+    )
     assert_valid_message(text, blocks)
     status = block(blocks, BlockId.ACTIVITY_STATUS)
     assert status["text"]["text"].startswith("✅ *All 42 texts sent*")
@@ -380,9 +449,16 @@ def test_completed_all_sent_is_green_without_cancel() -> None:
 
 
 def test_completed_with_failures_is_red_with_count_and_reasons() -> None:
-    text, blocks = activity_message(snapshot(state="completed", sent=39, failed=3, pending=0,
-                                             failure_summary="2 landlines, 1 unreachable",
-                                             report_permalink="https://sandbox.slack.com/files/U1/F1/r.csv"))
+    text, blocks = activity_message(
+        snapshot(
+            state="completed",
+            sent=39,
+            failed=3,
+            pending=0,
+            failure_summary="2 landlines, 1 unreachable",
+            report_permalink="https://sandbox.slack.com/files/U1/F1/r.csv",
+        )
+    )
     assert_valid_message(text, blocks)
     status = block(blocks, BlockId.ACTIVITY_STATUS)["text"]["text"]
     assert status.startswith("🔴 *3 of 42 failed* · 39 sent · 2 landlines, 1 unreachable")
@@ -391,8 +467,9 @@ def test_completed_with_failures_is_red_with_count_and_reasons() -> None:
 
 
 def test_cancelled_activity_says_who_and_how_many_were_not_texted() -> None:
-    text, blocks = activity_message(snapshot(state="cancelled", sent=17, failed=1, pending=0,
-                                             cancelled_by="Sam Ortiz"))
+    text, blocks = activity_message(
+        snapshot(state="cancelled", sent=17, failed=1, pending=0, cancelled_by="Sam Ortiz")
+    )
     assert_valid_message(text, blocks)
     status = block(blocks, BlockId.ACTIVITY_STATUS)
     assert "Cancelled by Sam Ortiz" in status["text"]["text"]
@@ -401,8 +478,15 @@ def test_cancelled_activity_says_who_and_how_many_were_not_texted() -> None:
 
 
 def test_failed_alert_states_the_reason() -> None:
-    text, blocks = activity_message(snapshot(state="failed", sent=0, failed=0, pending=0,
-                                             error="The clinic's Twilio number cannot send texts (21408)."))
+    text, blocks = activity_message(
+        snapshot(
+            state="failed",
+            sent=0,
+            failed=0,
+            pending=0,
+            error="The clinic's Twilio number cannot send texts (21408).",
+        )
+    )
     assert_valid_message(text, blocks)
     assert "Alert stopped" in text
     assert "Twilio number cannot send" in all_text(blocks)
@@ -419,10 +503,26 @@ def test_a_very_long_message_is_clipped_in_the_channel_entry() -> None:
 
 def test_home_lists_recent_alerts_with_state_counts_sender_time_and_report() -> None:
     items = [
-        HomeItem(12, NINE_AM + timedelta(hours=1, minutes=34), "Dr. Ana Lee", "completed", 42, 39, 3,
-                 report_permalink="https://sandbox.slack.com/files/U1/F12/r.csv"),
-        HomeItem(11, NINE_AM - timedelta(days=1), "Sam Ortiz", "completed", 18, 18, 0,
-                 report_permalink="https://sandbox.slack.com/files/U1/F11/r.csv"),
+        HomeItem(
+            12,
+            NINE_AM + timedelta(hours=1, minutes=34),
+            "Dr. Ana Lee",
+            "completed",
+            42,
+            39,
+            3,
+            report_permalink="https://sandbox.slack.com/files/U1/F12/r.csv",
+        ),
+        HomeItem(
+            11,
+            NINE_AM - timedelta(days=1),
+            "Sam Ortiz",
+            "completed",
+            18,
+            18,
+            0,
+            report_permalink="https://sandbox.slack.com/files/U1/F11/r.csv",
+        ),
         HomeItem(10, NINE_AM, "Sam Ortiz", "sending", 30, 7, 0, eta=NINE_AM + timedelta(minutes=4)),
     ]
     view = home_view("Happy Paws, Downtown", items, TZ, now=NINE_AM)
@@ -449,8 +549,10 @@ def test_home_without_alerts_or_clinic() -> None:
 
 
 def test_home_with_hundreds_of_alerts_stays_under_the_block_limit() -> None:
-    items = [HomeItem(i, NINE_AM, "Sam", "completed", 5, 5, 0, report_permalink=f"https://x.test/{i}")
-             for i in range(300)]
+    items = [
+        HomeItem(i, NINE_AM, "Sam", "completed", 5, 5, 0, report_permalink=f"https://x.test/{i}")
+        for i in range(300)
+    ]
     view = home_view("Happy Paws", items, TZ)
     assert_valid_view(view)
     assert "…and 210 older alerts." in all_text(view)
@@ -468,18 +570,36 @@ def test_home_with_hundreds_of_alerts_stays_under_the_block_limit() -> None:
         (lambda v: v.pop("submit"), "needs a submit"),
         (lambda v: v["blocks"].extend({"type": "divider"} for _ in range(100)), "the limit is 100"),
         (lambda v: v["blocks"][0]["element"]["options"][0]["text"].update(text="x" * 76), "limit is 75"),
-        (lambda v: v["blocks"][0]["element"].update(initial_option={
-            "text": {"type": "plain_text", "text": "Nope"}, "value": "nope"}), "initial_option"),
-        (lambda v: v["blocks"].append({"type": "section", "text": {"type": "mrkdwn", "text": "x" * 3001}}),
-         "limit is 3000"),
-        (lambda v: v["blocks"].append({"type": "context", "elements": [
-            {"type": "mrkdwn", "text": "x"}] * 11}), "1-10 elements"),
-        (lambda v: v["blocks"].append({"type": "input", "element": {"type": "plain_text_input",
-                                                                    "action_id": "a"}}), "label"),
-        (lambda v: v["blocks"].append({"type": "header", "text": {"type": "mrkdwn", "text": "x"}}),
-         "must be plain_text"),
-        (lambda v: v["blocks"].append({"type": "section", "text": {"type": "mrkdwn", "text": ""}}),
-         "non-empty"),
+        (
+            lambda v: v["blocks"][0]["element"].update(
+                initial_option={"text": {"type": "plain_text", "text": "Nope"}, "value": "nope"}
+            ),
+            "initial_option",
+        ),
+        (
+            lambda v: v["blocks"].append({"type": "section", "text": {"type": "mrkdwn", "text": "x" * 3001}}),
+            "limit is 3000",
+        ),
+        (
+            lambda v: v["blocks"].append(
+                {"type": "context", "elements": [{"type": "mrkdwn", "text": "x"}] * 11}
+            ),
+            "1-10 elements",
+        ),
+        (
+            lambda v: v["blocks"].append(
+                {"type": "input", "element": {"type": "plain_text_input", "action_id": "a"}}
+            ),
+            "label",
+        ),
+        (
+            lambda v: v["blocks"].append({"type": "header", "text": {"type": "mrkdwn", "text": "x"}}),
+            "must be plain_text",
+        ),
+        (
+            lambda v: v["blocks"].append({"type": "section", "text": {"type": "mrkdwn", "text": ""}}),
+            "non-empty",
+        ),
     ],
 )
 def test_checker_catches_what_slack_refuses(mutate: Any, problem: str) -> None:
