@@ -27,7 +27,6 @@ from sqlalchemy import create_engine, func, insert, select, text
 
 from bot import serve
 from bot.ids import ActionId, BlockId
-from bot.runtime import open_runtime
 from sandbox.slack import SandboxSlack
 from sandbox.slack_requests import action, state_value
 from sandbox.slack_user import SlackUser
@@ -214,8 +213,7 @@ def measure(url: str, runs: int) -> dict[str, list[float]]:
         twilio_account_sid="AC" + "0" * 32,
         twilio_auth_token="x",
     )
-    runtime = open_runtime(settings=settings)
-    served = serve.start(runtime, host="127.0.0.1", port=0, worker=False)
+    served = serve.start(settings, host="127.0.0.1", port=0, worker=False)
     acks: list[float] = []
     updates: list[float] = []
     try:
@@ -246,7 +244,6 @@ def measure(url: str, runs: int) -> dict[str, list[float]]:
                 updates.append((arrived - started) * 1000)
     finally:
         served.close()
-        runtime.close()
         slack.stop()
     return {"ack": acks, "update": updates}
 

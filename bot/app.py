@@ -5,26 +5,25 @@ from __future__ import annotations
 import json
 import logging
 import secrets
-from collections.abc import Callable, Sequence
 from typing import Any
 
 from slack_bolt import App, BoltResponse
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+import commands
 from bot.container import AppContext
 from bot.views import refusal_view
-from commands import activity, compose, confirm, home
 from commands.compose import LOADING_VIEW
 from services.errors import DomainError
 
 log = logging.getLogger(__name__)
 
-Register = Callable[[App, AppContext], None]
-LISTENERS: tuple[Register, ...] = (compose.register, confirm.register, activity.register, home.register)
 #: Slack errors a person can act on, in their words.
 SLACK_WORDS = {
-    "expired_trigger_id": "Slack took too long to open the form, so it expired. Please type /mass-alert again.",
+    "expired_trigger_id": (
+        "Slack took too long to open the form, so it expired. Please type /mass-alert again."
+    ),
     "exchanged_trigger_id": "That form was already opened. Please type /mass-alert again.",
 }
 
@@ -90,10 +89,10 @@ def handle_error(
     return BoltResponse(status=200, body="") if response is not None else None
 
 
-def create_app(ctx: AppContext, *, extra_listeners: Sequence[Register] = ()) -> App:
+def create_app(ctx: AppContext) -> App:
     """The Bolt app over `ctx.client`; every HTTP request must carry a valid, fresh Slack signature."""
     app = App(
-        client=ctx.client,
+        client=ctx.slack,
         signing_secret=ctx.settings.slack_signing_secret or "",
         request_verification_enabled=True,
         token_verification_enabled=False,
@@ -102,6 +101,5 @@ def create_app(ctx: AppContext, *, extra_listeners: Sequence[Register] = ()) -> 
         logger=logging.getLogger("slack_bolt.app"),
     )
     app.error(handle_error)
-    for register in (*LISTENERS, *extra_listeners):
-        register(app, ctx)
+    commands.register(app, ctx)
     return app

@@ -13,15 +13,16 @@ import re
 import secrets
 import sys
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
 from bot import serve
 from bot.console import outcome_line, progress_line
+from bot.container import AppContext
 from bot.ids import BlockId
-from bot.runtime import open_runtime
+from bot.main import Overrides, build
 from sandbox.slack import SandboxSlack
 from sandbox.slack_user import SlackUser
 from sandbox.twilio import SandboxTwilio
@@ -42,12 +43,12 @@ MESSAGE = (
 SENDING_BUDGET_SECONDS = 15.0
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "demo",
         help="send one whole alert through the app on this machine (sandbox Slack and Twilio)",
-        description="Runs a complete mass text alert locally: demo clinic, the app on loopback, sandbox Slack "
-        "and Twilio, signed Slack requests. Texts go only to the sandbox.",
+        description="Runs a complete mass text alert locally: demo clinic, the app on loopback, sandbox "
+        "Slack and Twilio, signed Slack requests. Texts go only to the sandbox.",
     )
     parser.add_argument(
         "--out",
@@ -156,14 +157,14 @@ def _block(view: dict[str, Any], block_id: str) -> str:
 
 
 def _watch(
-    runtime: Any, alert_id: int, say: _Printer, stream: TextIO, timeout: float = 50.0
+    ctx: AppContext, alert_id: int, say: _Printer, stream: TextIO, timeout: float = 50.0
 ) -> AlertSnapshot:
     """Print a progress bar until the alert is over and its outcome has been posted."""
     interactive = stream.isatty()
     deadline = time.monotonic() + timeout
     last = ""
     while True:
-        snap = alerts.snapshot(runtime.sessions, alert_id, runtime.clock.now())
+        snap = alerts.snapshot(ctx.sessions, alert_id, ctx.clock.now())
         line = progress_line(snap)
         if line != last:
             if interactive:
@@ -191,7 +192,7 @@ def run_demo(out: Path, *, pace: float | None = None, stream: TextIO = sys.stdou
     say.heading("Setting up: demo database, sandbox Slack and Twilio, the app on loopback")
     url = _fresh_database(out)
     now = datetime.now(UTC)
-    boot = open_runtime(settings=Settings(database_url=url))
+    boot = build(Settings(database_url=url))
     try:
         summary = create_demo_clinic(
             boot.sessions, now=now, slack_team_id=TEAM, slack_channel_id=CHANNEL, admin_slack_user_id=ADMIN
@@ -210,7 +211,6 @@ def run_demo(out: Path, *, pace: float | None = None, stream: TextIO = sys.stdou
     )
     slack = SandboxSlack(team_id=TEAM, team_domain="happypaws", team_name="Happy Paws").start()
     twilio = SandboxTwilio(callback_delay=0.2).start()
-    runtime = None
     served = None
     try:
         slack.add_channel(CHANNEL, CHANNEL_NAME)
@@ -230,11 +230,15 @@ def run_demo(out: Path, *, pace: float | None = None, stream: TextIO = sys.stdou
             twilio_auth_token=twilio.auth_token,
             twilio_api_url=twilio.url,
         )
-        runtime = open_runtime(settings=settings)
-        served = serve.start(runtime, host="127.0.0.1", port=0, callbacks_to_self=True)
-        assert served.worker is not None
-        dispatcher = served.worker.dispatcher
-        dispatcher.config = replace(dispatcher.config, progress_interval_seconds=2.0)
+        # A progress notice every 2 s instead of 5: the demo's alert is over in about 15 s.
+        served = serve.start(
+            settings,
+            Overrides(progress_interval_seconds=2.0),
+            host="127.0.0.1",
+            port=0,
+            callbacks_to_self=True,
+        )
+        ctx = served.context
         say(f"Sandbox Slack: {slack.url}   Sandbox Twilio: {twilio.url}")
         say(f"The app (waitress): {served.events_url}, Twilio callbacks to {served.base_url}/twilio/status")
         say(f"Pace for the demo: 1 text every {pace:g} s (a real clinic's default is 12 s)")
@@ -278,8 +282,8 @@ def run_demo(out: Path, *, pace: float | None = None, stream: TextIO = sys.stdou
         sent = ana.submit(answer.shown["id"])
         if sent.body.get("response_action") != "clear":
             raise RuntimeError(f"the confirmation was refused: {sent.body}")
-        newest = alerts.recent_alerts(runtime.sessions, [summary.clinic_id], runtime.clock.now(), limit=1)
-        snap = _watch(runtime, newest[0].id, say, stream)
+        newest = alerts.recent_alerts(ctx.sessions, [summary.clinic_id], ctx.clock.now(), limit=1)
+        snap = _watch(ctx, newest[0].id, say, stream)
 
         say.heading(f"What #{CHANNEL_NAME} shows (as a Slack user reads it)")
         messages = slack.messages.get(CHANNEL, [])
@@ -301,7 +305,5 @@ def run_demo(out: Path, *, pace: float | None = None, stream: TextIO = sys.stdou
     finally:
         if served is not None:
             served.close()
-        if runtime is not None:
-            runtime.close()
         twilio.stop()
         slack.stop()

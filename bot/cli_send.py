@@ -3,26 +3,24 @@
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import threading
 import time
-from dataclasses import replace
 
 from bot.cli_preview import resolve_range
 from bot.console import ConsoleNotifier, outcome_line, progress_line
-from bot.main import build_dispatcher, build_gateway
-from bot.runtime import open_runtime
+from bot.container import AppContext
+from bot.main import Overrides, build, crash_points, delivery_worker
 from services import alerts, recipients
 from services.clinics import find_clinic
 from services.errors import DomainError
-from services.notify import Notifier
-from services.scheduler import DeliveryWorker
-from services.settings import TWILIO
+from services.settings import TWILIO, load_settings
 from services.timeranges import PRESETS, format_instant, format_span
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     names = ", ".join(name for name, _ in PRESETS)
     send = subparsers.add_parser(
         "send", help="send a mass text alert to every client with an appointment in a range"
@@ -52,11 +50,15 @@ def _confirm(text: str) -> bool:
 
 
 def _send(args: argparse.Namespace) -> int:
-    runtime = open_runtime(require=(TWILIO,) if args.wait else ())
-    settings = runtime.settings
+    settings = load_settings(require=(TWILIO,) if args.wait else ())
+    # The terminal shows its own progress bar: no progress notices from the finalizer.
+    quiet = Overrides(
+        notifier=ConsoleNotifier(), progress_interval_seconds=10**9, crash_points=crash_points(os.environ)
+    )
+    ctx = build(settings, quiet)
     try:
-        now = runtime.clock.now()
-        with runtime.sessions() as session:
+        now = ctx.clock.now()
+        with ctx.sessions() as session:
             clinic = find_clinic(session, args.clinic)
             rng = resolve_range(clinic.timezone, now, args.preset, args.start, args.end)
             result = recipients.compute(session, clinic.id, rng, now)
@@ -75,11 +77,11 @@ def _send(args: argparse.Namespace) -> int:
             print("Nothing sent.")
             return 1
         alert_id, _ = alerts.create_alert(
-            runtime.sessions,
+            ctx.sessions,
             alerts.AlertRequest(
                 clinic_id=clinic_id, created_by_name=args.sender_name, rng=rng, message=args.message
             ),
-            now=runtime.clock.now(),
+            now=ctx.clock.now(),
             default_pace=settings.alert_pace_seconds,
             max_chars=settings.alert_max_chars,
         )
@@ -87,27 +89,19 @@ def _send(args: argparse.Namespace) -> int:
         if not args.wait:
             print("A running `mass-alert worker` or `mass-alert serve` sends it.")
             return 0
-        return _wait_for(runtime, alert_id)
+        return _wait_for(ctx, alert_id)
     finally:
-        runtime.close()
+        ctx.close()
 
 
-def _wait_for(runtime, alert_id: int) -> int:  # type: ignore[no-untyped-def]
-    notifier = ConsoleNotifier()
-    dispatcher = build_dispatcher(runtime, build_gateway(runtime.settings), notifier)
-    # The terminal shows its own progress bar: no progress notices from the finalizer.
-    dispatcher.config = replace(dispatcher.config, progress_interval_seconds=10**9)
-    worker = DeliveryWorker(
-        dispatcher,
-        interval=runtime.settings.dispatch_interval_seconds,
-        concurrency=runtime.settings.send_concurrency,
-    )
+def _wait_for(ctx: AppContext, alert_id: int) -> int:
+    worker = delivery_worker(ctx)
     worker.start()
     interactive = sys.stdout.isatty()
     last = ""
     try:
         while True:
-            snap = alerts.snapshot(runtime.sessions, alert_id, runtime.clock.now())
+            snap = alerts.snapshot(ctx.sessions, alert_id, ctx.clock.now())
             if snap.report_path and snap.finished:
                 break
             line = progress_line(snap)
@@ -119,25 +113,16 @@ def _wait_for(runtime, alert_id: int) -> int:  # type: ignore[no-untyped-def]
         worker.stop()
     if interactive:
         print()
-    snap = alerts.snapshot(runtime.sessions, alert_id, runtime.clock.now())
+    snap = alerts.snapshot(ctx.sessions, alert_id, ctx.clock.now())
     print(outcome_line(snap))
     print(f"Report: {snap.report_path}")
     return 0
 
 
 def _worker(args: argparse.Namespace) -> int:
-    runtime = open_runtime(require=(TWILIO,))
-    notifier: Notifier = ConsoleNotifier()
-    if runtime.settings.slack_bot_token:
-        from bot.notifier import SlackNotifier, build_client
-
-        notifier = SlackNotifier(build_client(runtime.settings), runtime.clock)
-    dispatcher = build_dispatcher(runtime, build_gateway(runtime.settings), notifier)
-    worker = DeliveryWorker(
-        dispatcher,
-        interval=runtime.settings.dispatch_interval_seconds,
-        concurrency=runtime.settings.send_concurrency,
-    )
+    # Slack notices when a bot token is set, else the terminal; crash injection is read here, at the edge.
+    ctx = build(load_settings(require=(TWILIO,)), Overrides(crash_points=crash_points(os.environ)))
+    worker = delivery_worker(ctx)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
@@ -147,5 +132,5 @@ def _worker(args: argparse.Namespace) -> int:
         stop.wait()
     finally:
         worker.stop()
-        runtime.close()
+        ctx.close()
     return 0

@@ -4,20 +4,21 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import threading
 
 from bot import serve
-from bot.runtime import open_runtime
+from bot.main import Overrides, crash_points
 from services.settings import SLACK, TWILIO, load_settings
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "serve",
         help="run the Slack app (HTTP or Socket Mode), the Twilio webhooks and the dispatcher",
-        description="Serve /slack/events, /twilio/status, /twilio/inbound and /healthz on waitress; Socket Mode "
-        "instead of /slack/events when SLACK_APP_TOKEN is set. The dispatcher runs here unless "
+        description="Serve /slack/events, /twilio/status, /twilio/inbound and /healthz on waitress; "
+        "Socket Mode instead of /slack/events when SLACK_APP_TOKEN is set. The dispatcher runs here unless "
         "--no-worker is given (then run `mass-alert worker` beside it).",
     )
     parser.add_argument(
@@ -31,15 +32,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _serve(args: argparse.Namespace) -> int:
     settings = load_settings(require=(SLACK, TWILIO))
     logging.getLogger().setLevel(settings.log_level.upper())
-    runtime = open_runtime(settings=settings)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    try:
-        served = serve.start(runtime, host=args.host, port=args.port, worker=not args.no_worker)
-    except BaseException:
-        runtime.close()
-        raise
+    overrides = Overrides(crash_points=crash_points(os.environ))  # the outermost edge reads the env
+    served = serve.start(settings, overrides, host=args.host, port=args.port, worker=not args.no_worker)
     mode = "Socket Mode" if served.socket_mode is not None else f"HTTP at {served.events_url}"
     worker = (
         f"dispatcher {served.worker.holder}" if served.worker is not None else "no dispatcher (--no-worker)"
@@ -53,5 +50,4 @@ def _serve(args: argparse.Namespace) -> int:
         stop.wait()
     finally:
         served.close()
-        runtime.close()
     return 0

@@ -1,20 +1,52 @@
-"""Composition root: settings -> engine -> gateway -> dispatcher (-> Slack app, in bot.serve)."""
+"""The composition root: settings (+ overrides) -> engine -> clock -> Slack client -> gateway -> dispatcher.
+
+`build` is the one place the process's objects are made; `serve`, `worker`, `send` and `demo` all call it
+and change nothing afterwards. What differs between them (a console notifier, a quicker progress notice,
+the crash tests' fault injection) comes in through `Overrides`.
+"""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 
-from bot.runtime import Runtime
+from bot.console import ConsoleNotifier
+from bot.container import AppContext
+from bot.conversation_relay import ConversationRelay
+from bot.notifier import SlackNotifier, build_client
+from services.clock import Clock, SystemClock
+from services.db import make_engine, make_session_factory
 from services.delivery import DispatchConfig, Dispatcher
 from services.notify import Notifier
-from services.settings import Settings
+from services.scheduler import DeliveryWorker
+from services.settings import Settings, SettingsError
 from services.sms import SmsGateway, TwilioGateway
 
+#: Background Slack lanes of the reply relay: the Twilio webhook never waits for Slack.
+RELAY_LANES = 4
+#: The environment variable the crash tests set; read only by the CLI entry points (`crash_points`).
+CRASH_AT = "MASS_ALERT_CRASH_AT"
 
-def build_gateway(settings: Settings) -> SmsGateway:
-    """The Twilio gateway (the settings were validated with the TWILIO group required)."""
-    assert settings.twilio_account_sid and settings.twilio_auth_token
+
+@dataclass(frozen=True)
+class Overrides:
+    """What a caller puts in place of the defaults `build` would choose."""
+
+    clock: Clock | None = None
+    #: Instead of Twilio (tests).
+    gateway: SmsGateway | None = None
+    #: Instead of Slack (when a bot token is set) or the terminal.
+    notifier: Notifier | None = None
+    #: Seconds between progress notices in the channel; None keeps DispatchConfig's default.
+    progress_interval_seconds: float | None = None
+    #: Test-only fault injection: {"claimed"|"sent"|"stored": n} kills the process the nth time there.
+    crash_points: Mapping[str, int] = field(default_factory=dict)
+
+
+def build_gateway(settings: Settings) -> SmsGateway | None:
+    """The Twilio gateway, or None when the Twilio credentials are not configured."""
+    if not (settings.twilio_account_sid and settings.twilio_auth_token):
+        return None
     return TwilioGateway(
         settings.twilio_account_sid,
         settings.twilio_auth_token,
@@ -23,9 +55,9 @@ def build_gateway(settings: Settings) -> SmsGateway:
     )
 
 
-def dispatch_config(settings: Settings) -> DispatchConfig:
+def dispatch_config(settings: Settings, progress_interval_seconds: float | None = None) -> DispatchConfig:
     """Dispatcher tunables from the settings."""
-    return DispatchConfig(
+    config = DispatchConfig(
         sender_max_per_second=settings.sender_max_per_second,
         lookahead_seconds=max(0.5, settings.dispatch_interval_seconds * 4),
         lease_seconds=settings.lease_seconds or settings.twilio_timeout_seconds + 10,
@@ -34,26 +66,62 @@ def dispatch_config(settings: Settings) -> DispatchConfig:
         public_base_url=settings.public_base_url,
         reports_dir=settings.reports_dir,
     )
+    if progress_interval_seconds is None:
+        return config
+    return replace(config, progress_interval_seconds=progress_interval_seconds)
 
 
 def crash_points(environ: Mapping[str, str]) -> dict[str, int]:
     """MASS_ALERT_CRASH_AT=claimed:2 (test-only fault injection) -> {"claimed": 2}."""
     points: dict[str, int] = {}
-    for item in filter(None, environ.get("MASS_ALERT_CRASH_AT", "").split(",")):
+    for item in filter(None, environ.get(CRASH_AT, "").split(",")):
         name, _, count = item.partition(":")
         points[name.strip()] = int(count or 1)
     return points
 
 
-def build_dispatcher(runtime: Runtime, gateway: SmsGateway, notifier: Notifier | None = None) -> Dispatcher:
-    """A dispatcher wired to this process's database, clock and notifier."""
-    dispatcher = Dispatcher(
-        runtime.sessions,
-        gateway,
-        runtime.clock,
-        dispatch_config(runtime.settings),
-        notifier,
-        capacity=runtime.settings.send_concurrency,
+def build(settings: Settings, overrides: Overrides | None = None) -> AppContext:
+    """Everything this process runs on, from validated settings; `close()` releases it."""
+    overrides = overrides or Overrides()
+    engine = make_engine(settings.database_url)
+    sessions = make_session_factory(engine)
+    clock = overrides.clock or SystemClock()
+    client = build_client(settings) if settings.slack_bot_token else None
+    notifier = overrides.notifier or (
+        SlackNotifier(client, clock) if client is not None else ConsoleNotifier()
     )
-    dispatcher.crash_points = crash_points(os.environ)
-    return dispatcher
+    relay = ConversationRelay(sessions, client, clock, lanes=RELAY_LANES) if client is not None else None
+    gateway = overrides.gateway or build_gateway(settings)
+    dispatcher = None
+    if gateway is not None:
+        dispatcher = Dispatcher(
+            sessions,
+            gateway,
+            clock,
+            dispatch_config(settings, overrides.progress_interval_seconds),
+            notifier,
+            capacity=settings.send_concurrency,
+            crash_points=overrides.crash_points,
+        )
+    return AppContext(
+        settings=settings,
+        sessions=sessions,
+        clock=clock,
+        client=client,
+        engine=engine,
+        notifier=notifier,
+        relay=relay,
+        dispatcher=dispatcher,
+    )
+
+
+def delivery_worker(ctx: AppContext, *, finalize_every: float = 1.0) -> DeliveryWorker:
+    """The dispatcher's background jobs for this process (not started); needs an SMS gateway."""
+    if ctx.dispatcher is None:
+        raise SettingsError(["sending texts needs TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN"])
+    return DeliveryWorker(
+        ctx.dispatcher,
+        interval=ctx.settings.dispatch_interval_seconds,
+        concurrency=ctx.settings.send_concurrency,
+        finalize_every=finalize_every,
+    )

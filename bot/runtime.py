@@ -1,35 +1,17 @@
-"""The composition root's first half: settings -> engine -> session factory."""
+"""The data verbs' shortcut to the composition root: validated environment in, `AppContext` out."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 
-from sqlalchemy import Engine
-from sqlalchemy.orm import Session, sessionmaker
-
-from services.clock import Clock, SystemClock
-from services.db import make_engine, make_session_factory
+from bot.container import AppContext
+from bot.main import build
 from services.settings import Settings, load_settings
 
-
-@dataclass
-class Runtime:
-    """What every entry point needs: settings, the database and the clock."""
-
-    settings: Settings
-    engine: Engine
-    sessions: sessionmaker[Session]
-    clock: Clock
-
-    def close(self) -> None:
-        self.engine.dispose()
+#: The one process context (Runtime and AppContext were merged); the name stays for the data verbs.
+Runtime = AppContext
 
 
-def open_runtime(
-    require: Iterable[str] = (), settings: Settings | None = None, clock: Clock | None = None
-) -> Runtime:
-    """Validate the environment and connect to the database."""
-    settings = settings or load_settings(require=require)
-    engine = make_engine(settings.database_url)
-    return Runtime(settings, engine, make_session_factory(engine), clock or SystemClock())
+def open_runtime(require: Iterable[str] = (), settings: Settings | None = None) -> AppContext:
+    """`build(settings)`, the settings read from the environment unless given (SettingsError says why not)."""
+    return build(settings or load_settings(require=require))

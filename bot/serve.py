@@ -1,32 +1,27 @@
-"""The serving process: the Bolt app, Twilio routes and /healthz on waitress (or Socket Mode), and the dispatcher."""
+"""The serving process: the Bolt app, Twilio routes and /healthz on waitress (or Socket Mode), dispatcher."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from functools import partial
 from typing import Any
 
 from slack_bolt import App
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 
-from bot.app import Register, create_app
+from bot.app import create_app
 from bot.container import AppContext
-from bot.conversation_relay import SYNC_JOB_ID, ConversationRelay
+from bot.conversation_relay import SYNC_JOB_ID
 from bot.inbound import make_inbound_handler
-from bot.main import build_dispatcher, build_gateway
-from bot.notifier import SlackNotifier, build_client
-from bot.runtime import Runtime
+from bot.main import Overrides, build, delivery_worker
 from bot.web import TwilioRoutes, WebApp, serve_in_thread
-from commands import conversations
 from services.scheduler import DeliveryWorker
-from services.sms import SmsGateway
+from services.settings import Settings
 
 log = logging.getLogger(__name__)
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Any]
-InboundFactory = Callable[[AppContext], Callable[[dict[str, str]], str]]
 
 
 class _LateApp:
@@ -46,14 +41,13 @@ class _LateApp:
 
 @dataclass
 class Served:
-    """A running `mass-alert serve`: the HTTP server, the Bolt app, and optionally Socket Mode and the dispatcher."""
+    """A running `mass-alert serve`: HTTP server, Bolt app, optionally Socket Mode and the dispatcher."""
 
     app: App
     context: AppContext
     http: Any
     worker: DeliveryWorker | None = None
     socket_mode: Any | None = None
-    relay: ConversationRelay | None = None
     relay_jobs: Any | None = None
 
     @property
@@ -67,79 +61,67 @@ class Served:
         return f"{self.base_url}/slack/events"
 
     def close(self) -> None:
-        """Stop the dispatcher first (in-flight texts finish), then Socket Mode and the HTTP server."""
+        """Stop the dispatcher (in-flight texts finish), then Socket Mode, the HTTP server, the context."""
         if self.worker is not None:
             self.worker.stop()
         if self.socket_mode is not None:
             self.socket_mode.close()
         if self.relay_jobs is not None:
             self.relay_jobs.shutdown(wait=True)
-        if self.relay is not None:
-            self.relay.close()
         self.http.close()  # lets the requests being answered finish first
+        self.context.close()  # the relay's background posts, then the database pool
 
 
 def start(
-    runtime: Runtime,
+    settings: Settings,
+    overrides: Overrides | None = None,
     *,
     host: str | None = None,
     port: int | None = None,
     worker: bool = True,
-    gateway: SmsGateway | None = None,
     callbacks_to_self: bool = False,
-    extra_listeners: Sequence[Register] = (),
-    inbound: InboundFactory | None = None,
     threads: int = 8,
     finalize_every: float = 1.0,
 ) -> Served:
-    """Serve the app; `callbacks_to_self` points PUBLIC_BASE_URL at this server when it is not set.
+    """Bind the HTTP server, build the process (`bot.main.build`) and serve it; `Served.close()` undoes all.
 
-    `extra_listeners` are `register(app, ctx)` callables (e.g. the conversation listeners); `inbound(ctx)`
-    builds the handler of Twilio's inbound-text webhook.
+    `callbacks_to_self` points PUBLIC_BASE_URL at this server when it is not set (the port is known
+    once bound, so the settings are completed before anything is built from them).
     """
     late = _LateApp()
     http = serve_in_thread(
-        late, host or runtime.settings.host, runtime.settings.port if port is None else port, threads=threads
+        late, host or settings.host, settings.port if port is None else port, threads=threads
     )
     served: Served | None = None
     try:
-        if callbacks_to_self and not runtime.settings.public_base_url:
-            runtime.settings = replace(
-                runtime.settings, public_base_url=f"http://{http.effective_host}:{http.effective_port}"
+        if callbacks_to_self and not settings.public_base_url:
+            settings = replace(
+                settings, public_base_url=f"http://{http.effective_host}:{http.effective_port}"
             )
-        settings = runtime.settings
-        client = build_client(settings)
-        ctx = AppContext(settings=settings, sessions=runtime.sessions, clock=runtime.clock, client=client)
-        relay = ConversationRelay(runtime.sessions, client, runtime.clock, lanes=4)
-        replies: Register = partial(conversations.register, relay=relay)
-        app = create_app(ctx, extra_listeners=(replies, *extra_listeners))
-        served = Served(app, ctx, http, relay=relay)
+        ctx = build(settings, overrides)
+        app = create_app(ctx)
+        served = Served(app, ctx, http)
+        if ctx.relay is None:
+            raise RuntimeError("serving Slack needs SLACK_BOT_TOKEN")
         slack: WSGIApp | None = SlackRequestHandler(app)
         if settings.slack_app_token:
             from slack_bolt.adapter.socket_mode import SocketModeHandler
 
-            served.socket_mode = SocketModeHandler(app, settings.slack_app_token)
-            served.socket_mode.connect()
+            handler = SocketModeHandler(app, settings.slack_app_token)
+            handler.client.connect()  # what SocketModeHandler.connect() does; that one has no annotations
+            served.socket_mode = handler
             slack = None  # Slack reaches the app over the socket; only Twilio and /healthz are served
-        handler = inbound(ctx) if inbound is not None else make_inbound_handler(ctx, relay)
         twilio = TwilioRoutes(
-            runtime.sessions,
-            runtime.clock,
+            ctx.sessions,
+            ctx.clock,
             settings.twilio_auth_token,
             settings.public_base_url,
-            inbound=handler,
+            inbound=make_inbound_handler(ctx, ctx.relay),
         )
-        late.app = WebApp(runtime.sessions, twilio, slack=slack)
+        late.app = WebApp(ctx.sessions, twilio, slack=slack)
         if worker:
-            notifier = SlackNotifier(client, runtime.clock)
-            dispatcher = build_dispatcher(runtime, gateway or build_gateway(settings), notifier)
-            served.worker = DeliveryWorker(
-                dispatcher,
-                interval=settings.dispatch_interval_seconds,
-                concurrency=settings.send_concurrency,
-                finalize_every=finalize_every,
-            )
-            served.worker.add_job(SYNC_JOB_ID, relay.sync, 2.0)
+            served.worker = delivery_worker(ctx, finalize_every=finalize_every)
+            served.worker.add_job(SYNC_JOB_ID, ctx.relay.sync, 2.0)
             served.worker.start()
         else:
             # The dispatcher runs in `mass-alert worker`; the Slack side of replies stays with this process.
@@ -149,7 +131,7 @@ def start(
                 timezone="UTC", job_defaults={"coalesce": True, "max_instances": 1}
             )
             served.relay_jobs.add_job(
-                relay.sync, "interval", seconds=2.0, id=SYNC_JOB_ID, replace_existing=True
+                ctx.relay.sync, "interval", seconds=2.0, id=SYNC_JOB_ID, replace_existing=True
             )
             served.relay_jobs.start()
         return served

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from collections.abc import Callable, Iterable
@@ -168,10 +169,8 @@ class HttpServer:
         self.thread.start()
 
     def _run(self) -> None:
-        try:
+        with contextlib.suppress(OSError):  # the listening socket closed under select() during shutdown
             self.server.run()
-        except OSError:  # the listening socket closed under select() during shutdown
-            pass
 
     @property
     def effective_host(self) -> str:

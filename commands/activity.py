@@ -5,14 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from slack_bolt import Ack, App
+from slack_bolt import Ack
 from slack_sdk import WebClient
 
 from bot.container import AppContext
-from bot.ids import ActionId, keyed_pattern
 from bot.notifier import activity_of
 from bot.views import activity_message
-from commands.gate import chosen, require_sender
+from commands.context import app_context
+from commands.gate import chosen
 from services import alerts
 
 
@@ -37,38 +37,32 @@ class CancelClick:
         )
 
 
-def _alert_clinic(body: dict[str, Any], ctx: AppContext) -> int:
+def alert_clinic(body: dict[str, Any], ctx: AppContext) -> int:
     """The clinic of the alert the button belongs to (authorization is for that clinic)."""
     return alerts.snapshot(ctx.sessions, CancelClick.of(body).alert_id, ctx.clock.now()).clinic_id
 
 
-def _cancel(ctx: AppContext) -> Any:
-    def cancel(ack: Ack, body: dict[str, Any], client: WebClient, context: dict[str, Any]) -> None:
-        ack()
-        click = CancelClick.of(body)
-        stopped = alerts.cancel_alert(
-            ctx.sessions, click.alert_id, by_name=chosen(context).user_full_name, now=ctx.clock.now()
-        )
-        if not stopped:
-            client.chat_postEphemeral(
-                channel=click.channel_id,
-                user=click.user_id,
-                text=f"Mass text alert #{click.alert_id} had already finished, "
-                "so there was nothing left to cancel.",
-            )
-            return
-        now = ctx.clock.now()
-        text, blocks = activity_message(activity_of(alerts.snapshot(ctx.sessions, click.alert_id, now), now))
-        client.chat_update(channel=click.channel_id, ts=click.message_ts, text=text, blocks=blocks)
-
-    return cancel
-
-
-def _ack_only(ack: Ack) -> None:
+def cancel_alert(ack: Ack, body: dict[str, Any], client: WebClient, context: dict[str, Any]) -> None:
+    """Cancel: stop the alert's remaining texts and show the entry's new state (or say it had finished)."""
     ack()
+    ctx = app_context(context)
+    click = CancelClick.of(body)
+    stopped = alerts.cancel_alert(
+        ctx.sessions, click.alert_id, by_name=chosen(context).user_full_name, now=ctx.clock.now()
+    )
+    if not stopped:
+        client.chat_postEphemeral(
+            channel=click.channel_id,
+            user=click.user_id,
+            text=f"Mass text alert #{click.alert_id} had already finished, "
+            "so there was nothing left to cancel.",
+        )
+        return
+    now = ctx.clock.now()
+    text, blocks = activity_message(activity_of(alerts.snapshot(ctx.sessions, click.alert_id, now), now))
+    client.chat_update(channel=click.channel_id, ts=click.message_ts, text=text, blocks=blocks)
 
 
-def register(app: App, ctx: AppContext) -> None:
-    """Cancel (behind the permission middleware) and the link buttons (which need only an ack)."""
-    app.action(str(ActionId.CANCEL_ALERT), middleware=[require_sender(ctx, _alert_clinic)])(_cancel(ctx))
-    app.action(keyed_pattern(ActionId.OPEN_REPORT))(_ack_only)
+def ack_only(ack: Ack) -> None:
+    """A link button (the report): Slack opens the URL; the app only acknowledges."""
+    ack()

@@ -1,18 +1,18 @@
-"""/mass-alert (and the shortcut and Home button): loading modal, the live form, and review with inline errors."""
+"""/mass-alert (the shortcut, Home's button): the loading modal, the live form, review with inline errors."""
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from slack_bolt import Ack, App
+from slack_bolt import Ack
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.container import AppContext
-from bot.ids import ActionId, BlockId, CallbackId
+from bot.ids import ActionId
 from bot.views import (
     ComposeState,
     ConfirmState,
@@ -29,17 +29,18 @@ from commands.compose_state import (
     ComposeMeta,
     ConfirmMeta,
     Counted,
-    compose_clinic,
     field_block,
     resolve_range,
 )
-from commands.gate import check_sender, chosen, identity_of, require_sender
-from services import alerts, recipients
+from commands.context import app_context
+from commands.gate import check_sender, chosen, identity_of
+from services import compose
+from services.alerts import NobodyToText
 from services.authorization import Authorized
-from services.clinics import find_clinic
+from services.compose import clinic_facts
 from services.errors import InvalidInput
-from services.recipients import RecipientSummary
 from services.segments import measure
+from services.timeranges import TimeRange
 
 log = logging.getLogger(__name__)
 
@@ -49,28 +50,9 @@ LOADING_VIEW = "loading_view_id"
 RANGE_ACTIONS = (ActionId.CLINIC_SELECT, ActionId.RANGE_SELECT, ActionId.CUSTOM_START, ActionId.CUSTOM_END)
 
 
-@dataclass(frozen=True)
-class ClinicFacts:
-    """What the modal needs to know about a clinic."""
-
-    clinic_id: int
-    name: str
-    tz: str
-    pace: float
-    channel_id: str | None
-
-
-def clinic_facts(ctx: AppContext, clinic_id: int) -> ClinicFacts:
-    """Name, time zone, effective pace and linked channel of one clinic."""
-    with ctx.sessions() as session:
-        clinic = find_clinic(session, str(clinic_id))
-        pace = alerts.effective_pace(clinic, ctx.settings.alert_pace_seconds)
-        return ClinicFacts(clinic.id, clinic.name, clinic.timezone, pace, clinic.slack_channel_id)
-
-
 def with_clinic(ctx: AppContext, meta: ComposeMeta, clinic_id: int) -> ComposeMeta:
     """The metadata switched to another clinic (its zone and pace)."""
-    facts = clinic_facts(ctx, clinic_id)
+    facts = clinic_facts(ctx.sessions, clinic_id, ctx.settings.alert_pace_seconds)
     return replace(meta, clinic_id=clinic_id, tz=facts.tz, pace=facts.pace)
 
 
@@ -82,8 +64,7 @@ def recount(ctx: AppContext, meta: ComposeMeta, now: datetime) -> ComposeMeta:
         return replace(meta, counted=None, range_error=str(refused))
     if rng is None:
         return replace(meta, counted=None, range_error=None)
-    with ctx.sessions() as session:
-        summary = recipients.summarize(session, meta.clinic_id, rng, now)
+    summary = compose.count(ctx.sessions, meta.clinic_id, rng, now)
     return replace(meta, counted=Counted.of(summary), range_error=None)
 
 
@@ -117,7 +98,7 @@ def render(ctx: AppContext, meta: ComposeMeta, message: str, now: datetime) -> d
 def first_form(ctx: AppContext, sender: Authorized, channel_id: str | None) -> dict[str, Any]:
     """The form as it first opens: the channel's clinic (else the first), the default range counted."""
     choices = [(c.clinic_id, c.clinic_name) for c in sender.choices]
-    facts = clinic_facts(ctx, sender.choices[0].clinic_id)
+    facts = clinic_facts(ctx.sessions, sender.choices[0].clinic_id, ctx.settings.alert_pace_seconds)
     meta = ComposeMeta(
         clinic_id=facts.clinic_id, tz=facts.tz, pace=facts.pace, channel_id=channel_id, choices=choices
     )
@@ -135,156 +116,112 @@ def update_view(client: WebClient, current: dict[str, Any], view: dict[str, Any]
         log.debug("dropped a stale update of view %s", current["id"])
 
 
-def zero_reason(summary: RecipientSummary) -> str:
-    """Why Review refuses a range nobody in it can be texted."""
-    if summary.skipped_total:
-        reasons = skipped_summary({str(k): v for k, v in summary.skipped_by_reason.items()})
+def refusal_text(refused: InvalidInput) -> str:
+    """A review refusal in the modal's words: a range nobody can be texted in says who is left out."""
+    if not isinstance(refused, NobodyToText):
+        return str(refused)
+    if refused.skipped_by_reason:
+        reasons = skipped_summary(refused.skipped_by_reason)
         return f"Nobody in this range can be texted ({reasons}). Choose another range."
-    return "No client has an upcoming appointment in this range, so there is nobody to text. Choose another range."
+    return f"{refused} Choose another range."
 
 
-def _entry(ctx: AppContext) -> Any:
-    def open_compose(ack: Ack, body: dict[str, Any], client: WebClient, context: dict[str, Any]) -> None:
-        ack()
-        opened = client.views_open(trigger_id=body["trigger_id"], view=loading_view())["view"]
-        context[LOADING_VIEW] = opened["id"]
-        identity = identity_of(body)
-        sender = check_sender(ctx, client, identity)
-        update_view(client, opened, first_form(ctx, sender, identity.channel_id))
-
-    return open_compose
-
-
-def _range_changed(ctx: AppContext) -> Any:
-    def recount_view(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
-        ack()
-        view = body["view"]
-        meta = ComposeMeta.loads(view["private_metadata"])
-        typed = ComposeInput.from_view(view, body["actions"][0])
-        if typed.clinic_id not in (None, meta.clinic_id) and typed.clinic_id in {c for c, _ in meta.choices}:
-            meta = with_clinic(ctx, meta, typed.clinic_id)  # type: ignore[arg-type]
-        now = ctx.clock.now()
-        update_view(client, view, render(ctx, recount(ctx, typed.over(meta), now), typed.message, now))
-
-    return recount_view
+def open_compose(ack: Ack, body: dict[str, Any], client: WebClient, context: dict[str, Any]) -> None:
+    """/mass-alert, the shortcut or Home's button: the loading modal at once, then this person's form."""
+    ack()
+    opened = client.views_open(trigger_id=body["trigger_id"], view=loading_view())["view"]
+    context[LOADING_VIEW] = opened["id"]
+    ctx = app_context(context)
+    identity = identity_of(body)
+    sender = check_sender(ctx, client, identity)
+    update_view(client, opened, first_form(ctx, sender, identity.channel_id))
 
 
-def _typed(ctx: AppContext) -> Any:
-    def restat_view(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
-        ack()
-        view = body["view"]
-        typed = ComposeInput.from_view(view, body["actions"][0])
-        update_view(
-            client,
-            view,
-            render(ctx, ComposeMeta.loads(view["private_metadata"]), typed.message, ctx.clock.now()),
-        )
-
-    return restat_view
-
-
-def _see_who(ctx: AppContext) -> Any:
-    def push_skipped(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
-        ack()
-        meta = ComposeMeta.loads(body["view"]["private_metadata"])
-        now = ctx.clock.now()
-        people: list[SkippedPerson] = []
-        rng = resolve_range(meta, now, strict=False)
-        if rng is not None:
-            with ctx.sessions() as session:
-                found = recipients.compute(session, meta.clinic_id, rng, now)
-            people = [SkippedPerson(s.full_name, str(s.reason), s.detail) for s in found.skipped]
-        client.views_push(trigger_id=body["trigger_id"], view=skipped_view(people))
-
-    return push_skipped
+def recount_view(ack: Ack, body: dict[str, Any], client: WebClient, context: dict[str, Any]) -> None:
+    """A clinic or range pick: count again and update the form."""
+    ack()
+    ctx = app_context(context)
+    view = body["view"]
+    meta = ComposeMeta.loads(view["private_metadata"])
+    typed = ComposeInput.from_view(view, body["actions"][0])
+    offered = {c for c, _ in meta.choices}
+    if typed.clinic_id is not None and typed.clinic_id != meta.clinic_id and typed.clinic_id in offered:
+        meta = with_clinic(ctx, meta, typed.clinic_id)
+    now = ctx.clock.now()
+    update_view(client, view, render(ctx, recount(ctx, typed.over(meta), now), typed.message, now))
 
 
-@dataclass(frozen=True)
-class Reviewed:
-    """A form that passed review: what the confirmation shows, or the inline errors by block id."""
+def restat_view(ack: Ack, body: dict[str, Any], client: WebClient, context: dict[str, Any]) -> None:
+    """Typing in the message: characters left and texts, from the last count (no database read)."""
+    ack()
+    ctx = app_context(context)
+    view = body["view"]
+    typed = ComposeInput.from_view(view, body["actions"][0])
+    meta = ComposeMeta.loads(view["private_metadata"])
+    update_view(client, view, render(ctx, meta, typed.message, ctx.clock.now()))
 
-    errors: dict[str, str]
-    view: dict[str, Any] | None = None
+
+def push_skipped(ack: Ack, body: dict[str, Any], client: WebClient, context: dict[str, Any]) -> None:
+    """ "See who": push the list of clients in the range who will not be texted, and why."""
+    ack()
+    ctx = app_context(context)
+    meta = ComposeMeta.loads(body["view"]["private_metadata"])
+    now = ctx.clock.now()
+    rng = resolve_range(meta, now, strict=False)
+    found = compose.skipped(ctx.sessions, meta.clinic_id, rng, now) if rng is not None else []
+    people = [SkippedPerson(s.full_name, str(s.reason), s.detail) for s in found]
+    client.views_push(trigger_id=body["trigger_id"], view=skipped_view(people))
 
 
-def review_form(ctx: AppContext, meta: ComposeMeta, message: str, now: datetime) -> Reviewed:
-    """Check the range, the message and that someone can be texted; build the confirmation when all pass."""
-    max_chars = ctx.settings.alert_max_chars
-    errors: dict[str, str] = {}
-    rng = None
+def review_view(ctx: AppContext, meta: ComposeMeta, message: str, now: datetime) -> dict[str, Any]:
+    """The answer to Review: inline errors by block id, or the confirmation view pushed."""
     try:
-        rng = resolve_range(meta, now, strict=True)
+        rng: TimeRange | InvalidInput | None = resolve_range(meta, now, strict=True)
     except InvalidInput as refused:
-        errors[field_block(refused.field)] = str(refused)
-    info = measure(message, max_chars)
-    if not message:
-        errors[BlockId.MESSAGE] = "Type the message to send."
-    elif info.too_long:
-        errors[BlockId.MESSAGE] = (
-            f"The message is {info.length:,} characters; the limit is {max_chars:,}. "
-            f"Shorten it by {-info.remaining:,}."
-        )
-    summary = None
-    if rng is not None:
-        with ctx.sessions() as session:
-            summary = recipients.summarize(session, meta.clinic_id, rng, now)
-        if summary.count == 0:
-            errors[BlockId.RANGE] = zero_reason(summary)
-    if errors or rng is None or summary is None:
-        return Reviewed({str(block): text for block, text in errors.items()})
-    facts = clinic_facts(ctx, meta.clinic_id)
-    channel = meta.channel_id or facts.channel_id
-    carried = ConfirmMeta(meta.clinic_id, rng.start, rng.end, message, channel)
-    return Reviewed(
-        {},
-        confirm_view(
-            ConfirmState(
-                tz=meta.tz,
-                clinic_name=facts.name,
-                recipients=summary.count,
-                first_appointment=summary.first_appointment,
-                last_appointment=summary.last_appointment,
-                message=message,
-                pace_seconds=meta.pace,
-                eta=now + alerts.estimate_duration(summary.count, meta.pace),
-                segments=info.segments,
-                encoding=info.encoding,
-                skipped=summary.skipped_total,
-                channel_id=channel,
-                private_metadata=carried.dumps(),
-            )
-        ),
+        rng = refused
+    assert rng is not None  # strict: an incomplete range is refused, not None
+    reviewed = compose.review(
+        ctx.sessions,
+        clinic_id=meta.clinic_id,
+        rng=rng,
+        message=message,
+        channel_id=meta.channel_id,
+        now=now,
+        default_pace=ctx.settings.alert_pace_seconds,
+        max_chars=ctx.settings.alert_max_chars,
     )
+    done = reviewed.confirmation
+    if done is None:
+        errors = {str(field_block(r.field)): refusal_text(r) for r in reviewed.refusals}
+        return {"response_action": "errors", "errors": errors}
+    carried = ConfirmMeta(meta.clinic_id, done.rng.start, done.rng.end, message, done.channel_id)
+    view = confirm_view(
+        ConfirmState(
+            tz=meta.tz,
+            clinic_name=done.clinic_name,
+            recipients=done.summary.count,
+            first_appointment=done.summary.first_appointment,
+            last_appointment=done.summary.last_appointment,
+            message=message,
+            pace_seconds=done.pace,
+            eta=done.eta,
+            segments=done.segments,
+            encoding=done.encoding,
+            skipped=done.summary.skipped_total,
+            channel_id=done.channel_id,
+            private_metadata=carried.dumps(),
+        )
+    )
+    return {"response_action": "push", "view": view}
 
 
-def _review(ctx: AppContext) -> Any:
-    def review(ack: Ack, body: dict[str, Any], context: dict[str, Any]) -> None:
-        view = body["view"]
-        meta = ComposeMeta.loads(view["private_metadata"])
-        clinic_id = chosen(context).clinic_id  # authorized again by the middleware, for this clinic
-        if clinic_id != meta.clinic_id:
-            meta = with_clinic(ctx, meta, clinic_id)
-        typed = ComposeInput.from_view(view)
-        reviewed = review_form(ctx, typed.over(meta), typed.message.strip(), ctx.clock.now())
-        if reviewed.errors:
-            ack(response_action="errors", errors=reviewed.errors)
-        else:
-            ack(response_action="push", view=reviewed.view)
-
-    return review
-
-
-def register(app: App, ctx: AppContext) -> None:
-    """The entry points, the live updates and the review step."""
-    entry = _entry(ctx)
-    app.command(COMMAND)(entry)
-    app.shortcut(str(CallbackId.SHORTCUT))(entry)
-    app.action(str(ActionId.HOME_NEW_ALERT))(entry)
-    changed = _range_changed(ctx)
-    for action_id in RANGE_ACTIONS:
-        app.action(str(action_id))(changed)
-    app.action(str(ActionId.MESSAGE_INPUT))(_typed(ctx))
-    app.action(str(ActionId.SEE_WHO))(_see_who(ctx))
-    app.view(
-        str(CallbackId.COMPOSE), middleware=[require_sender(ctx, lambda body, _ctx: compose_clinic(body))]
-    )(_review(ctx))
+def review(ack: Ack, body: dict[str, Any], context: dict[str, Any]) -> None:
+    """Review (the compose view's submission): inline errors, or push the confirmation."""
+    ctx = app_context(context)
+    view = body["view"]
+    meta = ComposeMeta.loads(view["private_metadata"])
+    clinic_id = chosen(context).clinic_id  # authorized again by the middleware, for this clinic
+    if clinic_id != meta.clinic_id:
+        meta = with_clinic(ctx, meta, clinic_id)
+    typed = ComposeInput.from_view(view)
+    ack(**review_view(ctx, typed.over(meta), typed.message.strip(), ctx.clock.now()))

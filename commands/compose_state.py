@@ -150,7 +150,7 @@ class ComposeInput:
 
 
 def compose_clinic(body: dict[str, Any]) -> int | None:
-    """The clinic a compose payload is about: the picker's choice if it is one offered, else the metadata's."""
+    """The clinic a compose payload is about: the picker's choice if it was offered, else the metadata's."""
     view = body.get("view") or {}
     meta = ComposeMeta.loads(view.get("private_metadata") or "{}") if view.get("private_metadata") else None
     if meta is None:

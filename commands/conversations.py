@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from slack_bolt import Ack, App
+from slack_bolt import Ack, BoltResponse
+from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.container import AppContext
 from bot.conversation_relay import ConversationRelay
-from bot.ids import ActionId, keyed_pattern
+from commands.context import app_context
 from services import conversations as conv
 from services.errors import DomainError
-
-log = logging.getLogger(__name__)
 
 #: Message subtypes that are a person typing in a thread (plain, or "also send to channel").
 TYPED_SUBTYPES = (None, "thread_broadcast")
@@ -62,79 +60,116 @@ class ThreadMessage:
         return f"slack:{self.channel_id}:{self.ts}"
 
 
-def _email(client: Any, user_id: str) -> str | None:
+#: Bolt context keys the membership middleware fills for the listener.
+THREAD_MESSAGE = "thread_message"
+CONVERSATION = "conversation_id"
+NOT_ALLOWED_TO_CLOSE = "Only users of this clinic can close its conversations."
+
+
+def _email(client: WebClient, user_id: str) -> str | None:
     try:
-        return client.users_info(user=user_id)["user"]["profile"].get("email")
+        email = client.users_info(user=user_id)["user"]["profile"].get("email")
     except (SlackApiError, KeyError, TypeError):
         return None
+    return str(email) if email else None
 
 
-def _member(ctx: AppContext, conversation_id: int, team_id: str | None, user_id: str) -> bool:
-    """A clinic user of the conversation's clinic: by the Slack link, else by email."""
+def is_member(
+    ctx: AppContext, client: WebClient, conversation_id: int, team_id: str | None, user_id: str
+) -> bool:
+    """A clinic user of the conversation's clinic: by the Slack link, else by email (users:read.email)."""
     if conv.is_clinic_user(ctx.sessions, conversation_id, team_id=team_id, user_id=user_id):
         return True
-    email = _email(ctx.client, user_id)
+    email = _email(client, user_id)
     return bool(email) and conv.is_clinic_user(
         ctx.sessions, conversation_id, team_id=team_id, user_id=user_id, email=email
     )
 
 
-def _thread_matcher(ctx: AppContext) -> Callable[..., bool]:
-    def matches(body: dict[str, Any]) -> bool:
-        message = ThreadMessage.parse(body.get("event") or {}, body.get("team_id"))
-        return (
-            message is not None
-            and conv.find_by_thread(ctx.sessions, message.channel_id, message.thread_ts) is not None
-        )
-
-    return matches
+def _relay(ctx: AppContext) -> ConversationRelay:
+    if ctx.relay is None:
+        raise RuntimeError("no conversation relay: SLACK_BOT_TOKEN is not configured for this process")
+    return ctx.relay
 
 
-def register(app: App, ctx: AppContext, relay: ConversationRelay | None = None) -> None:
-    """Add the thread-reply and Close listeners to `app`."""
-    relay = relay or ConversationRelay(ctx.sessions, ctx.client, ctx.clock)
+def is_thread_reply(body: dict[str, Any]) -> bool:
+    """Matcher: a message a person typed in a thread (not a bot post, an edit or a top-level message)."""
+    return ThreadMessage.parse(body.get("event") or {}, body.get("team_id")) is not None
 
-    def on_thread_reply(body: dict[str, Any]) -> None:
-        message = ThreadMessage.parse(body.get("event") or {}, body.get("team_id"))
-        if message is None:
-            return
-        conversation_id = conv.find_by_thread(ctx.sessions, message.channel_id, message.thread_ts)
-        if conversation_id is None:
-            return
-        if not _member(ctx, conversation_id, message.team_id, message.user_id):
-            relay.tell(message.channel_id, message.user_id, message.thread_ts, NOT_A_CLINIC_USER)
-            return
-        try:
-            message_id = conv.queue_staff_reply(
-                ctx.sessions,
-                conversation_id=conversation_id,
-                body=message.text,
-                author_slack_user_id=message.user_id,
-                now=ctx.clock.now(),
-                dedupe_key=message.dedupe_key,
-            )
-        except conv.AlreadyHandled:
-            return
-        except DomainError as error:
-            relay.tell(message.channel_id, message.user_id, message.thread_ts, str(error))
-            return
-        relay.acknowledge_staff_reply(message_id)
 
-    def on_close(ack: Ack, body: dict[str, Any], action: dict[str, Any]) -> None:
-        ack()
-        user_id, team_id = body["user"]["id"], (body.get("team") or {}).get("id")
+def thread_of_clinic_user(
+    body: dict[str, Any], client: WebClient, context: dict[str, Any], next: Callable[[], None]
+) -> BoltResponse | None:
+    """Listener middleware: the reply is in a conversation's thread and its author is a user of that clinic.
+
+    Outside a conversation thread the listener does not run (the request stays unhandled, as any other
+    message); a person who is not a clinic user is told so in the thread and the listener does not run.
+    """
+    ctx = app_context(context)
+    message = ThreadMessage.parse(body.get("event") or {}, body.get("team_id"))
+    if message is None:
+        return None
+    conversation_id = conv.find_by_thread(ctx.sessions, message.channel_id, message.thread_ts)
+    if conversation_id is None:
+        return None
+    if not is_member(ctx, client, conversation_id, message.team_id, message.user_id):
+        _relay(ctx).tell(message.channel_id, message.user_id, message.thread_ts, NOT_A_CLINIC_USER)
+        return BoltResponse(status=200, body="")
+    context[THREAD_MESSAGE] = message
+    context[CONVERSATION] = conversation_id
+    next()
+    return None
+
+
+def closer_is_clinic_user(
+    body: dict[str, Any], client: WebClient, context: dict[str, Any], next: Callable[[], None]
+) -> BoltResponse | None:
+    """Listener middleware for Close: only a user of the conversation's clinic may close it (others told)."""
+    ctx = app_context(context)
+    user_id, team_id = body["user"]["id"], (body.get("team") or {}).get("id")
+    value = str(((body.get("actions") or [{}])[0]).get("value") or "")
+    conversation_id = int(value) if value.isdigit() else 0
+    if not is_member(ctx, client, conversation_id, team_id, user_id):
         channel_id = (body.get("channel") or {}).get("id", "")
-        value = str(action.get("value") or "")
-        conversation_id = int(value) if value.isdigit() else 0
-        if not _member(ctx, conversation_id, team_id, user_id):
-            relay.tell(channel_id, user_id, None, "Only users of this clinic can close its conversations.")
-            return
-        try:
-            conv.close_conversation(ctx.sessions, conversation_id=conversation_id, now=ctx.clock.now())
-        except DomainError as error:
-            relay.tell(channel_id, user_id, None, str(error))
-            return
-        relay.show_closed(conversation_id, closed_by=user_id)
+        _relay(ctx).tell(channel_id, user_id, None, NOT_ALLOWED_TO_CLOSE)
+        return BoltResponse(status=200, body="")
+    context[CONVERSATION] = conversation_id
+    next()
+    return None
 
-    app.event("message", matchers=[_thread_matcher(ctx)])(on_thread_reply)
-    app.action(keyed_pattern(ActionId.CLOSE_CONVERSATION))(on_close)
+
+def queue_thread_reply(context: dict[str, Any]) -> None:
+    """A clinic user's reply in a conversation thread: queue it as a text to the client, show its status."""
+    ctx = app_context(context)
+    message: ThreadMessage = context[THREAD_MESSAGE]
+    relay = _relay(ctx)
+    try:
+        message_id = conv.queue_staff_reply(
+            ctx.sessions,
+            conversation_id=context[CONVERSATION],
+            body=message.text,
+            author_slack_user_id=message.user_id,
+            now=ctx.clock.now(),
+            dedupe_key=message.dedupe_key,
+        )
+    except conv.AlreadyHandled:
+        return
+    except DomainError as error:
+        relay.tell(message.channel_id, message.user_id, message.thread_ts, str(error))
+        return
+    relay.acknowledge_staff_reply(message_id)
+
+
+def close_conversation(ack: Ack, body: dict[str, Any], context: dict[str, Any]) -> None:
+    """Close: the client's next text opens a new conversation; the thread's first message loses its button."""
+    ack()
+    ctx = app_context(context)
+    user_id = body["user"]["id"]
+    conversation_id: int = context[CONVERSATION]
+    relay = _relay(ctx)
+    try:
+        conv.close_conversation(ctx.sessions, conversation_id=conversation_id, now=ctx.clock.now())
+    except DomainError as error:
+        relay.tell((body.get("channel") or {}).get("id", ""), user_id, None, str(error))
+        return
+    relay.show_closed(conversation_id, closed_by=user_id)

@@ -11,6 +11,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.container import AppContext
+from commands.context import app_context
 from services.authorization import Authorized, ClinicChoice, authorize
 
 log = logging.getLogger(__name__)
@@ -19,6 +20,7 @@ log = logging.getLogger(__name__)
 SENDER = "sender"
 IDENTITY = "identity"
 
+#: Which clinic a request is about (read from its body, possibly with the database); None: any of theirs.
 ClinicOf = Callable[[dict[str, Any], AppContext], "int | None"]
 
 
@@ -74,12 +76,13 @@ def check_sender(
         )
 
 
-def require_sender(ctx: AppContext, clinic_of: ClinicOf | None = None) -> Callable[..., None]:
-    """Listener middleware: authorize the person (for the clinic `clinic_of` names) before the listener runs."""
+def require_sender(clinic_of: ClinicOf | None = None) -> Callable[..., None]:
+    """Listener middleware: authorize the person (for the clinic `clinic_of` names) before the listener."""
 
     def authorize_sender(
         body: dict[str, Any], client: WebClient, context: dict[str, Any], next: Callable[[], None]
     ) -> None:
+        ctx = app_context(context)
         identity = identity_of(body)
         clinic_id = clinic_of(body, ctx) if clinic_of is not None else None
         context[IDENTITY] = identity
@@ -91,4 +94,5 @@ def require_sender(ctx: AppContext, clinic_of: ClinicOf | None = None) -> Callab
 
 def chosen(context: dict[str, Any]) -> ClinicChoice:
     """The clinic the middleware authorized (the first when it was not told which)."""
-    return context[SENDER].choices[0]
+    sender: Authorized = context[SENDER]
+    return sender.choices[0]

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from slack_bolt import App
 from slack_sdk import WebClient
 
 from bot.container import AppContext
 from bot.views import HomeItem, home_view
-from commands.compose import clinic_facts
+from commands.context import app_context
 from commands.gate import SlackIdentity, check_sender, identity_of
 from services import alerts
 from services.authorization import NotAuthorized
+from services.compose import clinic_facts
 
 #: How many recent alerts the Home tab lists.
 HOME_LIMIT = 20
@@ -41,19 +41,15 @@ def home_for(ctx: AppContext, client: WebClient, identity: SlackIdentity) -> dic
         for s in snaps
     ]
     name = " · ".join(c.clinic_name for c in sender.choices)
-    return home_view(name, items, clinic_facts(ctx, sender.choices[0].clinic_id).tz, now=now)
+    facts = clinic_facts(ctx.sessions, sender.choices[0].clinic_id, ctx.settings.alert_pace_seconds)
+    return home_view(name, items, facts.tz, now=now)
 
 
-def _home(ctx: AppContext) -> Any:
-    def publish_home(body: dict[str, Any], event: dict[str, Any], client: WebClient) -> None:
-        if event.get("tab", "home") != "home":
-            return
-        identity = identity_of(body)
-        client.views_publish(user_id=identity.user_id, view=home_for(ctx, client, identity))
-
-    return publish_home
-
-
-def register(app: App, ctx: AppContext) -> None:
-    """The app_home_opened event."""
-    app.event("app_home_opened")(_home(ctx))
+def publish_home(
+    body: dict[str, Any], event: dict[str, Any], client: WebClient, context: dict[str, Any]
+) -> None:
+    """app_home_opened on the Home tab: publish the person's Activity list."""
+    if event.get("tab", "home") != "home":
+        return
+    identity = identity_of(body)
+    client.views_publish(user_id=identity.user_id, view=home_for(app_context(context), client, identity))

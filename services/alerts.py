@@ -26,7 +26,7 @@ from services.models import (
 from services.notify import AlertSnapshot, Notifier
 from services.pacing import IDLE_SLOT, ensure_sender
 from services.recipients import compute
-from services.segments import measure
+from services.segments import SegmentInfo, measure
 from services.timeranges import TimeRange
 
 log = logging.getLogger(__name__)
@@ -47,6 +47,39 @@ class AlertRequest:
     slack_user_id: str | None = None
     slack_channel_id: str | None = None
     idempotency_key: str | None = None
+
+
+class NobodyToText(InvalidInput):
+    """No client in the range can be texted; `skipped_by_reason` says why the others are left out."""
+
+    def __init__(self, skipped_by_reason: dict[str, int]) -> None:
+        super().__init__(
+            "No client has an upcoming appointment in this range, so there is nobody to text.", field="range"
+        )
+        self.skipped_by_reason = skipped_by_reason
+
+
+def check_message(message: str, max_chars: int) -> SegmentInfo:
+    """The message's length and texts; InvalidInput (field "message") when empty or over `max_chars`.
+
+    `max_chars` is the clinic's limit (ALERT_MAX_CHARS, 320 by default: two GSM-7 segments of 160).
+    """
+    if not message:
+        raise InvalidInput("Type the message to send.", field="message")
+    info = measure(message, max_chars)
+    if info.too_long:
+        raise InvalidInput(
+            f"The message is {info.length:,} characters; the limit is {max_chars:,}. "
+            f"Shorten it by {-info.remaining:,}.",
+            field="message",
+        )
+    return info
+
+
+def check_recipients(count: int, skipped_by_reason: dict[str, int]) -> None:
+    """NobodyToText when `count` is 0: an alert needs at least one client to text."""
+    if count == 0:
+        raise NobodyToText({reason: n for reason, n in skipped_by_reason.items() if n})
 
 
 def effective_pace(clinic: Clinic, default_pace: float) -> float:
@@ -70,15 +103,7 @@ def create_alert(
 ) -> tuple[int, bool]:
     """Freeze the recipients into one delivery row per client; return (alert id, created?)."""
     message = request.message.strip()
-    if not message:
-        raise InvalidInput("Type the message to send.", field="message")
-    info = measure(message, max_chars)
-    if info.too_long:
-        raise InvalidInput(
-            f"The message is {info.length} characters; the limit is {max_chars}. "
-            f"Shorten it by {-info.remaining}.",
-            field="message",
-        )
+    check_message(message, max_chars)
     with sessions() as session, session.begin():
         if (found := _existing(session, request.idempotency_key)) is not None:
             return found.id, False
@@ -91,11 +116,7 @@ def create_alert(
         if sender_key is None:
             raise DomainError(f"{clinic.name} has no SMS number or Messaging Service configured.")
         result = compute(session, clinic.id, request.rng, now)
-        if result.count == 0:
-            raise InvalidInput(
-                "No client has an upcoming appointment in this range, so there is nobody to text.",
-                field="range",
-            )
+        check_recipients(result.count, Counter(str(skip.reason) for skip in result.skipped))
         alert = MassAlert(
             clinic_id=clinic.id,
             created_by_user_id=request.created_by_user_id,

@@ -15,6 +15,7 @@ import signal
 import threading
 import uuid
 from collections import Counter
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -98,6 +99,7 @@ class Dispatcher:
         *,
         executor: ThreadPoolExecutor | None = None,
         capacity: int = 16,
+        crash_points: Mapping[str, int] | None = None,
     ) -> None:
         self.sessions = sessions
         self.gateway = gateway
@@ -108,8 +110,8 @@ class Dispatcher:
         self.capacity = capacity
         self._in_flight = 0
         self._lock = threading.Lock()
-        #: Fault injection for the crash tests: {"claimed"|"sent"|"stored": n} kills the process at the nth time.
-        self.crash_points: dict[str, int] = {}
+        #: Crash tests' fault injection: {"claimed"|"sent"|"stored": n} kills the process the nth time there.
+        self.crash_points: dict[str, int] = dict(crash_points or {})
         self._last_done: dict[str, datetime] = {}
 
     def _checkpoint(self, name: str) -> None:

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot import serve
-from bot.runtime import Runtime, open_runtime
+from bot.container import AppContext
 from sandbox import polling
 from sandbox.slack import SandboxSlack
 from sandbox.slack_user import SlackUser
@@ -46,7 +46,7 @@ class World:
 
     slack: SandboxSlack
     twilio: SandboxTwilio
-    runtime: Runtime
+    context: AppContext
     served: serve.Served
     clinic_id: int
     uptown_id: int
@@ -54,7 +54,7 @@ class World:
 
     @property
     def sessions(self) -> sessionmaker[Session]:
-        return self.runtime.sessions
+        return self.context.sessions
 
     def user(self, user_id: str = ADMIN, channel_id: str = CHANNEL) -> SlackUser:
         """A Slack member who sends signed requests to the served app."""
@@ -141,6 +141,15 @@ def _seed(sessions: sessionmaker[Session], team_id: str) -> tuple[int, int, dict
         return clinic.id, uptown.id, names
 
 
+def seed_database(url: str, team_id: str) -> tuple[int, int, dict[str, str]]:
+    """Seed the clinics before the app is served (its own short-lived connection pool)."""
+    engine = db.make_engine(url)
+    try:
+        return _seed(db.make_session_factory(engine), team_id)
+    finally:
+        engine.dispose()
+
+
 @contextmanager
 def running_world(url: str, reports: Path, *, pace: float = 0.2) -> Iterator[World]:
     """Migrate `url`, seed it, start both sandboxes and serve the app with its dispatcher."""
@@ -152,7 +161,6 @@ def running_world(url: str, reports: Path, *, pace: float = 0.2) -> Iterator[Wor
         callback_delay=0.02,
         carrier_outcomes={UNREACHABLE: ("undelivered", 30003)},
     ).start()
-    runtime = None
     served = None
     try:
         slack.add_channel(CHANNEL, "frontdesk")
@@ -176,14 +184,11 @@ def running_world(url: str, reports: Path, *, pace: float = 0.2) -> Iterator[Wor
             twilio_auth_token=TWILIO_TOKEN,
             twilio_api_url=twilio.url,
         )
-        runtime = open_runtime(settings=settings)
-        clinic_id, uptown_id, names = _seed(runtime.sessions, slack.team_id)
-        served = serve.start(runtime, host="127.0.0.1", port=0, callbacks_to_self=True, finalize_every=0.25)
-        yield World(slack, twilio, runtime, served, clinic_id, uptown_id, names)
+        clinic_id, uptown_id, names = seed_database(url, slack.team_id)
+        served = serve.start(settings, host="127.0.0.1", port=0, callbacks_to_self=True, finalize_every=0.25)
+        yield World(slack, twilio, served.context, served, clinic_id, uptown_id, names)
     finally:
         if served is not None:
             served.close()
         twilio.stop()
         slack.stop()
-        if runtime is not None:
-            runtime.close()

@@ -22,11 +22,11 @@ from slack_sdk import WebClient
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+import commands
 from bot.container import AppContext
 from bot.conversation_relay import ConversationRelay
 from bot.inbound import make_inbound_handler
 from bot.web import TwilioRoutes, WebApp, serve_in_thread
-from commands import conversations as conversation_commands
 from sandbox.signing import SIGNATURE_HEADER, twilio_signature
 from sandbox.slack import SandboxSlack
 from sandbox.slack_requests import action, block_actions_payload, event_body, post
@@ -195,11 +195,11 @@ def stack(engine: Engine, tmp_path: Path) -> Iterator[Stack]:
         slack.add_user(STAFF, email="ana@happypaws.example", real_name="Ana Lee")
         slack.add_user("U0OUTSIDER", email="someone@elsewhere.example", real_name="Out Sider")
         client = WebClient(base_url=slack.url, token=slack.bot_token)
-        ctx = AppContext(Settings(), sessions, clock, client)
         relay = ConversationRelay(sessions, client, clock)
+        ctx = AppContext(Settings(), sessions, clock, client, relay=relay)
         # Listeners run before the HTTP answer, so a test sees their effect as soon as the post returns.
         app = App(signing_secret=SECRET, client=client, process_before_response=True)
-        conversation_commands.register(app, ctx, relay)
+        commands.register(app, ctx)
         routes = TwilioRoutes(sessions, clock, TOKEN, None, inbound=make_inbound_handler(ctx, relay))
         server = serve_in_thread(WebApp(sessions, routes, SlackRequestHandler(app)))
         base = f"http://127.0.0.1:{server.effective_port}"

@@ -22,7 +22,6 @@ from slack_sdk.socket_mode.builtin.internals import (
 
 from bot import serve
 from bot.ids import CallbackId
-from bot.runtime import Runtime, open_runtime
 from sandbox import polling
 from sandbox.slack import SandboxSlack, SlackCall
 from sandbox.slack_requests import slash_command_body
@@ -30,14 +29,13 @@ from sandbox.slack_socket import OP_CLOSE, OP_PING, OP_PONG, OP_TEXT, SandboxSoc
 from sandbox.twilio import SandboxTwilio
 from services import db
 from services.settings import Settings
-from tests.e2e.slack_world import ADMIN, CHANNEL, SECRET, TWILIO_SID, TWILIO_TOKEN, _seed
+from tests.e2e.slack_world import ADMIN, CHANNEL, SECRET, TWILIO_SID, TWILIO_TOKEN, seed_database
 
 
 @dataclass
 class SocketWorld:
     slack: SandboxSlack
     socket_mode: SandboxSocketMode
-    runtime: Runtime
     served: serve.Served
 
 
@@ -52,7 +50,6 @@ def world(tmp_path: Path) -> Iterator[SocketWorld]:
     slack = SandboxSlack().start()
     socket_mode = SandboxSocketMode(app_id=slack.app_id).start().attach(slack)
     twilio = SandboxTwilio(account_sid=TWILIO_SID, auth_token=TWILIO_TOKEN).start()
-    runtime: Runtime | None = None
     served: serve.Served | None = None
     try:
         slack.add_channel(CHANNEL, "frontdesk")
@@ -68,18 +65,15 @@ def world(tmp_path: Path) -> Iterator[SocketWorld]:
             twilio_auth_token=TWILIO_TOKEN,
             twilio_api_url=twilio.url,
         )
-        runtime = open_runtime(settings=settings)
-        _seed(runtime.sessions, slack.team_id)
-        served = serve.start(runtime, host="127.0.0.1", port=0, worker=False, callbacks_to_self=True)
-        yield SocketWorld(slack, socket_mode, runtime, served)
+        seed_database(url, slack.team_id)
+        served = serve.start(settings, host="127.0.0.1", port=0, worker=False, callbacks_to_self=True)
+        yield SocketWorld(slack, socket_mode, served)
     finally:
         if served is not None:
             served.close()
         socket_mode.stop()
         twilio.stop()
         slack.stop()
-        if runtime is not None:
-            runtime.close()
 
 
 def slash_command_payload(slack: SandboxSlack, trigger_id: str) -> dict[str, str]:

@@ -1,0 +1,120 @@
+"""What the compose modal asks of the domain: a clinic's facts, a live count, who is skipped, and review.
+
+Plain values in, plain values out (frozen dataclasses); the Slack listeners in `commands.compose` turn
+them into views. The rules a review applies are the ones `alerts.create_alert` applies again at
+confirmation (`alerts.check_message`, `alerts.check_recipients`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from services import alerts, recipients
+from services.clinics import find_clinic
+from services.errors import InvalidInput
+from services.recipients import RecipientSummary, Skipped
+from services.timeranges import TimeRange
+
+
+@dataclass(frozen=True)
+class ClinicFacts:
+    """What the modal needs to know about a clinic: its IANA zone, pace (seconds per text), channel."""
+
+    clinic_id: int
+    name: str
+    tz: str
+    pace: float
+    channel_id: str | None
+
+
+@dataclass(frozen=True)
+class Confirmation:
+    """What the confirmation view shows for a reviewed form."""
+
+    clinic_name: str
+    channel_id: str | None
+    rng: TimeRange
+    summary: RecipientSummary
+    segments: int
+    encoding: str
+    #: Seconds between two texts of this alert, and when the last text should go at that pace.
+    pace: float
+    eta: datetime
+
+
+@dataclass(frozen=True)
+class Review:
+    """A reviewed form: the refusals (each InvalidInput names its field), or the confirmation."""
+
+    refusals: list[InvalidInput]
+    confirmation: Confirmation | None = None
+
+
+def clinic_facts(sessions: sessionmaker[Session], clinic_id: int, default_pace: float) -> ClinicFacts:
+    """Name, time zone, effective pace and linked channel of one clinic (NotFound when there is none)."""
+    with sessions() as session:
+        clinic = find_clinic(session, str(clinic_id))
+        pace = alerts.effective_pace(clinic, default_pace)
+        return ClinicFacts(clinic.id, clinic.name, clinic.timezone, pace, clinic.slack_channel_id)
+
+
+def count(sessions: sessionmaker[Session], clinic_id: int, rng: TimeRange, now: datetime) -> RecipientSummary:
+    """How many clients of the clinic would be texted for `rng`, their appointments' span, who is skipped."""
+    with sessions() as session:
+        return recipients.summarize(session, clinic_id, rng, now)
+
+
+def skipped(sessions: sessionmaker[Session], clinic_id: int, rng: TimeRange, now: datetime) -> list[Skipped]:
+    """Every client in `rng` who will not be texted, with the reason."""
+    with sessions() as session:
+        return list(recipients.compute(session, clinic_id, rng, now).skipped)
+
+
+def review(
+    sessions: sessionmaker[Session],
+    *,
+    clinic_id: int,
+    rng: TimeRange | InvalidInput,
+    message: str,
+    channel_id: str | None,
+    now: datetime,
+    default_pace: float,
+    max_chars: int,
+) -> Review:
+    """Check the range (`rng` is the refusal when it could not be resolved), the message and that someone
+    can be texted; the confirmation when all pass. `channel_id` falls back to the clinic's own channel.
+    """
+    refusals: list[InvalidInput] = []
+    if isinstance(rng, InvalidInput):
+        refusals.append(rng)
+    info = None
+    try:
+        info = alerts.check_message(message, max_chars)
+    except InvalidInput as refused:
+        refusals.append(refused)
+    summary = None
+    if isinstance(rng, TimeRange):
+        summary = count(sessions, clinic_id, rng, now)
+        try:
+            alerts.check_recipients(summary.count, {str(k): n for k, n in summary.skipped_by_reason.items()})
+        except InvalidInput as refused:
+            refusals.append(refused)
+    if refusals or info is None or summary is None or not isinstance(rng, TimeRange):
+        return Review(refusals)
+    facts = clinic_facts(sessions, clinic_id, default_pace)
+    return Review(
+        [],
+        Confirmation(
+            clinic_name=facts.name,
+            channel_id=channel_id or facts.channel_id,
+            rng=rng,
+            summary=summary,
+            segments=info.segments,
+            encoding=info.encoding,
+            pace=facts.pace,
+            eta=now + alerts.estimate_duration(summary.count, facts.pace),
+        ),
+    )
