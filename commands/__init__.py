@@ -16,8 +16,8 @@ def register(app: App, ctx: AppContext) -> None:
     """Put `ctx` into every request's context (one global middleware) and add every listener to `app`."""
     app.use(share_context(ctx))
     # Composing: /mass-alert, the shortcut and Home's button open it; picks and typing update it.
-    for entry in (app.command(compose.COMMAND), app.shortcut(str(CallbackId.SHORTCUT))):
-        entry(compose.open_compose)
+    app.command(compose.COMMAND)(compose.open_compose)
+    app.shortcut(str(CallbackId.SHORTCUT))(compose.open_compose)
     app.action(str(ActionId.HOME_NEW_ALERT))(compose.open_compose)
     for action_id in compose.RANGE_ACTIONS:
         app.action(str(action_id))(compose.recount_view)
