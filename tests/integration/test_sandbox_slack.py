@@ -34,6 +34,7 @@ from sandbox.slack_events import (
 )
 from sandbox.slack_requests import event_body, sign
 from sandbox.slack_tiers import RateLimits
+from sandbox.slack_user import SlackUser
 from services.clock import ManualClock
 
 CHANNEL = "C0FRONTDESK"
@@ -628,5 +629,18 @@ def test_install_events_are_delivered_signed() -> None:
             ("T0OTHER", {"type": "app_uninstalled"}),
             ("T0OTHER", {"type": "tokens_revoked", "tokens": {"bot": ["U0BOTOTHER"]}}),
         ]
+    finally:
+        app.close()
+
+
+def test_a_slack_user_delivers_events_with_retries_and_keeps_the_answers(sandbox: SandboxSlack) -> None:
+    app = EventApp(SECRET, [200])
+    try:
+        user = SlackUser(sandbox, app.url, SECRET, user_id=ADMIN, channel_id=CHANNEL)
+        answers = user.event(message_event(CHANNEL, ADMIN, "Thanks!"), retries=1)
+        assert [(a.status, a.retry_num) for a in answers] == [(200, 0), (200, 1)]
+        assert all(a.acknowledged and a.elapsed >= 0 for a in answers)
+        assert [payload["team_id"] for _, payload in app.seen] == [sandbox.team_id] * 2
+        assert user.events.answers == answers
     finally:
         app.close()
