@@ -348,7 +348,6 @@ class SandboxTwilio:
         with advanced_opt_out the webhook carries OptOutType.
         """
         sid = message_sid or _new_sid("MM" if media else "SM")
-        now = self._now()
         params = {
             "ToCountry": "US",
             "ToState": "",
@@ -377,22 +376,7 @@ class SandboxTwilio:
                 params[f"MediaUrl{index}"] = f"{self.url}{self._media_path(sid, media_sid)}"
                 params[f"MediaContentType{index}"] = content_type
             if sid not in self._messages:
-                self._messages[sid] = SandboxMessage(
-                    sid=sid,
-                    account_sid=self.account_sid,
-                    to=to,
-                    from_=from_,
-                    messaging_service_sid=None,
-                    body=body,
-                    status="received",
-                    direction="inbound",
-                    date_created=now,
-                    date_updated=now,
-                    date_sent=now,
-                    history=[("received", now)],
-                    num_media=len(media),
-                )
-                self._order.append(sid)
+                self._settled(sid, to=to, from_=from_, body=body, direction="inbound", num_media=len(media))
             kind = self._opt_out_type(body)
             if kind is not None:
                 if kind == "STOP":
@@ -413,23 +397,32 @@ class SandboxTwilio:
 
     def _reply(self, *, from_: str, to: str, body: str) -> None:
         """Record the confirmation Twilio itself sends for a keyword (lock held); no status callback."""
+        self._settled(_new_sid("SM"), to=to, from_=from_, body=body, direction="outbound-reply")
+
+    def _settled(
+        self, sid: str, *, to: str, from_: str, body: str, direction: str, num_media: int = 0
+    ) -> SandboxMessage:
+        """Store a message already at its final status: received (inbound) or delivered (lock held)."""
         now = self._now()
-        reply = SandboxMessage(
-            sid=_new_sid("SM"),
+        final = "received" if direction == "inbound" else "delivered"
+        message = SandboxMessage(
+            sid=sid,
             account_sid=self.account_sid,
             to=to,
             from_=from_,
             messaging_service_sid=None,
             body=body,
-            status="delivered",
-            direction="outbound-reply",
+            status=final,
+            direction=direction,
             date_created=now,
             date_updated=now,
             date_sent=now,
-            history=[("sent", now), ("delivered", now)],
+            history=[(final, now)],
+            num_media=num_media,
         )
-        self._messages[reply.sid] = reply
-        self._order.append(reply.sid)
+        self._messages[sid] = message
+        self._order.append(sid)
+        return message
 
     def keyword_replies(self, to: str | None = None) -> list[SandboxMessage]:
         """The confirmations the sandbox itself sent for STOP/START/HELP (to one number, or all)."""
