@@ -8,31 +8,35 @@ Retry-After), as Slack does. Every call is recorded in `calls`.
 from __future__ import annotations
 
 import itertools
-import json
 import secrets
 import threading
+import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from types import TracebackType
 from typing import Any, NamedTuple
-from urllib.parse import parse_qsl, unquote, urlsplit
 
+from sandbox.slack_errors import SlackApiFailure
+from sandbox.slack_http import decode_json_fields, handler_for
+from sandbox.slack_tiers import RateLimits
+from sandbox.slack_views import TRIGGER_TTL_SECONDS, ViewsMixin, _Trigger
+from sandbox.slack_workspaces import DEFAULT_SCOPES, Installations, Workspace
 from services.clock import Clock, SystemClock
-
-JSON_FIELDS = ("view", "blocks", "attachments", "files")
-TRIGGER_TTL_SECONDS = 3.0
-VIEW_STACK_MAX = 3
 
 
 class SlackCall(NamedTuple):
-    """One recorded Web API call."""
+    """One recorded Web API call: what was asked, the answer, the token and team, when and the HTTP status."""
 
     method: str
     params: dict[str, Any]
     response: dict[str, Any]
+    token: str | None = None
+    team_id: str | None = None
+    #: time.monotonic() when the call arrived.
+    at: float = 0.0
+    status: int = 200
 
 
 @dataclass
@@ -51,28 +55,12 @@ class UploadedFile:
     info: dict[str, Any] = field(default_factory=dict)
 
 
-@dataclass
-class _Trigger:
-    issued_at: datetime
-    view_id: str | None
-    used: bool = False
-
-
 class _Failure(NamedTuple):
     error: str
     retry_after: int | None  # set for ratelimited
 
 
-class SlackApiFailure(Exception):
-    """Raised inside a method handler: the response becomes {"ok": false, "error": error}."""
-
-    def __init__(self, error: str, **extra: Any) -> None:
-        super().__init__(error)
-        self.error = error
-        self.extra = extra
-
-
-class SandboxSlack:
+class SandboxSlack(ViewsMixin):
     """A loopback Slack Web API with Slack's response shapes, errors and rate limits; records every call."""
 
     def __init__(
@@ -90,8 +78,9 @@ class SandboxSlack:
         trigger_ttl_seconds: float = TRIGGER_TTL_SECONDS,
         host: str = "127.0.0.1",
         port: int = 0,
+        client_id: str = "1111.2222",
+        client_secret: str = "sandbox-client-secret",
     ) -> None:
-        self.bot_token = bot_token
         #: The app-level token (Socket Mode); `socket_url` is the ws:// link apps.connections.open hands out.
         self.app_token = app_token
         self.socket_url: str | None = None
@@ -102,6 +91,14 @@ class SandboxSlack:
         self.bot_id = bot_id
         self.app_id = app_id
         self.clock: Clock = clock or SystemClock()
+        #: Every workspace and its bot token, OAuth codes, revoked tokens (add_workspace, issue_oauth_code).
+        self.installations = Installations(client_id, client_secret, app_id)
+        self.installations.add(
+            Workspace(team_id, team_name, team_domain, bot_token, bot_user_id, bot_id, scopes=DEFAULT_SCOPES)
+        )
+        self._ws = self.installations.workspaces[team_id]
+        #: Slack's rate tiers, enforced once enable_rate_limits() is called (off by default).
+        self.rate_limits: RateLimits | None = None
         self.trigger_ttl_seconds = trigger_ttl_seconds
         self._address = (host, port)
         self._server: ThreadingHTTPServer | None = None
@@ -142,6 +139,10 @@ class SandboxSlack:
             "files.completeUploadExternal": self._files_complete_upload,
             "files.info": self._files_info,
             "apps.connections.open": self._apps_connections_open,
+            "conversations.members": self._conversations_members,
+            "apps.uninstall": self._apps_uninstall,
+            "auth.revoke": self._auth_revoke,
+            "oauth.v2.access": lambda params: {},  # answered in handle(): no bot token involved
         }
 
     # ----------------------------------------------------------------- lifecycle
@@ -152,7 +153,7 @@ class SandboxSlack:
         if self._server is None:
             raise RuntimeError("the Slack sandbox is not started; call start() first")
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{host!s}:{port}"
 
     @property
     def url(self) -> str:
@@ -163,7 +164,7 @@ class SandboxSlack:
         """Serve on a daemon thread; returns self."""
         if self._server is not None:
             return self
-        server = ThreadingHTTPServer(self._address, _handler_for(self))
+        server = ThreadingHTTPServer(self._address, handler_for(self))
         server.daemon_threads = True
         self._server = server
         self._thread = threading.Thread(
@@ -191,6 +192,105 @@ class SandboxSlack:
     ) -> None:
         self.stop()
 
+    @property
+    def bot_token(self) -> str:
+        """The bot token of the default workspace (a new one after it is reinstalled through OAuth)."""
+        return self.installations.workspaces[self.team_id].bot_token
+
+    @property
+    def client_id(self) -> str:
+        """The app's OAuth client id (for oauth.v2.access and apps.uninstall)."""
+        return self.installations.client_id
+
+    @property
+    def client_secret(self) -> str:
+        """The app's OAuth client secret."""
+        return self.installations.client_secret
+
+    # ----------------------------------------------------------------- workspaces and OAuth
+
+    def add_workspace(
+        self,
+        team_id: str,
+        team_name: str,
+        *,
+        team_domain: str | None = None,
+        bot_token: str | None = None,
+        bot_user_id: str | None = None,
+        bot_id: str | None = None,
+        enterprise_id: str | None = None,
+        installed: bool = True,
+    ) -> Workspace:
+        """Another Slack team: installed with a bot token, or with `installed=False` waiting for OAuth."""
+        workspace = Workspace(
+            team_id=team_id,
+            team_name=team_name,
+            team_domain=team_domain or team_name.lower().replace(" ", "-"),
+            bot_token=bot_token or f"xoxb-{team_id}-{secrets.token_hex(8)}",
+            bot_user_id=bot_user_id or f"U0BOT{team_id[1:]}",
+            bot_id=bot_id or f"B0BOT{team_id[1:]}",
+            enterprise_id=enterprise_id,
+            installed=installed,
+        )
+        with self._lock:
+            return self.installations.add(workspace)
+
+    def workspace(self, team_id: str) -> Workspace:
+        """The workspace `team_id` (its current bot token, install state)."""
+        with self._lock:
+            return self.installations.workspaces[team_id]
+
+    def issue_oauth_code(
+        self,
+        team_id: str,
+        *,
+        user_id: str = "U0INSTALLER",
+        scopes: str = DEFAULT_SCOPES,
+        redirect_uri: str | None = None,
+    ) -> str:
+        """What Slack appends to the redirect URL (`?code=...`) after `user_id` approves the install."""
+        with self._lock:
+            return self.installations.issue_code(team_id, user_id, scopes, redirect_uri)
+
+    def revoke_token(self, token: str) -> None:
+        """The token stops working: every call with it answers token_revoked."""
+        with self._lock:
+            self.installations.revoke(token)
+
+    def uninstall(self, team_id: str) -> None:
+        """The app is removed from the workspace (as from Slack's admin pages): its token is revoked."""
+        with self._lock:
+            self.installations.uninstall(team_id)
+
+    def enable_rate_limits(
+        self,
+        *,
+        window: float = 60.0,
+        limits: dict[str, int] | None = None,
+        post_limit: int = 1,
+        post_window: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> RateLimits:
+        """Enforce Slack's tiers from now on: per method per workspace over `window` seconds (Tier 3 = 50),
+        chat.postMessage `post_limit` per `post_window` seconds per channel; `limits` overrides a method's
+        calls per window. Refused calls answer HTTP 429 `ratelimited` with Retry-After (whole seconds)."""
+        with self._lock:
+            self.rate_limits = RateLimits(window, dict(limits or {}), post_limit, post_window, clock)
+            return self.rate_limits
+
+    def call_times(
+        self, method: str, team_id: str | None = None, *, answered_ok: bool = False
+    ) -> list[float]:
+        """time.monotonic() of each call of `method` (in one workspace; only ok answers if asked)."""
+        with self._lock:
+            return [
+                call.at
+                for call in self.calls
+                if call.method == method
+                and team_id in (None, call.team_id)
+                and (call.response.get("ok") or not answered_ok)
+            ]
+
     # ----------------------------------------------------------------- configuration
 
     def add_channel(
@@ -201,8 +301,10 @@ class SandboxSlack:
         private: bool = False,
         member: bool = True,
         user_ids: set[str] | None = None,
+        team_id: str | None = None,
     ) -> dict[str, Any]:
-        """Register a channel; `member` says whether the bot is in it; `user_ids` None means everyone."""
+        """Register a channel of `team_id` (default workspace when None); `member` says whether the bot is in
+        it (invite_bot / remove_bot change that); `user_ids` None means everyone."""
         with self._lock:
             channel = {
                 "id": channel_id,
@@ -217,7 +319,7 @@ class SandboxSlack:
                 "created": 1_700_000_000,
                 "creator": "U0CREATOR",
                 "name_normalized": name,
-                "context_team_id": self.team_id,
+                "context_team_id": team_id or self.team_id,
             }
             self.channels[channel_id] = channel
             if user_ids is not None:
@@ -237,11 +339,12 @@ class SandboxSlack:
         tz: str = "America/Chicago",
         *,
         name: str | None = None,
+        display_name: str | None = None,
         is_bot: bool = False,
     ) -> dict[str, Any]:
-        """Register a workspace member that users.info can describe."""
+        """Register a workspace member that users.info can describe (profile.display_name, real_name)."""
         handle = name or real_name.lower().replace(" ", ".")
-        user = {
+        user: dict[str, Any] = {
             "id": user_id,
             "team_id": team_id or self.team_id,
             "name": handle,
@@ -254,10 +357,10 @@ class SandboxSlack:
             "tz_offset": 0,
             "profile": {
                 "real_name": real_name,
-                "display_name": handle,
+                "display_name": handle if display_name is None else display_name,
                 "email": email,
                 "real_name_normalized": real_name,
-                "display_name_normalized": handle,
+                "display_name_normalized": handle if display_name is None else display_name,
                 "team": team_id or self.team_id,
             },
         }
@@ -267,13 +370,27 @@ class SandboxSlack:
             self.users[user_id] = user
         return user
 
-    def new_trigger_id(self, view_id: str | None = None) -> str:
-        """A fresh trigger id, valid for the TTL from now by the sandbox's clock (for views.open/push)."""
+    def invite_bot(self, channel_id: str) -> None:
+        """The bot is now a member of the channel (as after `/invite @app`)."""
         with self._lock:
-            number = next(self._ids)
-            trigger = f"{number}.{self.team_id[1:]}.{secrets.token_hex(16)}"
-            self._triggers[trigger] = _Trigger(self.clock.now(), view_id)
-            return trigger
+            self.members.add(channel_id)
+
+    def remove_bot(self, channel_id: str) -> None:
+        """The bot is no longer in the channel: posts answer not_in_channel, is_member is false."""
+        with self._lock:
+            self.members.discard(channel_id)
+
+    def add_user_file(
+        self, user_id: str, filename: str, content: bytes, mimetype: str, *, title: str | None = None
+    ) -> dict[str, Any]:
+        """A file a person uploaded, as a `file_share` message event lists it (download at url_private)."""
+        with self._lock:
+            upload = UploadedFile(self._new_id("F"), filename, len(content), content, title or filename)
+            upload.completed = True
+            upload.info = self._file_info(upload)
+            upload.info.update(user=user_id, mimetype=mimetype, mode="hosted", size=len(content))
+            self.uploaded_files[upload.id] = upload
+            return dict(upload.info)
 
     def fail_next(self, method: str, error: str, count: int = 1) -> None:
         """The next `count` calls of `method` answer {"ok": false, "error": error}."""
@@ -318,63 +435,6 @@ class SandboxSlack:
         with self._lock:
             return next((m for m in self.messages.get(channel, []) if m["ts"] == ts), None)
 
-    def set_input(self, view_id: str, block_id: str, action_id: str, value: dict[str, Any]) -> None:
-        """Simulate the user filling an input: `value` like {"type": "plain_text_input", "value": "hi"}."""
-        with self._lock:
-            view = self.views[view_id]
-            view["state"]["values"].setdefault(block_id, {})[action_id] = value
-
-    def apply_view_response(self, view_id: str, response: dict[str, Any] | None) -> dict[str, Any] | None:
-        """Do what Slack does with a view_submission's answer; returns the view now shown (None when closed).
-
-        `errors` shows inline errors (keys must be input blocks), `update` replaces the view, `push` stacks a
-        new one, `clear` closes the whole stack, and an empty answer closes the submitted view.
-        """
-        with self._lock:
-            current = self.views[view_id]
-            action = (response or {}).get("response_action")
-            if action == "errors":
-                errors = dict((response or {}).get("errors") or {})
-                inputs = {block for block, _ in _input_keys(current)}
-                if not errors or not set(errors) <= inputs:
-                    raise SlackApiFailure(
-                        "invalid_arguments",
-                        response_metadata={
-                            "messages": [
-                                f"[ERROR] errors must name input blocks of the view, got {sorted(errors)}"
-                            ]
-                        },
-                    )
-                self.view_errors[view_id] = errors
-                return current
-            self.view_errors.pop(view_id, None)
-            if action == "update":
-                view = self._check_view((response or {}).get("view"), "modal")
-                return self._store_view(
-                    view,
-                    view_id=view_id,
-                    root=current["root_view_id"],
-                    previous=current["previous_view_id"],
-                    state=_surviving_state(current, view),
-                )
-            if action == "push":
-                view = self._check_view((response or {}).get("view"), "modal")
-                depth, cursor = 1, current
-                while cursor.get("previous_view_id") in self.views:
-                    depth += 1
-                    cursor = self.views[cursor["previous_view_id"]]
-                if depth >= VIEW_STACK_MAX:
-                    raise SlackApiFailure("push_limit_reached")
-                return self._store_view(view, root=current["root_view_id"], previous=view_id)
-            if action == "clear":
-                root = current["root_view_id"]
-                for stacked in [v for v, stored in self.views.items() if stored.get("root_view_id") == root]:
-                    self.closed_views[stacked] = self.views.pop(stacked)
-                return None
-            self.closed_views[view_id] = self.views.pop(view_id)
-            previous = current.get("previous_view_id")
-            return self.views.get(previous) if previous else None
-
     def file_content(self, file_id: str) -> bytes | None:
         """The bytes uploaded for a file."""
         with self._lock:
@@ -384,37 +444,65 @@ class SandboxSlack:
     # ----------------------------------------------------------------- dispatch
 
     def handle(
-        self, method: str, params: dict[str, Any], token: str | None
+        self,
+        method: str,
+        params: dict[str, Any],
+        token: str | None,
+        *,
+        basic: tuple[str, str] | None = None,
     ) -> tuple[int, dict[str, str], dict[str, Any]]:
-        """Answer one Web API call: (HTTP status, extra headers, JSON body); records it."""
+        """Answer one Web API call: (HTTP status, extra headers, JSON body); records it.
+
+        The token picks the workspace (a revoked one answers token_revoked, an unknown one invalid_auth);
+        oauth.v2.access takes the app's client id and secret instead (HTTP Basic auth or form fields).
+        """
+        arrived = time.monotonic()
         headers: dict[str, str] = {}
         status = 200
+        team: str | None = None
         with self._lock:
             handler = self._methods.get(method)
+            workspace, auth_error = (None, None) if not token else self.installations.team_of(token)
             if handler is None:
                 response: dict[str, Any] = {"ok": False, "error": "unknown_method"}
+            elif method == "oauth.v2.access":
+                response = self._oauth_v2_access(params, basic)
             elif not token:
                 response = {"ok": False, "error": "not_authed"}
             elif method == "apps.connections.open" and token != self.app_token:
-                response = {
-                    "ok": False,
-                    "error": "not_allowed_token_type" if token == self.bot_token else "invalid_auth",
-                }
-            elif method != "apps.connections.open" and token != self.bot_token:
-                response = {"ok": False, "error": "invalid_auth"}
+                error = "not_allowed_token_type" if workspace is not None else "invalid_auth"
+                response = {"ok": False, "error": error}
+            elif method != "apps.connections.open" and workspace is None:
+                response = {"ok": False, "error": auth_error or "invalid_auth"}
             elif (failure := self._take_failure(method)) is not None:
                 response = {"ok": False, "error": failure.error}
                 if failure.retry_after is not None:
                     status = 429
                     headers["Retry-After"] = str(failure.retry_after)
+            elif (refusal := self._over_limit(method, params, workspace)) is not None:
+                status, response = 429, {"ok": False, "error": "ratelimited"}
+                headers["Retry-After"] = str(refusal)
             else:
+                self._ws = workspace or self.installations.workspaces[self.team_id]
                 try:
-                    params = _decode_json_fields(params)
+                    params = decode_json_fields(params)
                     response = {"ok": True, **handler(params)}
                 except SlackApiFailure as failure_:
                     response = {"ok": False, "error": failure_.error, **failure_.extra}
-            self.calls.append(SlackCall(method, dict(params), response))
+                finally:
+                    self._ws = self.installations.workspaces[self.team_id]
+            if workspace is not None:
+                team = workspace.team_id
+            self.calls.append(SlackCall(method, dict(params), response, token, team, arrived, status))
             return status, headers, response
+
+    def _over_limit(self, method: str, params: dict[str, Any], workspace: Workspace | None) -> int | None:
+        """Retry-After seconds when the rate tier refuses this call (lock held); None when it may run."""
+        if self.rate_limits is None or workspace is None:
+            return None
+        channel = params.get("channel") if method == "chat.postMessage" else None
+        refusal = self.rate_limits.check(workspace.team_id, method, str(channel) if channel else None)
+        return None if refusal is None else refusal.retry_after
 
     def handle_upload(self, file_id: str, body: bytes) -> tuple[int, str]:
         """Store the bytes POSTed to an upload URL."""
@@ -435,108 +523,19 @@ class SandboxSlack:
         seconds = int(self.clock.now().timestamp())
         return f"{seconds}.{next(self._ids):06d}"
 
-    def _new_id(self, prefix: str) -> str:
-        return f"{prefix}{next(self._ids):010d}"
-
-    def _hash(self) -> str:
-        return f"{int(self.clock.now().timestamp())}.{secrets.token_hex(4)}"
-
     def _resolve_channel(self, channel: Any, *, need_member: bool = True) -> str:
         if not channel or not isinstance(channel, str):
             raise SlackApiFailure("channel_not_found")
         if channel in self.users:
             return self.dm_channel(channel)
         info = self.channels.get(channel)
-        if info is None:
-            raise SlackApiFailure("channel_not_found")
+        if info is None or info.get("context_team_id", self._ws.team_id) != self._ws.team_id:
+            raise SlackApiFailure("channel_not_found")  # another workspace's channel is not visible
         if info.get("is_private") and channel not in self.members:
             raise SlackApiFailure("channel_not_found")  # private channels are invisible to non-members
         if need_member and channel not in self.members:
             raise SlackApiFailure("not_in_channel")
         return channel
-
-    def _consume_trigger(self, trigger_id: Any) -> _Trigger:
-        if not trigger_id or not isinstance(trigger_id, str):
-            raise SlackApiFailure("invalid_arguments")
-        trigger = self._triggers.get(trigger_id)
-        if trigger is None or trigger_id in self.expired_triggers:
-            raise SlackApiFailure("expired_trigger_id")
-        if (self.clock.now() - trigger.issued_at).total_seconds() > self.trigger_ttl_seconds:
-            raise SlackApiFailure("expired_trigger_id")
-        if trigger.used:
-            raise SlackApiFailure("exchanged_trigger_id")
-        trigger.used = True
-        return trigger
-
-    def _check_view(self, view: Any, kind: str) -> dict[str, Any]:
-        if not isinstance(view, dict):
-            messages = ["[ERROR] missing view"]
-            raise SlackApiFailure("invalid_arguments", response_metadata={"messages": messages})
-        problems: list[str] = []
-        if view.get("type") != kind:
-            problems.append(f"[ERROR] view type must be {kind}")
-        blocks = view.get("blocks")
-        if not isinstance(blocks, list) or len(blocks) > 100:
-            problems.append("[ERROR] blocks must be a list of at most 100 items [json-pointer:/view/blocks]")
-        else:
-            ids = [b.get("block_id") for b in blocks if isinstance(b, dict) and b.get("block_id")]
-            if len(ids) != len(set(ids)):
-                problems.append("[ERROR] duplicate block_id [json-pointer:/view/blocks]")
-        if kind == "modal":
-            title = (view.get("title") or {}).get("text", "")
-            if not title or len(title) > 24:
-                problems.append("[ERROR] title must be 1-24 characters [json-pointer:/view/title/text]")
-        if len(view.get("private_metadata") or "") > 3000:
-            problems.append("[ERROR] private_metadata must be at most 3000 characters")
-        if problems:
-            raise SlackApiFailure("invalid_arguments", response_metadata={"messages": problems})
-        return view
-
-    def _store_view(
-        self,
-        view: dict[str, Any],
-        *,
-        view_id: str | None = None,
-        root: str | None = None,
-        previous: str | None = None,
-        state: dict[str, Any] | None = None,
-    ) -> dict[str, Any]:
-        view_id = view_id or self._new_id("V")
-        stored = {
-            "id": view_id,
-            "team_id": self.team_id,
-            "type": view["type"],
-            "blocks": view.get("blocks", []),
-            "private_metadata": view.get("private_metadata", ""),
-            "callback_id": view.get("callback_id", ""),
-            "state": {"values": state or {}},
-            "hash": self._hash(),
-            "title": view.get("title"),
-            "clear_on_close": bool(view.get("clear_on_close", False)),
-            "notify_on_close": bool(view.get("notify_on_close", False)),
-            "close": view.get("close"),
-            "submit": view.get("submit"),
-            "previous_view_id": previous,
-            "root_view_id": root or view_id,
-            "app_id": self.app_id,
-            "external_id": view.get("external_id", ""),
-            "app_installed_team_id": self.team_id,
-            "bot_id": self.bot_id,
-        }
-        self.views[view_id] = stored
-        return stored
-
-    def _find_view(self, params: dict[str, Any]) -> dict[str, Any]:
-        view_id, external_id = params.get("view_id"), params.get("external_id")
-        if not view_id and not external_id:
-            raise SlackApiFailure("invalid_arguments")
-        if view_id:
-            found = self.views.get(view_id)
-        else:
-            found = next((v for v in self.views.values() if v.get("external_id") == external_id), None)
-        if found is None:
-            raise SlackApiFailure("not_found")
-        return found
 
     def _message_out(self, message: dict[str, Any]) -> dict[str, Any]:
         return {k: v for k, v in message.items() if k not in ("history", "channel")}
@@ -545,70 +544,53 @@ class SandboxSlack:
 
     def _auth_test(self, params: dict[str, Any]) -> dict[str, Any]:
         return {
-            "url": f"https://{self.team_domain}.slack.com/",
-            "team": self.team_name,
+            "url": f"https://{self._ws.team_domain}.slack.com/",
+            "team": self._ws.team_name,
             "user": "mass_text_alerts",
-            "team_id": self.team_id,
-            "user_id": self.bot_user_id,
-            "bot_id": self.bot_id,
+            "team_id": self._ws.team_id,
+            "user_id": self._ws.bot_user_id,
+            "bot_id": self._ws.bot_id,
             "is_enterprise_install": False,
+            **({"enterprise_id": self._ws.enterprise_id} if self._ws.enterprise_id else {}),
         }
+
+    def _oauth_v2_access(self, params: dict[str, Any], basic: tuple[str, str] | None) -> dict[str, Any]:
+        """Exchange an OAuth code for a bot token (lock held); Slack's error when it cannot."""
+        client_id, client_secret = basic or (params.get("client_id") or "", params.get("client_secret") or "")
+        try:
+            answer = self.installations.exchange(
+                str(client_id), str(client_secret), str(params.get("code") or ""), params.get("redirect_uri")
+            )
+        except LookupError as refused:
+            return {"ok": False, "error": str(refused.args[0])}
+        return {"ok": True, **answer}
+
+    def _apps_uninstall(self, params: dict[str, Any]) -> dict[str, Any]:
+        if params.get("client_id") != self.client_id:
+            raise SlackApiFailure("invalid_client_id")
+        if params.get("client_secret") != self.client_secret:
+            raise SlackApiFailure("bad_client_secret")
+        self.installations.uninstall(self._ws.team_id)
+        return {}
+
+    def _auth_revoke(self, params: dict[str, Any]) -> dict[str, Any]:
+        if str(params.get("test") or "").lower() in ("1", "true"):
+            return {"revoked": False}
+        self.installations.revoke(self._ws.bot_token)
+        return {"revoked": True}
+
+    def _conversations_members(self, params: dict[str, Any]) -> dict[str, Any]:
+        channel = self._resolve_channel(params.get("channel"), need_member=False)
+        info = self.channels[channel]
+        people = sorted(info.get("_users") or [u for u, d in self.users.items() if not d.get("is_bot")])
+        if channel in self.members:
+            people.append(self._ws.bot_user_id)
+        return {"members": people, "response_metadata": {"next_cursor": ""}}
 
     def _apps_connections_open(self, params: dict[str, Any]) -> dict[str, Any]:
         if self.socket_url is None:
             raise SlackApiFailure("socket_mode_not_enabled")
         return {"url": f"{self.socket_url}?ticket={secrets.token_hex(16)}&app_id={self.app_id}"}
-
-    def _views_open(self, params: dict[str, Any]) -> dict[str, Any]:
-        view = self._check_view(params.get("view"), "modal")
-        self._consume_trigger(params.get("trigger_id"))
-        return {"view": self._store_view(view)}
-
-    def _views_push(self, params: dict[str, Any]) -> dict[str, Any]:
-        view = self._check_view(params.get("view"), "modal")
-        trigger = self._consume_trigger(params.get("trigger_id"))
-        parent = self.views.get(trigger.view_id) if trigger.view_id else None
-        if parent is None:
-            return {"view": self._store_view(view)}
-        depth, cursor = 1, parent
-        while cursor.get("previous_view_id") and cursor["previous_view_id"] in self.views:
-            depth += 1
-            cursor = self.views[cursor["previous_view_id"]]
-        if depth >= VIEW_STACK_MAX:
-            raise SlackApiFailure("push_limit_reached")
-        return {"view": self._store_view(view, root=parent["root_view_id"], previous=parent["id"])}
-
-    def _views_update(self, params: dict[str, Any]) -> dict[str, Any]:
-        current = self._find_view(params)
-        view = self._check_view(params.get("view"), current["type"])
-        expected = params.get("hash")
-        if expected and expected != current["hash"]:
-            raise SlackApiFailure("hash_conflict")
-        kept = _surviving_state(current, view)
-        return {
-            "view": self._store_view(
-                view,
-                view_id=current["id"],
-                root=current["root_view_id"],
-                previous=current["previous_view_id"],
-                state=kept,
-            )
-        }
-
-    def _views_publish(self, params: dict[str, Any]) -> dict[str, Any]:
-        user_id = params.get("user_id")
-        if not user_id:
-            raise SlackApiFailure("invalid_arguments")
-        if self.users and user_id not in self.users:
-            raise SlackApiFailure("user_not_found")
-        view = self._check_view(params.get("view"), "home")
-        current = self.home_views.get(user_id)
-        if params.get("hash") and current is not None and params["hash"] != current["hash"]:
-            raise SlackApiFailure("hash_conflict")
-        view_id = current["id"] if current else None
-        stored = self._store_view(view, view_id=view_id)
-        self.home_views[user_id] = stored
-        return {"view": stored}
 
     def _chat_post_message(self, params: dict[str, Any]) -> dict[str, Any]:
         channel = self._resolve_channel(params.get("channel"))
@@ -623,10 +605,10 @@ class SandboxSlack:
             "channel": channel,
             "ts": ts,
             "text": text,
-            "user": self.bot_user_id,
-            "bot_id": self.bot_id,
+            "user": self._ws.bot_user_id,
+            "bot_id": self._ws.bot_id,
             "app_id": self.app_id,
-            "team": self.team_id,
+            "team": self._ws.team_id,
             "history": [],
         }
         if blocks is not None:
@@ -643,7 +625,7 @@ class SandboxSlack:
         message = self.message(channel, str(params.get("ts") or ""))
         if message is None:
             raise SlackApiFailure("message_not_found")
-        if message.get("user") != self.bot_user_id:
+        if message.get("user") != self._ws.bot_user_id:
             raise SlackApiFailure("cant_update_message")
         blocks = params.get("blocks")
         if blocks is not None and (not isinstance(blocks, list) or len(blocks) > 50):
@@ -653,7 +635,7 @@ class SandboxSlack:
             message["text"] = params.get("text") or ""
         if blocks is not None:
             message["blocks"] = blocks
-        message["edited"] = {"user": self.bot_user_id, "ts": self._now_ts()}
+        message["edited"] = {"user": self._ws.bot_user_id, "ts": self._now_ts()}
         return {
             "channel": channel,
             "ts": message["ts"],
@@ -688,7 +670,9 @@ class SandboxSlack:
         message = self.message(channel, str(params.get("message_ts") or ""))
         if message is None:
             raise SlackApiFailure("message_not_found")
-        link = f"https://{self.team_domain}.slack.com/archives/{channel}/p{message['ts'].replace('.', '')}"
+        link = (
+            f"https://{self._ws.team_domain}.slack.com/archives/{channel}/p{message['ts'].replace('.', '')}"
+        )
         if message.get("thread_ts"):
             link += f"?thread_ts={message['thread_ts']}&cid={channel}"
         return {"channel": channel, "permalink": link}
@@ -782,8 +766,8 @@ class SandboxSlack:
                 "channel": channel,
                 "ts": ts,
                 "text": comment,
-                "user": self.bot_user_id,
-                "bot_id": self.bot_id,
+                "user": self._ws.bot_user_id,
+                "bot_id": self._ws.bot_id,
                 "upload": True,
                 "files": out,
                 "history": [],
@@ -806,12 +790,12 @@ class SandboxSlack:
             "title": upload.title,
             "mimetype": "text/csv" if name.endswith(".csv") else "application/octet-stream",
             "filetype": name.rsplit(".", 1)[-1] if "." in name else "binary",
-            "user": self.bot_user_id,
+            "user": self._ws.bot_user_id,
             "size": len(upload.content or b""),
             "is_public": False,
             "url_private": f"{self.base_url}/files/{upload.id}/{name}",
             "url_private_download": f"{self.base_url}/files/{upload.id}/download/{name}",
-            "permalink": f"https://{self.team_domain}.slack.com/files/{self.bot_user_id}/{upload.id}/{name}",
+            "permalink": f"https://{self._ws.team_domain}.slack.com/files/{self._ws.bot_user_id}/{upload.id}/{name}",
             "channels": [c for c in upload.channels if not self.channels[c].get("is_private")],
             "groups": [c for c in upload.channels if self.channels[c].get("is_private")],
             "shares": {},
@@ -822,108 +806,3 @@ class SandboxSlack:
         if upload is None or not upload.completed:
             raise SlackApiFailure("file_not_found")
         return {"file": upload.info}
-
-
-def _input_keys(view: dict[str, Any]) -> Iterator[tuple[str, str]]:
-    for block in view.get("blocks") or []:
-        if isinstance(block, dict) and block.get("type") == "input":
-            element = block.get("element") or {}
-            if block.get("block_id") and element.get("action_id"):
-                yield block["block_id"], element["action_id"]
-
-
-def _surviving_state(current: dict[str, Any], new_view: dict[str, Any]) -> dict[str, Any]:
-    """Slack keeps what the user entered in inputs whose block_id and action_id did not change."""
-    old = current.get("state", {}).get("values", {})
-    kept: dict[str, Any] = {}
-    for block_id, action_id in _input_keys(new_view):
-        if action_id in old.get(block_id, {}):
-            kept.setdefault(block_id, {})[action_id] = old[block_id][action_id]
-    return kept
-
-
-def _decode_json_fields(params: dict[str, Any]) -> dict[str, Any]:
-    decoded = dict(params)
-    for key in JSON_FIELDS:
-        value = decoded.get(key)
-        if isinstance(value, str) and value:
-            try:
-                decoded[key] = json.loads(value)
-            except json.JSONDecodeError:
-                raise SlackApiFailure("invalid_blocks" if key == "blocks" else "invalid_arguments") from None
-    return decoded
-
-
-def _parse_body(content_type: str, body: bytes) -> dict[str, Any]:
-    if not body:
-        return {}
-    kind = content_type.split(";")[0].strip().lower()
-    if kind == "application/json":
-        data = json.loads(body.decode("utf-8"))
-        return data if isinstance(data, dict) else {}
-    return dict(parse_qsl(body.decode("utf-8"), keep_blank_values=True))
-
-
-def _handler_for(sandbox: SandboxSlack) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def log_message(self, format: str, *args: Any) -> None:
-            return
-
-        def _send(
-            self, status: int, body: bytes, content_type: str, headers: dict[str, str] | None = None
-        ) -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(body)))
-            for name, value in (headers or {}).items():
-                self.send_header(name, value)
-            self.end_headers()
-            self.wfile.write(body)
-
-        def _read(self) -> bytes:
-            length = int(self.headers.get("Content-Length") or 0)
-            return self.rfile.read(length) if length else b""
-
-        def _api(self, method: str, params: dict[str, Any]) -> None:
-            auth = self.headers.get("Authorization", "")
-            token = auth[7:].strip() if auth.lower().startswith("bearer ") else None
-            token = token or params.pop("token", None)
-            params.pop("token", None)
-            status, headers, payload = sandbox.handle(method, params, token)
-            self._send(status, json.dumps(payload).encode(), "application/json; charset=utf-8", headers)
-
-        def do_GET(self) -> None:
-            parts = urlsplit(self.path)
-            if parts.path.startswith("/api/"):
-                self._api(unquote(parts.path[5:]), dict(parse_qsl(parts.query, keep_blank_values=True)))
-            elif parts.path.startswith("/files/"):
-                file_id = parts.path.split("/")[2]
-                content = sandbox.file_content(file_id)
-                if content is None:
-                    self._send(404, b"not found", "text/plain")
-                else:
-                    self._send(200, content, "application/octet-stream")
-            else:
-                self._send(404, b"not found", "text/plain")
-
-        def do_POST(self) -> None:
-            parts = urlsplit(self.path)
-            body = self._read()
-            if parts.path.startswith("/upload/v1/"):
-                status, text = sandbox.handle_upload(parts.path.rsplit("/", 1)[-1], body)
-                self._send(status, text.encode(), "text/plain")
-                return
-            if not parts.path.startswith("/api/"):
-                self._send(404, b"not found", "text/plain")
-                return
-            params = dict(parse_qsl(parts.query, keep_blank_values=True))
-            try:
-                params.update(_parse_body(self.headers.get("Content-Type", ""), body))
-            except (ValueError, UnicodeDecodeError):
-                self._send(200, b'{"ok": false, "error": "invalid_json"}', "application/json")
-                return
-            self._api(unquote(parts.path[5:]), params)
-
-    return Handler

@@ -204,7 +204,7 @@ def view_submission_payload(
     token: str = VERIFICATION_TOKEN,
 ) -> bytes:
     """`payload=` body of a view_submission (the modal's submit button)."""
-    payload = {
+    payload: dict[str, Any] = {
         "type": "view_submission",
         "team": _team(team_id, team_domain),
         "user": _user(user_id, team_id, user_name),
@@ -277,28 +277,37 @@ def event_body(
     team_id: str = DEFAULT_TEAM_ID,
     api_app_id: str = DEFAULT_APP_ID,
     token: str = VERIFICATION_TOKEN,
+    bot_user_id: str = "U0MASSALERT",
+    enterprise_id: str | None = None,
+    event_id: str | None = None,
 ) -> bytes:
-    """The JSON body of an Events API callback wrapping `event` (app_home_opened, message, ...)."""
+    """The JSON body of an Events API callback wrapping `event` (app_home_opened, message, ...).
+
+    A retry of the same delivery carries the same `event_id` (Slack's deduplication key).
+    """
     now = int(time.time())
     body = {
         "token": token,
         "team_id": team_id,
+        "enterprise_id": enterprise_id,
         "api_app_id": api_app_id,
         "event": event,
         "type": "event_callback",
-        "event_id": f"Ev{now}{next(_EVENT_NUMBERS):08d}",
+        "event_id": event_id or f"Ev{now}{next(_EVENT_NUMBERS):08d}",
         "event_time": now,
         "authorizations": [
             {
-                "enterprise_id": None,
+                "enterprise_id": enterprise_id,
                 "team_id": team_id,
-                "user_id": "U0MASSALERT",
+                "user_id": bot_user_id,
                 "is_bot": True,
                 "is_enterprise_install": False,
             }
         ],
         "is_ext_shared_channel": False,
     }
+    if enterprise_id is None:
+        del body["enterprise_id"]
     return json.dumps(body).encode()
 
 
@@ -309,8 +318,12 @@ def post(
     timestamp: int | None = None,
     content_type: str | None = None,
     timeout: float = 10.0,
+    headers: dict[str, str] | None = None,
 ) -> tuple[int, str]:
-    """POST a signed request as Slack does; returns (HTTP status, response text), errors included."""
+    """POST a signed request as Slack does; returns (HTTP status, response text), errors included.
+
+    `headers` adds to Slack's own (e.g. X-Slack-Retry-Num and X-Slack-Retry-Reason on a retry).
+    """
     stamp = int(time.time()) if timestamp is None else timestamp
     if content_type is None:
         content_type = JSON if body[:1] == b"{" else FORM
@@ -318,6 +331,7 @@ def post(
         "Content-Type": content_type,
         "User-Agent": "Slackbot 1.0 (+https://api.slack.com/robots)",
         **sign(signing_secret, body, stamp),
+        **(headers or {}),
     }
     request = urllib.request.Request(url, data=body, headers=headers, method="POST")
     try:

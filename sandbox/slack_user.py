@@ -1,5 +1,6 @@
-"""A person using Slack, against the Slack sandbox: their clicks and keystrokes become the signed requests Slack
-sends to the app, and Slack's own part (showing a pushed view, inline errors, closing) is applied to the sandbox.
+"""A person using Slack, against the Slack sandbox: their clicks and keystrokes become the signed requests
+Slack sends to the app, and Slack's own part (showing a pushed view, inline errors, closing) is applied to
+the sandbox.
 
 Used by `mass-alert demo`, the end-to-end tests and the modal benchmark.
 """
@@ -18,6 +19,7 @@ from bot.ids import ActionId, BlockId, CallbackId
 from bot.views.models import RANGE_PRESETS
 from sandbox.polling import wait_for
 from sandbox.slack import SandboxSlack
+from sandbox.slack_events import EventAnswer, EventSender
 from sandbox.slack_requests import (
     action,
     block_actions_payload,
@@ -64,7 +66,9 @@ class SlackUser:
         self.channel_name = channel_name
         self.user_name = user_name
         self.timeout = timeout
-        self._who = {
+        #: Every Events API delivery this user caused, with the app's status and timing (see event()).
+        self.events = EventSender(events_url, signing_secret, timeout=timeout)
+        self._who: dict[str, Any] = {
             "user_id": user_id,
             "user_name": user_name,
             "team_id": sandbox.team_id,
@@ -77,6 +81,25 @@ class SlackUser:
     def send(self, body: bytes) -> tuple[int, str]:
         """POST a signed body to the app (as Slack does)."""
         return post(self.events_url, body, self.secret, timeout=self.timeout)
+
+    def event(
+        self,
+        event: dict[str, Any],
+        *,
+        retries: int = 0,
+        retry_reason: str = "http_timeout",
+        like_slack: bool = False,
+    ) -> list[EventAnswer]:
+        """Deliver an Events API callback wrapping `event` for this user's workspace, as Slack does.
+
+        `retries` resends the same body (same event_id) with X-Slack-Retry-Num 1..n and X-Slack-Retry-Reason;
+        `like_slack` instead retries only while the app fails to answer 2xx within 3 s (up to 3 times).
+        Every answer is also kept in `self.events.answers`.
+        """
+        body = event_body(event, team_id=self.sandbox.team_id, api_app_id=self.sandbox.app_id)
+        if like_slack:
+            return self.events.deliver_like_slack(body)
+        return self.events.deliver(body, retries=retries, retry_reason=retry_reason)
 
     def wait_for(self, found: Callable[[], T | None], what: str, timeout: float | None = None) -> T:
         """Poll until `found()` returns something truthy; TimeoutError naming `what` otherwise."""
@@ -146,7 +169,7 @@ class SlackUser:
     def act(
         self, view_id: str, entry: dict[str, Any], state: dict[str, Any] | None = None, *, wait: bool = True
     ) -> int:
-        """Fire one block action in a modal (recording the input's new state first); wait for the app's update."""
+        """Fire one block action in a modal (recording the input's new state first); wait for the update."""
         old = self._hash(view_id)
         if state is not None:
             self.sandbox.set_input(view_id, entry["block_id"], entry["action_id"], state)

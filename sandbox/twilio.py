@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import base64
-import dataclasses
 import heapq
 import itertools
-import json
 import random
 import re
 import threading
@@ -15,148 +12,48 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
-from email.utils import format_datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from datetime import UTC, datetime
+from http.server import ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import urlencode
 
 from sandbox.signing import SIGNATURE_HEADER, twilio_signature
+from sandbox.twilio_http import handler_for
+from sandbox.twilio_records import (
+    API_VERSION,
+    Arrival,
+    CallbackRecord,
+    RequestRecord,
+    SandboxMessage,
+    copy_message,
+    sent_matches,
+)
+from sandbox.twilio_rules import (
+    ASYNC_CODES,
+    DEFAULT_KEYWORDS,
+    DEFAULT_REPLIES,
+    ERROR_MESSAGES,
+    HTTP_STATUS,
+    MAGIC_FROM,
+    MAGIC_TO,
+    VALIDITY_EXPIRED,
+    VALIDITY_MAX,
+    VALIDITY_MIN,
+    keyword_of,
+    segments,
+    smart_encode,
+)
 from services.clock import Clock
 
-API_VERSION = "2010-04-01"
 DEFAULT_ACCOUNT_SID = "AC" + "0123456789abcdef" * 2
 DEFAULT_AUTH_TOKEN = "sandbox-auth-token"
 
-#: Twilio's test numbers: a message to one of these fails at create with this code.
-MAGIC_TO: dict[str, int] = {
-    "+15005550001": 21211,
-    "+15005550002": 21612,
-    "+15005550003": 21408,
-    "+15005550004": 21610,
-    "+15005550009": 21614,
-}
-#: Twilio's test From numbers that fail at create.
-MAGIC_FROM: dict[str, int] = {"+15005550001": 21212, "+15005550007": 21606, "+15005550008": 21611}
-
-ERROR_MESSAGES: dict[int, str] = {
-    20003: "Authenticate",
-    20404: "The requested resource was not found",
-    20429: "Too Many Requests",
-    21211: "The 'To' number is not a valid phone number.",
-    21212: "The 'From' number is not a valid phone number, shortcode, or alphanumeric sender ID.",
-    21408: "Permission to send an SMS has not been enabled for the region indicated by the 'To' number.",
-    21602: "Message body is required.",
-    21603: "A 'From' phone number is required.",
-    21604: "A 'To' phone number is required.",
-    21606: "The 'From' phone number provided is not a valid message-capable Twilio phone number.",
-    21610: "Attempt to send to unsubscribed recipient",
-    21611: "This 'From' number has exceeded the maximum number of queued messages",
-    21612: "The 'To' phone number is not currently reachable via SMS.",
-    21614: "The 'To' number is not a valid mobile number.",
-    21617: "The concatenated message body exceeds the 1600 character limit.",
-    30003: "Unreachable destination handset",
-    30004: "Message blocked",
-    30005: "Unknown destination handset",
-    30006: "Landline or unreachable carrier",
-    30007: "Message filtered",
-    30008: "Unknown error",
-}
-
 _E164 = re.compile(r"^\+[1-9]\d{6,14}$")
-_MESSAGES = re.compile(r"^/2010-04-01/Accounts/(?P<account>[^/]+)/Messages\.json$")
-_MESSAGE = re.compile(r"^/2010-04-01/Accounts/(?P<account>[^/]+)/Messages/(?P<sid>[^/]+)\.json$")
 _FINAL = frozenset({"delivered", "undelivered", "failed", "received"})
-
-
-def _rfc2822(instant: datetime | None) -> str | None:
-    """Twilio's date format, e.g. 'Tue, 01 Dec 2026 15:00:00 +0000'."""
-    return format_datetime(instant.astimezone(UTC)) if instant is not None else None
-
-
-def _segments(body: str) -> int:
-    """A close estimate of the SMS segment count (GSM-7 for ASCII, else UCS-2)."""
-    single, multi = (160, 153) if all(ord(c) < 128 for c in body) else (70, 67)
-    return 1 if len(body) <= single else -(-len(body) // multi)
-
-
-@dataclass
-class SandboxMessage:
-    """A message the sandbox holds, with every status it went through and when."""
-
-    sid: str
-    account_sid: str
-    to: str
-    from_: str | None
-    messaging_service_sid: str | None
-    body: str
-    status: str
-    direction: str
-    date_created: datetime
-    date_updated: datetime
-    status_callback: str | None = None
-    date_sent: datetime | None = None
-    error_code: int | None = None
-    error_message: str | None = None
-    history: list[tuple[str, datetime]] = field(default_factory=list)
-
-    @property
-    def uri(self) -> str:
-        return f"/{API_VERSION}/Accounts/{self.account_sid}/Messages/{self.sid}.json"
-
-    def to_json(self) -> dict[str, Any]:
-        """The message in Twilio's JSON shape."""
-        base = self.uri[: -len(".json")]
-        return {
-            "account_sid": self.account_sid,
-            "api_version": API_VERSION,
-            "body": self.body,
-            "date_created": _rfc2822(self.date_created),
-            "date_sent": _rfc2822(self.date_sent),
-            "date_updated": _rfc2822(self.date_updated),
-            "direction": self.direction,
-            "error_code": self.error_code,
-            "error_message": self.error_message,
-            "from": self.from_,
-            "messaging_service_sid": self.messaging_service_sid,
-            "num_media": "0",
-            "num_segments": str(_segments(self.body)),
-            "price": None,
-            "price_unit": "USD",
-            "sid": self.sid,
-            "status": self.status,
-            "subresource_uris": {"media": f"{base}/Media.json", "feedback": f"{base}/Feedback.json"},
-            "to": self.to,
-            "uri": self.uri,
-        }
-
-
-@dataclass(frozen=True)
-class RequestRecord:
-    """One API request the sandbox answered."""
-
-    method: str
-    path: str
-    query: dict[str, str]
-    form: dict[str, str]
-    status: int
-    at: datetime
-
-
-@dataclass(frozen=True)
-class CallbackRecord:
-    """One webhook the sandbox posted: status callback or inbound message."""
-
-    url: str
-    params: dict[str, str]
-    signature: str
-    status: int | None
-    error: str | None
-    at: datetime
 
 
 @dataclass(order=True)
@@ -190,6 +87,9 @@ class SandboxTwilio:
         from_numbers: Iterable[str] | None = None,
         clock: Clock | None = None,
         callback_workers: int = 8,
+        opt_out_handling: bool = False,
+        advanced_opt_out: bool = False,
+        queue_delay: float = 0.0,
     ) -> None:
         self.account_sid = account_sid
         self.auth_token = auth_token
@@ -223,6 +123,29 @@ class SandboxTwilio:
         self._threads: list[threading.Thread] = []
         self._posters: ThreadPoolExecutor | None = None
         self._callback_workers = callback_workers
+        #: Twilio's own STOP/START/HELP handling (long codes, toll-free): it replies and blocks with 21610.
+        self.opt_out_handling = opt_out_handling
+        #: Advanced Opt-Out: the inbound webhook carries OptOutType and custom keywords count.
+        self.advanced_opt_out = advanced_opt_out
+        #: Keyword (upper case) -> OptOutType; add custom ones with add_keyword().
+        self.keywords: dict[str, str] = dict(DEFAULT_KEYWORDS)
+        #: OptOutType -> the confirmation text the sandbox sends back.
+        self.replies: dict[str, str] = dict(DEFAULT_REPLIES)
+        #: (sender, recipient) pairs blocked after STOP: a create answers 21610 until START.
+        self.opt_outs: set[tuple[str, str]] = set()
+        #: Seconds each outbound message waits as `queued` before `sent` (set_queue_delay per sender).
+        self.queue_delay = queue_delay
+        self.sender_queue_delay: dict[str, float] = {}
+        #: To prefix -> error code answered at create (21408, 21612, 21606, 21211, ...).
+        self.to_prefix_errors: dict[str, int] = {}
+        #: From -> error code: 2xxxx refused at create, 3xxxx accepted then failed with it.
+        self.sender_errors: dict[str, int] = {}
+        #: Answered to every API request while set (20003 authentication, 20005 account not active).
+        self.account_error: int | None = None
+        self._arrivals: list[Arrival] = []
+        self._hold_on_drop = 0
+        self._delays: list[float] = []
+        self._media: dict[str, tuple[str, bytes]] = {}
 
     # ----- lifecycle of the server -------------------------------------------------------------
 
@@ -232,14 +155,14 @@ class SandboxTwilio:
         if self._server is None:
             raise RuntimeError("SandboxTwilio is not started")
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{host!s}:{port}"
 
     def start(self) -> SandboxTwilio:
         """Listen and start the status-callback worker."""
         if self._server is not None:
             return self
         self._stopping = False
-        self._server = ThreadingHTTPServer((self._host, self._port), _handler_for(self))
+        self._server = ThreadingHTTPServer((self._host, self._port), handler_for(self))
         self._server.daemon_threads = True
         self._posters = ThreadPoolExecutor(self._callback_workers, thread_name_prefix="sandbox-twilio-cb")
         server = self._server
@@ -282,10 +205,90 @@ class SandboxTwilio:
         with self._lock:
             self._rate_limited += n
 
-    def drop_response_for(self, n: int) -> None:
-        """Create the next `n` messages but close the connection without answering (a lost response)."""
+    def drop_response_for(self, n: int, *, hold_queued: bool = False) -> None:
+        """Create the next `n` messages but close the connection without answering (a lost response).
+
+        With `hold_queued` each of them stays `queued` with no date_sent (so a DateSent filter does not
+        find it) and sends no callback until release_held().
+        """
         with self._lock:
             self._drops += n
+            if hold_queued:
+                self._hold_on_drop += n
+
+    def delay_response_for(self, n: int, seconds: float) -> None:
+        """Create the next `n` messages at once but answer each only after `seconds` (a client timeout)."""
+        with self._lock:
+            self._delays.extend([seconds] * n)
+
+    def release_held(self) -> list[str]:
+        """Let every held message go on (queued -> sent -> final, with callbacks); their SIDs."""
+        with self._lock:
+            released = [sid for sid in self._order if self._messages[sid].held]
+            for sid in released:
+                self._messages[sid].held = False
+                self._schedule(sid, 0, self.callback_delay)
+            return released
+
+    def refuse_to_prefix(self, prefix: str, code: int) -> None:
+        """Refuse creates whose To starts with `prefix` with `code` (e.g. "+44", 21408 region not enabled)."""
+        with self._lock:
+            self.to_prefix_errors[prefix] = code
+
+    def refuse_from(self, from_: str, code: int | None) -> None:
+        """Fail sends from `from_` with `code` (None clears it).
+
+        2xxxx codes are refused at create (21606 not message-capable, 21659 not a Twilio number); 3xxxx
+        codes are accepted and then fail with that code (30034 unregistered 10DLC, 30032 toll-free not
+        verified), as Twilio reports them.
+        """
+        with self._lock:
+            if code is None:
+                self.sender_errors.pop(from_, None)
+            else:
+                self.sender_errors[from_] = code
+
+    def fail_account(self, code: int | None) -> None:
+        """Answer every API request with `code` (20003, 20005) until called with None."""
+        with self._lock:
+            self.account_error = code
+
+    def set_queue_delay(self, seconds: float, from_: str | None = None) -> None:
+        """Keep messages `queued` for `seconds` before sending (for one sender, or all when None).
+
+        A message whose ValidityPeriod is shorter than its wait fails with 30036 (Validity Period Expired)
+        when the period ends, and its status callback says so.
+        """
+        with self._lock:
+            if from_ is None:
+                self.queue_delay = seconds
+            else:
+                self.sender_queue_delay[from_] = seconds
+
+    def add_keyword(self, word: str, opt_out_type: str) -> None:
+        """A custom Advanced Opt-Out keyword ("ALTO" or "ARRÊT" -> "STOP"); counts with advanced_opt_out."""
+        if opt_out_type not in DEFAULT_REPLIES:
+            raise ValueError(f"OptOutType must be STOP, START or HELP, not {opt_out_type!r}")
+        with self._lock:
+            self.keywords[word.strip().upper()] = opt_out_type
+
+    def arrivals(self) -> list[Arrival]:
+        """Every create request as it reached the sandbox (before any latency), in order."""
+        with self._lock:
+            return list(self._arrivals)
+
+    def arrivals_by_sender(self, *, created_only: bool = True) -> dict[str, list[float]]:
+        """From -> monotonic times (seconds) its creates reached the sandbox; only stored ones by default."""
+        out: dict[str, list[float]] = {}
+        for arrival in self.arrivals():
+            if arrival.from_ is not None and (arrival.sid is not None or not created_only):
+                out.setdefault(arrival.from_, []).append(arrival.monotonic)
+        return out
+
+    def min_gap(self, from_: str) -> float | None:
+        """The smallest time in seconds between two stored creates from `from_`; None with fewer than two."""
+        times = sorted(self.arrivals_by_sender().get(from_, []))
+        return min((b - a for a, b in itertools.pairwise(times)), default=None)
 
     def set_outcome(self, to: str, status: str, error_code: int | None = None) -> None:
         """Make messages to `to` end as `status` (delivered, undelivered, failed) with `error_code`."""
@@ -296,12 +299,12 @@ class SandboxTwilio:
     def messages(self) -> list[SandboxMessage]:
         """Copies of every message (outbound and inbound), in creation order."""
         with self._lock:
-            return [_copy(self._messages[sid]) for sid in self._order]
+            return [copy_message(self._messages[sid]) for sid in self._order]
 
     def message(self, sid: str) -> SandboxMessage:
         """A copy of one message."""
         with self._lock:
-            return _copy(self._messages[sid])
+            return copy_message(self._messages[sid])
 
     @property
     def requests(self) -> list[RequestRecord]:
@@ -327,33 +330,29 @@ class SandboxTwilio:
             return True
 
     def simulate_inbound(
-        self, url: str, *, from_: str, to: str, body: str, message_sid: str | None = None
+        self,
+        url: str,
+        *,
+        from_: str,
+        to: str,
+        body: str,
+        message_sid: str | None = None,
+        media: Sequence[tuple[str, bytes]] = (),
     ) -> int:
-        """Post a signed inbound-SMS webhook to `url` as Twilio does; return the HTTP status."""
-        sid = message_sid or _new_sid("SM")
-        now = self._now()
-        with self._lock:
-            if sid not in self._messages:
-                self._messages[sid] = SandboxMessage(
-                    sid=sid,
-                    account_sid=self.account_sid,
-                    to=to,
-                    from_=from_,
-                    messaging_service_sid=None,
-                    body=body,
-                    status="received",
-                    direction="inbound",
-                    date_created=now,
-                    date_updated=now,
-                    date_sent=now,
-                    history=[("received", now)],
-                )
-                self._order.append(sid)
+        """Post a signed inbound-message webhook to `url` as Twilio does; return the HTTP status.
+
+        `media` is a list of (content type, bytes): the webhook then carries NumMedia, MediaUrlN and
+        MediaContentTypeN, and the sandbox serves each file at its URL behind HTTP Basic auth (account
+        SID and auth token), 401 otherwise. With opt_out_handling, a STOP/START/HELP keyword makes the
+        sandbox send its own confirmation to `from_` and block (or unblock) sends from `to` with 21610;
+        with advanced_opt_out the webhook carries OptOutType.
+        """
+        sid = message_sid or _new_sid("MM" if media else "SM")
         params = {
             "ToCountry": "US",
             "ToState": "",
             "SmsMessageSid": sid,
-            "NumMedia": "0",
+            "NumMedia": str(len(media)),
             "ToCity": "",
             "FromZip": "",
             "SmsSid": sid,
@@ -364,13 +363,78 @@ class SandboxTwilio:
             "FromCountry": "US",
             "To": to,
             "ToZip": "",
-            "NumSegments": str(_segments(body)),
+            "NumSegments": str(segments(body)),
             "MessageSid": sid,
             "AccountSid": self.account_sid,
             "From": from_,
             "ApiVersion": API_VERSION,
         }
+        with self._lock:
+            for index, (content_type, content) in enumerate(media):
+                media_sid = _new_sid("ME")
+                self._media[f"{sid}/{media_sid}"] = (content_type, content)
+                params[f"MediaUrl{index}"] = f"{self.url}{self._media_path(sid, media_sid)}"
+                params[f"MediaContentType{index}"] = content_type
+            if sid not in self._messages:
+                self._settled(sid, to=to, from_=from_, body=body, direction="inbound", num_media=len(media))
+            kind = self._opt_out_type(body)
+            if kind is not None:
+                if kind == "STOP":
+                    self.opt_outs.add((to, from_))
+                elif kind == "START":
+                    self.opt_outs.discard((to, from_))
+                self._reply(from_=to, to=from_, body=self.replies[kind])
+                if self.advanced_opt_out:
+                    params["OptOutType"] = kind
         return self._post(url, params).status or 0
+
+    def _opt_out_type(self, body: str) -> str | None:
+        """The keyword's OptOutType when Twilio's own handling applies to `body` (lock held)."""
+        if not self.opt_out_handling:
+            return None
+        keywords = self.keywords if self.advanced_opt_out else DEFAULT_KEYWORDS
+        return keyword_of(body, keywords)
+
+    def _reply(self, *, from_: str, to: str, body: str) -> None:
+        """Record the confirmation Twilio itself sends for a keyword (lock held); no status callback."""
+        self._settled(_new_sid("SM"), to=to, from_=from_, body=body, direction="outbound-reply")
+
+    def _settled(
+        self, sid: str, *, to: str, from_: str, body: str, direction: str, num_media: int = 0
+    ) -> SandboxMessage:
+        """Store a message already at its final status: received (inbound) or delivered (lock held)."""
+        now = self._now()
+        final = "received" if direction == "inbound" else "delivered"
+        message = SandboxMessage(
+            sid=sid,
+            account_sid=self.account_sid,
+            to=to,
+            from_=from_,
+            messaging_service_sid=None,
+            body=body,
+            status=final,
+            direction=direction,
+            date_created=now,
+            date_updated=now,
+            date_sent=now,
+            history=[(final, now)],
+            num_media=num_media,
+        )
+        self._messages[sid] = message
+        self._order.append(sid)
+        return message
+
+    def keyword_replies(self, to: str | None = None) -> list[SandboxMessage]:
+        """The confirmations the sandbox itself sent for STOP/START/HELP (to one number, or all)."""
+        return [m for m in self.messages if m.direction == "outbound-reply" and to in (None, m.to)]
+
+    def _media_path(self, message_sid: str, media_sid: str) -> str:
+        return f"/{API_VERSION}/Accounts/{self.account_sid}/Messages/{message_sid}/Media/{media_sid}"
+
+    def media_content(self, message_sid: str, media_sid: str) -> tuple[str, bytes] | None:
+        """(content type, bytes) of one inbound media file, or None."""
+        with self._lock:
+            return self._media.get(f"{message_sid}/{media_sid}")
 
     # ----- the API -----------------------------------------------------------------------------
 
@@ -391,31 +455,65 @@ class SandboxTwilio:
             body["more_info"] = f"https://www.twilio.com/docs/errors/{code}"
         return status, body
 
-    def _create(self, form: dict[str, str]) -> tuple[int, dict[str, Any] | None, dict[str, str]]:
-        """Decide a create's answer; returns (status, body or None to drop the connection, headers)."""
+    def _create(self, form: dict[str, str]) -> tuple[int, dict[str, Any] | None, dict[str, str], float]:
+        """Decide a create's answer: (status, body or None to drop the connection, headers, extra delay)."""
+        arrived, wall = time.monotonic(), datetime.now(UTC)
         to = form.get("To", "").strip()
         from_ = form.get("From", "").strip() or None
+        with self._lock:
+            status, body, headers, delay, sid = self._decide(form, to, from_)
+            self._arrivals.append(Arrival(from_, to, wall, arrived, status, sid))
+        return status, body, headers, delay
+
+    def _decide(
+        self, form: dict[str, str], to: str, from_: str | None
+    ) -> tuple[int, dict[str, Any] | None, dict[str, str], float, str | None]:
         service = form.get("MessagingServiceSid", "").strip() or None
         body = form.get("Body", "")
         headers: dict[str, str] = {}
-        with self._lock:
-            if self._rate_limited > 0:
-                self._rate_limited -= 1
-                headers["Retry-After"] = f"{self.retry_after:g}"
-                return (*self._error(429, 20429), headers)
-            code = self._validate(to, from_, service, body)
-            if code is not None:
-                return (*self._error(400, code), headers)
-            failing = self.failure_ratio > 0 and self._rng.random() < self.failure_ratio
-            if failing and not self.failures_create_message:
-                return (*self._error(500, None, "Internal Server Error"), headers)
-            message = self._store(to, from_, service, body, form.get("StatusCallback") or None)
-            if failing:
-                return (*self._error(500, None, "Internal Server Error"), headers)
-            if self._drops > 0:
-                self._drops -= 1
-                return 201, None, headers
-            return 201, message.to_json(), headers
+        if self._rate_limited > 0:
+            self._rate_limited -= 1
+            headers["Retry-After"] = f"{self.retry_after:g}"
+            return (*self._error(429, 20429), headers, 0.0, None)
+        code = self._validate(to, from_, service, body)
+        validity: int | None = None
+        if code is None and form.get("ValidityPeriod", "").strip():
+            try:
+                validity = int(form["ValidityPeriod"])
+            except ValueError:
+                validity = -1
+            if not VALIDITY_MIN <= validity <= VALIDITY_MAX:
+                code = 21624
+        if code is not None:
+            return (*self._error(HTTP_STATUS.get(code, 400), code), headers, 0.0, None)
+        failing = self.failure_ratio > 0 and self._rng.random() < self.failure_ratio
+        if failing and not self.failures_create_message:
+            return (*self._error(500, None, "Internal Server Error"), headers, 0.0, None)
+        smart = form.get("SmartEncoded", "").strip().lower() == "true"
+        message = self._store(
+            to, from_, service, smart_encode(body) if smart else body, form.get("StatusCallback") or None
+        )
+        message.original_body = body
+        message.validity_period = validity
+        wait = self.sender_queue_delay.get(from_ or "", self.queue_delay)
+        if validity is not None and wait > validity:
+            message.queue_wait, message.fail_code = float(validity), VALIDITY_EXPIRED
+        else:
+            message.queue_wait = wait
+        if from_ in self.sender_errors and self.sender_errors[from_] in ASYNC_CODES:
+            message.fail_code = self.sender_errors[from_]
+        if failing:
+            return (*self._error(500, None, "Internal Server Error"), headers, 0.0, message.sid)
+        delay = self._delays.pop(0) if self._delays else 0.0
+        if self._drops > 0:
+            self._drops -= 1
+            if self._hold_on_drop > 0:
+                self._hold_on_drop -= 1
+                message.held = True
+                self._steps = [step for step in self._steps if step.sid != message.sid]
+                heapq.heapify(self._steps)
+            return 201, None, headers, delay, message.sid
+        return 201, message.to_json(), headers, delay, message.sid
 
     def _validate(self, to: str, from_: str | None, service: str | None, body: str) -> int | None:
         if not to:
@@ -428,10 +526,18 @@ class SandboxTwilio:
             not _E164.match(from_) or (self.from_numbers is not None and from_ not in self.from_numbers)
         ):
             return 21606 if _E164.match(from_) else 21212
+        sender_code = self.sender_errors.get(from_ or "")
+        if sender_code is not None and sender_code not in ASYNC_CODES:
+            return sender_code
         if to in MAGIC_TO:
             return MAGIC_TO[to]
         if not _E164.match(to):
             return 21211
+        for prefix, code in self.to_prefix_errors.items():
+            if to.startswith(prefix):
+                return code
+        if ((from_ or service or ""), to) in self.opt_outs:
+            return 21610
         if not body:
             return 21602
         if len(body) > 1600:
@@ -464,11 +570,13 @@ class SandboxTwilio:
         return message
 
     def _list(self, query: dict[str, str]) -> dict[str, Any]:
-        """Messages matching To, From and DateSent filters, newest first, one page."""
+        """Messages matching To, From and DateSent filters, newest first, one page.
 
-        def day(value: str) -> date:
-            return date.fromisoformat(value[:10])
-
+        As Twilio filters: `DateSent` (that UTC day, a time part ignored as the SDK sends midnight),
+        `DateSent<` (on or before) and `DateSent>` (on or after) compare date_sent, by day for YYYY-MM-DD
+        and by instant for a full ISO 8601 time; a message
+        with no date_sent yet (still queued) matches no DateSent filter. There is no DateCreated filter.
+        """
         page_size = max(1, min(1000, int(query.get("PageSize", "50") or 50)))
         page = max(0, int(query.get("Page", "0") or 0))
         with self._lock:
@@ -477,14 +585,9 @@ class SandboxTwilio:
                 found = [m for m in found if m.to == query["To"]]
             if "From" in query:
                 found = [m for m in found if m.from_ == query["From"]]
-            for name, keep in (
-                ("DateSent", lambda d, v: d == v),
-                ("DateSent>", lambda d, v: d >= v),
-                ("DateSent<", lambda d, v: d <= v),
-            ):
+            for name in ("DateSent", "DateSent>", "DateSent<"):
                 if name in query:
-                    wanted = day(query[name])
-                    found = [m for m in found if m.date_sent is not None and keep(m.date_sent.date(), wanted)]
+                    found = [m for m in found if sent_matches(m.date_sent, name, query[name])]
             chunk = [m.to_json() for m in found[page * page_size : (page + 1) * page_size]]
         base = f"/{API_VERSION}/Accounts/{self.account_sid}/Messages.json"
         filters = {k: v for k, v in query.items() if k not in ("Page", "PageSize", "PageToken")}
@@ -510,6 +613,8 @@ class SandboxTwilio:
 
     def _plan(self, message: SandboxMessage) -> list[str]:
         """The statuses a message goes through after create."""
+        if message.fail_code is not None:
+            return ["queued", "failed"]
         final, _ = self.carrier_outcomes.get(message.to, ("delivered", None))
         return ["queued", "failed"] if final == "failed" else ["queued", "sent", final]
 
@@ -554,6 +659,7 @@ class SandboxTwilio:
                 message.date_sent = now
             if status in ("undelivered", "failed"):
                 _, code = self.carrier_outcomes.get(message.to, (status, None))
+                code = message.fail_code if message.fail_code is not None else code
                 message.error_code = code
                 message.error_message = ERROR_MESSAGES.get(code or 0) if code else None
         if not (self.send_callbacks and message.status_callback):
@@ -603,7 +709,8 @@ class SandboxTwilio:
         self._busy -= 1
         message = self._messages[step.sid]
         if step.index + 1 < len(self._plan(message)) and not self._stopping:
-            self._schedule(step.sid, step.index + 1, self.callback_delay)
+            wait = message.queue_wait if step.index == 0 else 0.0
+            self._schedule(step.sid, step.index + 1, self.callback_delay + wait)
         self._changed.notify_all()
 
     def _post(self, url: str, params: dict[str, str]) -> CallbackRecord:
@@ -640,83 +747,6 @@ class SandboxTwilio:
 
 def _new_sid(prefix: str) -> str:
     return prefix + uuid.uuid4().hex
-
-
-def _copy(message: SandboxMessage) -> SandboxMessage:
-    return dataclasses.replace(message, history=list(message.history))
-
-
-def _handler_for(sandbox: SandboxTwilio) -> type[BaseHTTPRequestHandler]:
-    """The request handler class bound to one sandbox."""
-
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-        server_version = "SandboxTwilio/1.0"
-        disable_nagle_algorithm = True  # headers and body go out in two writes; do not wait 40 ms
-
-        def log_message(self, format: str, *args: Any) -> None:
-            return
-
-        def do_GET(self) -> None:
-            self._handle("GET")
-
-        def do_POST(self) -> None:
-            self._handle("POST")
-
-        def _handle(self, method: str) -> None:
-            parts = urlsplit(self.path)
-            query = {k: v[0] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
-            length = int(self.headers.get("Content-Length") or 0)
-            raw = self.rfile.read(length).decode("utf-8") if length else ""
-            form = {k: v[0] for k, v in parse_qs(raw, keep_blank_values=True).items()}
-            status, body, headers = self._route(method, parts.path, query, form)
-            sandbox._record(method, parts.path, query, form, status)
-            if body is None:
-                self.close_connection = True  # the message exists but the answer is lost
-                return
-            self._send(status, body, headers)
-
-        def _route(
-            self, method: str, path: str, query: dict[str, str], form: dict[str, str]
-        ) -> tuple[int, dict[str, Any] | None, dict[str, str]]:
-            if not self._authorized():
-                return (*sandbox._error(401, 20003), {"WWW-Authenticate": 'Basic realm="Twilio API"'})
-            if (match := _MESSAGES.match(path)) and match["account"] == sandbox.account_sid:
-                if method == "POST":
-                    result = sandbox._create(form)
-                    if sandbox.latency > 0:
-                        time.sleep(sandbox.latency)
-                    return result
-                return 200, sandbox._list(query), {}
-            match = _MESSAGE.match(path)
-            if method == "GET" and match and match["account"] == sandbox.account_sid:
-                with sandbox._lock:
-                    message = sandbox._messages.get(match["sid"])
-                    if message is not None:
-                        return 200, message.to_json(), {}
-            return (*sandbox._error(404, 20404, f"The requested resource {path} was not found"), {})
-
-        def _authorized(self) -> bool:
-            header = self.headers.get("Authorization", "")
-            if not header.startswith("Basic "):
-                return False
-            try:
-                user, _, password = base64.b64decode(header[6:]).decode("utf-8").partition(":")
-            except (ValueError, UnicodeDecodeError):
-                return False
-            return user == sandbox.account_sid and password == sandbox.auth_token
-
-        def _send(self, status: int, body: dict[str, Any], headers: dict[str, str]) -> None:
-            data = json.dumps(body).encode("utf-8")
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json; charset=utf-8")
-            self.send_header("Content-Length", str(len(data)))
-            for name, value in headers.items():
-                self.send_header(name, value)
-            self.end_headers()
-            self.wfile.write(data)
-
-    return Handler
 
 
 def main(argv: list[str] | None = None, *, ready: Callable[[SandboxTwilio], None] | None = None) -> None:

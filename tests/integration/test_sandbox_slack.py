@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import threading
+import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -15,6 +18,24 @@ from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 from bot.ids import ActionId, BlockId
 from bot.views import ComposeState, compose_view, loading_view
 from sandbox.slack import SandboxSlack
+from sandbox.slack_events import (
+    EventSender,
+    app_uninstalled_event,
+    bot_message_event,
+    channel_join_event,
+    channel_mention,
+    escape,
+    file_share_event,
+    link,
+    message_changed_event,
+    message_deleted_event,
+    message_event,
+    tokens_revoked_event,
+    user_mention,
+)
+from sandbox.slack_requests import event_body, sign
+from sandbox.slack_tiers import RateLimits
+from sandbox.slack_user import SlackUser
 from services.clock import ManualClock
 
 CHANNEL = "C0FRONTDESK"
@@ -45,7 +66,7 @@ def error_of(method: Callable[..., Any], **kwargs: Any) -> str:
     return str(caught.value.response["error"])
 
 
-def simple_modal(title: str = "Mass Text Alert") -> dict:
+def simple_modal(title: str = "Mass Text Alert") -> dict[str, Any]:
     return {
         "type": "modal",
         "title": {"type": "plain_text", "text": title},
@@ -161,7 +182,7 @@ def test_post_update_and_permalink(sandbox: SandboxSlack, client: WebClient) -> 
     assert message["text"] == "All 2 texts sent" and message["ts"] == posted["ts"]
     assert [h["text"] for h in message["history"]] == ["alert #1", "alert #1: 1 of 2 sent"]
     reply = client.chat_postMessage(channel=CHANNEL, text="report", thread_ts=posted["ts"])
-    assert sandbox.message(CHANNEL, reply["ts"])["thread_ts"] == posted["ts"]
+    assert (sandbox.message(CHANNEL, reply["ts"]) or {}).get("thread_ts") == posted["ts"]
     link = client.chat_getPermalink(channel=CHANNEL, message_ts=posted["ts"])["permalink"]
     assert link == f"https://sandbox.slack.com/archives/{CHANNEL}/p{posted['ts'].replace('.', '')}"
     assert error_of(client.chat_update, channel=CHANNEL, ts="1.000001", text="x") == "message_not_found"
@@ -304,7 +325,7 @@ def test_rate_limit_retry_handler_retries_after_the_wait(sandbox: SandboxSlack) 
 
 def test_form_encoded_bodies_with_json_fields_are_understood(sandbox: SandboxSlack) -> None:
     blocks = [{"type": "section", "text": {"type": "mrkdwn", "text": "*hi*"}}]
-    body = f"channel={CHANNEL}&text=hi&blocks={urllib.request.quote(json.dumps(blocks))}".encode()
+    body = f"channel={CHANNEL}&text=hi&blocks={urllib.parse.quote(json.dumps(blocks))}".encode()
     request = urllib.request.Request(
         f"{sandbox.url}chat.postMessage",
         data=body,
@@ -317,3 +338,310 @@ def test_form_encoded_bodies_with_json_fields_are_understood(sandbox: SandboxSla
         assert json.loads(response.read())["ok"] is True
     assert sandbox.messages[CHANNEL][0]["blocks"] == blocks
     assert sandbox.calls_to("chat.postMessage")[0].params["blocks"] == blocks
+
+
+# ----- Events API deliveries with retries ---------------------------------------------------------
+
+
+class EventApp:
+    """A stand-in for the app's /slack/events: checks the signature, answers `statuses` in turn."""
+
+    def __init__(self, secret: str, statuses: list[int], delays: list[float] | None = None) -> None:
+        self.seen: list[tuple[dict[str, str], dict[str, Any]]] = []
+        app = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: Any) -> None:
+                return
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                stamp = int(self.headers["X-Slack-Request-Timestamp"])
+                valid = sign(secret, body, stamp)["X-Slack-Signature"] == self.headers["X-Slack-Signature"]
+                index = len(app.seen)
+                app.seen.append((dict(self.headers), json.loads(body)))
+                if delays and index < len(delays):
+                    threading.Event().wait(delays[index])  # the app being slow, server side
+                status = statuses[min(index, len(statuses) - 1)] if valid else 401
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/slack/events"
+        threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        ).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+SECRET = "sandbox-signing-secret"
+
+
+def test_slack_retries_a_failed_event_with_retry_headers_and_the_same_event_id() -> None:
+    app = EventApp(SECRET, [500, 200])
+    try:
+        sender = EventSender(app.url, SECRET)
+        body = event_body(message_event(CHANNEL, ADMIN, "Max &amp; Bella are fine"))
+        answers = sender.deliver_like_slack(body)
+        assert [(a.status, a.retry_num, a.retry_reason) for a in answers] == [
+            (500, 0, None),
+            (200, 1, "http_error"),
+        ]
+        assert answers[-1].acknowledged and not answers[0].acknowledged
+        first, retry = (headers for headers, _ in app.seen)
+        assert "X-Slack-Retry-Num" not in first
+        assert (retry["X-Slack-Retry-Num"], retry["X-Slack-Retry-Reason"]) == ("1", "http_error")
+        assert len({payload["event_id"] for _, payload in app.seen}) == 1
+        forced = sender.deliver(body, retries=2)
+        assert [a.retry_num for a in forced] == [0, 1, 2]
+        assert [h.get("X-Slack-Retry-Reason") for h, _ in app.seen[2:]] == [
+            None,
+            "http_timeout",
+            "http_timeout",
+        ]
+        assert len(sender.answers) == 5
+    finally:
+        app.close()
+
+
+def test_a_slow_answer_is_recorded_as_a_timeout_and_retried() -> None:
+    app = EventApp(SECRET, [200], delays=[0.5])
+    try:
+        sender = EventSender(app.url, SECRET, timeout=0.2)
+        answers = sender.deliver_like_slack(event_body(message_event(CHANNEL, ADMIN, "hi")))
+        assert answers[0].status is None and "timed out" in answers[0].text.lower()
+        assert (answers[1].status, answers[1].retry_reason) == (200, "http_timeout")
+    finally:
+        app.close()
+
+
+# ----- rate tiers ---------------------------------------------------------------------------------
+
+
+class Ticker:
+    """A hand-set monotonic clock for the rate windows."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_tier_3_refuses_chat_update_past_its_budget_per_workspace(
+    sandbox: SandboxSlack, client: WebClient
+) -> None:
+    ticker = Ticker()
+    limits = sandbox.enable_rate_limits(window=60, limits={"chat.update": 3}, post_limit=10, clock=ticker)
+    assert RateLimits().limit_of("chat.update") == (50, 60.0)  # Tier 3 as Slack documents it
+    posted = client.chat_postMessage(channel=CHANNEL, text="alert #1")
+    for n in range(3):
+        client.chat_update(channel=CHANNEL, ts=posted["ts"], text=f"{n} sent")
+    with pytest.raises(SlackApiError) as caught:
+        client.chat_update(channel=CHANNEL, ts=posted["ts"], text="too soon")
+    assert caught.value.response.status_code == 429 and caught.value.response["error"] == "ratelimited"
+    assert caught.value.response.headers["Retry-After"] in ("60", ["60"])
+    assert (sandbox.message(CHANNEL, posted["ts"]) or {}).get("text") == "2 sent"
+    other = sandbox.add_workspace("T0OTHER", "Other Clinic")
+    sandbox.add_channel("C0OTHER", "other-frontdesk", team_id="T0OTHER")
+    other_client = WebClient(base_url=sandbox.url, token=other.bot_token)
+    theirs = other_client.chat_postMessage(channel="C0OTHER", text="their alert")
+    assert other_client.chat_update(channel="C0OTHER", ts=theirs["ts"], text="fine")["ok"]
+    ticker.now += 45
+    with pytest.raises(SlackApiError) as again:
+        client.chat_update(channel=CHANNEL, ts=posted["ts"], text="still too soon")
+    assert again.value.response.headers["Retry-After"] in ("15", ["15"])
+    ticker.now += 15
+    assert client.chat_update(channel=CHANNEL, ts=posted["ts"], text="later")["ok"]
+    updates = sandbox.calls_to("chat.update")
+    assert [c.status for c in updates] == [200, 200, 200, 429, 200, 429, 200]
+    assert {c.token for c in updates} == {sandbox.bot_token, other.bot_token}
+    assert [c.team_id for c in updates].count("T0OTHER") == 1
+    assert len(sandbox.call_times("chat.update", sandbox.team_id, answered_ok=True)) == 4
+    assert limits is sandbox.rate_limits
+
+
+def test_chat_post_message_is_limited_per_channel(sandbox: SandboxSlack, client: WebClient) -> None:
+    ticker = Ticker()
+    sandbox.enable_rate_limits(post_limit=1, post_window=1.0, clock=ticker)
+    client.chat_postMessage(channel=CHANNEL, text="first")
+    assert error_of(client.chat_postMessage, channel=CHANNEL, text="second") == "ratelimited"
+    client.chat_postMessage(channel=PRIVATE, text="another channel")
+    ticker.now += 1.0
+    client.chat_postMessage(channel=CHANNEL, text="a second later")
+    assert [m["text"] for m in sandbox.messages[CHANNEL]] == ["first", "a second later"]
+
+
+# ----- the bot outside a channel ------------------------------------------------------------------
+
+
+def test_a_channel_the_bot_left_refuses_posts_and_uploads_and_says_so(
+    sandbox: SandboxSlack, client: WebClient
+) -> None:
+    sandbox.add_user("U0STAFF", real_name="Sam Staff")
+    assert client.conversations_info(channel=CHANNEL)["channel"]["is_member"] is True
+    assert sandbox.bot_user_id in client.conversations_members(channel=CHANNEL)["members"]
+    sandbox.remove_bot(CHANNEL)
+    assert client.conversations_info(channel=CHANNEL)["channel"]["is_member"] is False
+    members = client.conversations_members(channel=CHANNEL)["members"]
+    assert sandbox.bot_user_id not in members and "U0STAFF" in members
+    assert error_of(client.chat_postMessage, channel=CHANNEL, text="progress") == "not_in_channel"
+    with pytest.raises(SlackApiError) as caught:
+        client.files_upload_v2(channel=CHANNEL, content=b"a,b\r\n", filename="r.csv", title="r")
+    assert caught.value.response["error"] == "not_in_channel"
+    sandbox.invite_bot(CHANNEL)
+    assert client.chat_postMessage(channel=CHANNEL, text="back")["ok"]
+
+
+# ----- what people type and attach ----------------------------------------------------------------
+
+
+def test_message_events_carry_text_escaped_and_marked_up_as_slack_does(sandbox: SandboxSlack) -> None:
+    text = (
+        f"{escape('Max & Bella <3 > all')} see {link('https://happypaws.test/a?b=1&c=2', 'our page')} "
+        f"{user_mention(ADMIN)} in {channel_mention(CHANNEL, 'frontdesk')} :dog:"
+    )
+    assert text == (
+        "Max &amp; Bella &lt;3 &gt; all see <https://happypaws.test/a?b=1&c=2|our page> "
+        f"<@{ADMIN}> in <#{CHANNEL}|frontdesk> :dog:"
+    )
+    event = message_event(CHANNEL, ADMIN, text, thread_ts="1700000000.000100")
+    assert (event["type"], event["thread_ts"], event["channel"]) == ("message", "1700000000.000100", CHANNEL)
+    edited = message_changed_event(CHANNEL, event, "Max is fine")
+    assert (edited["subtype"], edited["message"]["text"], edited["previous_message"]["text"]) == (
+        "message_changed",
+        "Max is fine",
+        text,
+    )
+    assert (
+        edited["message"]["thread_ts"] == "1700000000.000100" and edited["message"]["edited"]["user"] == ADMIN
+    )
+    deleted = message_deleted_event(CHANNEL, event)
+    assert (deleted["subtype"], deleted["deleted_ts"], deleted["hidden"]) == (
+        "message_deleted",
+        event["ts"],
+        True,
+    )
+    joined = channel_join_event(CHANNEL, "U0NEW", inviter=ADMIN)
+    assert joined["subtype"] == "channel_join" and joined["text"] == "<@U0NEW> has joined the channel"
+    bot = bot_message_event(CHANNEL, "B0OTHER", "Build passed")
+    assert bot["subtype"] == "bot_message" and "user" not in bot
+    assert json.loads(event_body(bot, team_id="T0OTHER"))["team_id"] == "T0OTHER"
+
+
+def test_a_file_share_event_points_at_a_downloadable_file(sandbox: SandboxSlack, client: WebClient) -> None:
+    photo = b"\x89PNG\r\n\x1a\n" + b"max" * 50
+    file = sandbox.add_user_file(ADMIN, "max.png", photo, "image/png", title="Max")
+    event = file_share_event(CHANNEL, ADMIN, "Here is Max", [file], thread_ts="1700000000.000100")
+    assert event["subtype"] == "file_share" and event["files"][0]["mimetype"] == "image/png"
+    assert event["files"][0]["user"] == ADMIN and event["files"][0]["size"] == len(photo)
+    with urllib.request.urlopen(event["files"][0]["url_private"], timeout=5) as response:
+        assert response.read() == photo
+    assert client.files_info(file=file["id"])["file"]["name"] == "max.png"
+
+
+def test_users_info_gives_display_names(sandbox: SandboxSlack, client: WebClient) -> None:
+    sandbox.add_user("U0NOEL", real_name="Noel Park", display_name="Dr. Noel")
+    sandbox.add_user("U0PLAIN", real_name="Pat Plain", display_name="")
+    assert client.users_info(user="U0NOEL")["user"]["profile"]["display_name"] == "Dr. Noel"
+    plain = client.users_info(user="U0PLAIN")["user"]
+    assert plain["profile"]["display_name"] == "" and plain["profile"]["real_name"] == "Pat Plain"
+
+
+# ----- workspaces, OAuth and revoked tokens -------------------------------------------------------
+
+
+def test_every_token_answers_for_its_own_workspace(sandbox: SandboxSlack, client: WebClient) -> None:
+    other = sandbox.add_workspace("T0OTHER", "Other Clinic", enterprise_id="E0GRID")
+    sandbox.add_channel("C0OTHER", "other-frontdesk", team_id="T0OTHER")
+    other_client = WebClient(base_url=sandbox.url, token=other.bot_token)
+    mine, theirs = client.auth_test(), other_client.auth_test()
+    assert (mine["team_id"], theirs["team_id"]) == (sandbox.team_id, "T0OTHER")
+    assert theirs["user_id"] == other.bot_user_id != mine["user_id"] and theirs["enterprise_id"] == "E0GRID"
+    assert error_of(client.chat_postMessage, channel="C0OTHER", text="x") == "channel_not_found"
+    assert error_of(other_client.chat_postMessage, channel=CHANNEL, text="x") == "channel_not_found"
+    posted = other_client.chat_postMessage(channel="C0OTHER", text="theirs")
+    assert posted["message"]["user"] == other.bot_user_id
+    assert [c.team_id for c in sandbox.calls_to("chat.postMessage")] == [
+        sandbox.team_id,
+        "T0OTHER",
+        "T0OTHER",
+    ]
+
+
+def test_oauth_v2_access_exchanges_a_code_for_a_bot_token(sandbox: SandboxSlack) -> None:
+    sandbox.add_workspace("T0NEW", "New Clinic", installed=False)
+    anonymous = WebClient(base_url=sandbox.url)
+    code = sandbox.issue_oauth_code(
+        "T0NEW", user_id="U0INSTALL", redirect_uri="https://app.test/slack/oauth_redirect"
+    )
+    answer = anonymous.oauth_v2_access(
+        client_id=sandbox.client_id,
+        client_secret=sandbox.client_secret,
+        code=code,
+        redirect_uri="https://app.test/slack/oauth_redirect",
+    )
+    assert answer["token_type"] == "bot" and answer["access_token"].startswith("xoxb-")
+    assert answer["team"] == {"id": "T0NEW", "name": "New Clinic"} and answer["enterprise"] is None
+    assert answer["bot_user_id"] == sandbox.workspace("T0NEW").bot_user_id
+    assert answer["app_id"] == sandbox.app_id and answer["authed_user"]["id"] == "U0INSTALL"
+    assert "chat:write" in answer["scope"].split(",") and answer["is_enterprise_install"] is False
+    installed = WebClient(base_url=sandbox.url, token=answer["access_token"])
+    assert installed.auth_test()["team_id"] == "T0NEW"
+    again = {"client_id": sandbox.client_id, "client_secret": sandbox.client_secret, "code": code}
+    assert error_of(anonymous.oauth_v2_access, **again) == "invalid_code"
+    fresh = sandbox.issue_oauth_code("T0NEW")
+    wrong = {"client_id": sandbox.client_id, "client_secret": "nope", "code": fresh}
+    assert error_of(anonymous.oauth_v2_access, **wrong) == "bad_client_secret"
+
+
+def test_uninstall_and_revoked_tokens(sandbox: SandboxSlack, client: WebClient) -> None:
+    other = sandbox.add_workspace("T0OTHER", "Other Clinic")
+    other_client = WebClient(base_url=sandbox.url, token=other.bot_token)
+    assert other_client.apps_uninstall(client_id=sandbox.client_id, client_secret=sandbox.client_secret)["ok"]
+    assert error_of(other_client.auth_test) == "token_revoked"
+    assert sandbox.workspace("T0OTHER").installed is False
+    assert client.auth_test()["ok"]  # the other workspace is untouched
+    code = sandbox.issue_oauth_code("T0OTHER")
+    reinstalled = WebClient(base_url=sandbox.url).oauth_v2_access(
+        client_id=sandbox.client_id, client_secret=sandbox.client_secret, code=code
+    )
+    assert (
+        WebClient(base_url=sandbox.url, token=reinstalled["access_token"]).auth_test()["team_id"] == "T0OTHER"
+    )
+    sandbox.revoke_token(sandbox.bot_token)
+    assert error_of(client.auth_test) == "token_revoked"
+    assert error_of(WebClient(base_url=sandbox.url, token="xoxb-never-issued").auth_test) == "invalid_auth"
+
+
+def test_install_events_are_delivered_signed() -> None:
+    app = EventApp(SECRET, [200])
+    try:
+        sender = EventSender(app.url, SECRET)
+        sender.send(event_body(app_uninstalled_event(), team_id="T0OTHER"))
+        sender.send(event_body(tokens_revoked_event(bot=["U0BOTOTHER"]), team_id="T0OTHER"))
+        assert [a.status for a in sender.answers] == [200, 200]
+        kinds = [(payload["team_id"], payload["event"]) for _, payload in app.seen]
+        assert kinds == [
+            ("T0OTHER", {"type": "app_uninstalled"}),
+            ("T0OTHER", {"type": "tokens_revoked", "tokens": {"bot": ["U0BOTOTHER"]}}),
+        ]
+    finally:
+        app.close()
+
+
+def test_a_slack_user_delivers_events_with_retries_and_keeps_the_answers(sandbox: SandboxSlack) -> None:
+    app = EventApp(SECRET, [200])
+    try:
+        user = SlackUser(sandbox, app.url, SECRET, user_id=ADMIN, channel_id=CHANNEL)
+        answers = user.event(message_event(CHANNEL, ADMIN, "Thanks!"), retries=1)
+        assert [(a.status, a.retry_num) for a in answers] == [(200, 0), (200, 1)]
+        assert all(a.acknowledged and a.elapsed >= 0 for a in answers)
+        assert [payload["team_id"] for _, payload in app.seen] == [sandbox.team_id] * 2
+        assert user.events.answers == answers
+    finally:
+        app.close()

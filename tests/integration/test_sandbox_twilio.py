@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import re
 import subprocess
@@ -11,12 +12,17 @@ import threading
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, urlencode
+from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
 import pytest
+import requests
+from twilio.base.exceptions import TwilioRestException
+from twilio.http.http_client import TwilioHttpClient
+from twilio.rest import Client
 
 from sandbox.twilio import SandboxTwilio
 from services.sms import SendRequest, TwilioGateway, validate_signature
@@ -342,3 +348,239 @@ def test_command_line_entry_point_serves(tmp_path: Any) -> None:
     finally:
         process.terminate()
         process.wait(timeout=5)
+
+
+# ----- the real twilio Client against the sandbox --------------------------------------------------
+
+
+class _SandboxHttpClient(TwilioHttpClient):
+    """twilio's own HTTP client with every request sent to the sandbox (path and query kept)."""
+
+    def __init__(self, base_url: str, timeout: float) -> None:
+        super().__init__(timeout=timeout)
+        self.base = urlsplit(base_url)
+
+    def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
+        parts = urlsplit(url)
+        url = urlunsplit((self.base.scheme, self.base.netloc, parts.path, parts.query, ""))
+        return super().request(method, url, *args, **kwargs)
+
+
+def _client(sandbox: SandboxTwilio, timeout: float = 5.0) -> Client:
+    http = _SandboxHttpClient(sandbox.url, timeout)
+    return Client(sandbox.account_sid, sandbox.auth_token, http_client=http)
+
+
+def _refusal(call: Any) -> tuple[int, int]:
+    """(HTTP status, Twilio error code) of a create the sandbox refuses."""
+    with pytest.raises(TwilioRestException) as caught:
+        call()
+    return caught.value.status, int(caught.value.code or 0)
+
+
+def test_a_dropped_create_can_leave_the_message_queued_and_invisible_to_date_sent(
+    sandbox: SandboxTwilio,
+) -> None:
+    client = _client(sandbox, timeout=2.0)
+    earlier = client.messages.create(to=CLIENT, from_=CLINIC, body="Earlier today")
+    assert sandbox.wait_idle()
+    sandbox.drop_response_for(1, hold_queued=True)
+    with pytest.raises(requests.exceptions.ConnectionError):
+        client.messages.create(to=CLIENT, from_=CLINIC, body="Storm closure")
+    held = sandbox.messages[-1]
+    assert (held.status, held.date_sent, held.held, held.body) == ("queued", None, True, "Storm closure")
+    assert sandbox.wait_idle()  # nothing moves a held message on
+    today = datetime.now(UTC).date()
+    by_day = client.messages.list(to=CLIENT, from_=CLINIC, date_sent=today)
+    assert [m.sid for m in by_day] == [earlier.sid]
+    after = client.messages.list(to=CLIENT, date_sent_after=datetime.now(UTC) - timedelta(hours=1))
+    assert [m.sid for m in after] == [earlier.sid]
+    listed = client.messages.list(to=CLIENT, from_=CLINIC)
+    assert [m.sid for m in listed] == [held.sid, earlier.sid]
+    assert listed[0].status == "queued" and listed[0].date_sent is None
+    assert listed[0].date_created is not None and listed[0].date_created >= listed[1].date_created
+    assert sandbox.release_held() == [held.sid]
+    assert sandbox.wait_idle()
+    assert sandbox.message(held.sid).status == "delivered"
+    assert {m.sid for m in client.messages.list(date_sent=today)} == {earlier.sid, held.sid}
+
+
+def test_a_slow_answer_times_the_client_out_after_the_message_was_stored(sandbox: SandboxTwilio) -> None:
+    sandbox.delay_response_for(1, seconds=1.0)
+    with pytest.raises(requests.exceptions.Timeout):
+        _client(sandbox, timeout=0.2).messages.create(to=CLIENT, from_=CLINIC, body="In doubt")
+    assert [m.body for m in sandbox.messages] == ["In doubt"]
+    assert _client(sandbox, timeout=0.2).messages.create(to=CLIENT, from_=CLINIC, body="next").sid
+
+
+def test_arrivals_record_every_create_per_sender(sandbox: SandboxTwilio) -> None:
+    client = _client(sandbox)
+    other = "+15557650000"
+    sandbox.rate_limit_burst(1)
+    with pytest.raises(TwilioRestException):
+        client.messages.create(to=CLIENT, from_=CLINIC, body="refused")
+    for sender in (CLINIC, other, CLINIC):
+        client.messages.create(to=CLIENT, from_=sender, body="hi")
+    created = sandbox.arrivals_by_sender()
+    assert {sender: len(times) for sender, times in created.items()} == {CLINIC: 2, other: 1}
+    assert len(sandbox.arrivals_by_sender(created_only=False)[CLINIC]) == 3
+    assert [a.status for a in sandbox.arrivals()] == [429, 201, 201, 201]
+    gap = sandbox.min_gap(CLINIC)
+    assert gap is not None and gap > 0 and sandbox.min_gap(other) is None
+
+
+@pytest.mark.parametrize("code", [21408, 21612, 21606, 21211])
+def test_errors_by_destination_prefix(sandbox: SandboxTwilio, code: int) -> None:
+    client = _client(sandbox)
+    sandbox.refuse_to_prefix("+44", code)
+    send = functools.partial(client.messages.create, to="+447700900123", from_=CLINIC, body="Closed")
+    assert _refusal(send) == (400, code)
+    assert client.messages.create(to=CLIENT, from_=CLINIC, body="Closed").status == "queued"
+    assert [m.to for m in sandbox.messages] == [CLIENT]
+
+
+@pytest.mark.parametrize("code", [20003, 20005])
+def test_account_errors_refuse_every_request_until_cleared(sandbox: SandboxTwilio, code: int) -> None:
+    client = _client(sandbox)
+    sandbox.fail_account(code)
+    assert _refusal(lambda: client.messages.create(to=CLIENT, from_=CLINIC, body="x")) == (401, code)
+    sandbox.fail_account(None)
+    assert client.messages.create(to=CLIENT, from_=CLINIC, body="x").sid
+
+
+def test_sender_errors_refuse_at_create_or_fail_after(sandbox: SandboxTwilio, receiver: Receiver) -> None:
+    client = _client(sandbox)
+    sandbox.refuse_from(CLINIC, 21659)
+    assert _refusal(lambda: client.messages.create(to=CLIENT, from_=CLINIC, body="x")) == (400, 21659)
+    sandbox.refuse_from(CLINIC, 30034)  # unregistered 10DLC sender: accepted, then failed
+    sent = client.messages.create(to=CLIENT, from_=CLINIC, body="x", status_callback=f"{receiver.base}/s")
+    assert sent.status == "queued"
+    assert sandbox.wait_idle()
+    assert receiver.statuses() == ["queued", "failed"]
+    assert receiver.received[-1][1]["ErrorCode"] == "30034"
+    fetched = client.messages(sent.sid).fetch()
+    assert (fetched.status, fetched.error_code) == ("failed", 30034)
+    sandbox.refuse_from(CLINIC, None)
+    assert client.messages.create(to=CLIENT, from_=CLINIC, body="x").sid
+
+
+def test_twilio_answers_stop_itself_and_blocks_with_21610_until_start(receiver: Receiver) -> None:
+    with SandboxTwilio(callback_delay=0, auth_token=receiver.auth_token, opt_out_handling=True) as sandbox:
+        client = _client(sandbox)
+        inbound = f"{receiver.base}/twilio/inbound"
+        assert sandbox.simulate_inbound(inbound, from_=CLIENT, to=CLINIC, body=" stop ") == 204
+        assert "OptOutType" not in receiver.received[-1][1]  # only with Advanced Opt-Out
+        (confirmation,) = sandbox.keyword_replies(CLIENT)
+        assert (confirmation.from_, confirmation.direction) == (CLINIC, "outbound-reply")
+        assert "unsubscribed" in confirmation.body
+        assert _refusal(lambda: client.messages.create(to=CLIENT, from_=CLINIC, body="x")) == (400, 21610)
+        assert client.messages.create(to=CLIENT, from_="+15557650000", body="other number").sid
+        sandbox.simulate_inbound(inbound, from_=CLIENT, to=CLINIC, body="START")
+        assert len(sandbox.keyword_replies(CLIENT)) == 2
+        assert client.messages.create(to=CLIENT, from_=CLINIC, body="back").sid
+        sandbox.simulate_inbound(inbound, from_=CLIENT, to=CLINIC, body="stop please")  # not a keyword
+        assert len(sandbox.keyword_replies(CLIENT)) == 2
+
+
+def test_advanced_opt_out_adds_opt_out_type_for_default_and_custom_keywords(receiver: Receiver) -> None:
+    with SandboxTwilio(
+        auth_token=receiver.auth_token, opt_out_handling=True, advanced_opt_out=True
+    ) as sandbox:
+        sandbox.add_keyword("alto", "STOP")
+        sandbox.add_keyword("ARRÊT", "STOP")
+        sandbox.add_keyword("AYUDA", "HELP")
+        inbound = f"{receiver.base}/twilio/inbound"
+        seen = []
+        for body in ("HELP", "Alto", "arrêt", "UNSTOP", "Ayuda", "hello"):
+            sandbox.simulate_inbound(inbound, from_=CLIENT, to=CLINIC, body=body)
+            seen.append(receiver.received[-1][1].get("OptOutType"))
+        assert seen == ["HELP", "STOP", "STOP", "START", "HELP", None]
+        assert len(sandbox.keyword_replies(CLIENT)) == 5
+        assert sandbox.opt_outs == set()
+        sandbox.simulate_inbound(inbound, from_=CLIENT, to=CLINIC, body="ALTO")
+        assert sandbox.opt_outs == {(CLINIC, CLIENT)}
+    with pytest.raises(ValueError):
+        sandbox.add_keyword("BASTA", "UNSUBSCRIBE")
+
+
+def test_custom_keywords_need_advanced_opt_out(receiver: Receiver) -> None:
+    with SandboxTwilio(auth_token=receiver.auth_token, opt_out_handling=True) as sandbox:
+        sandbox.add_keyword("ALTO", "STOP")
+        sandbox.simulate_inbound(f"{receiver.base}/i", from_=CLIENT, to=CLINIC, body="ALTO")
+        assert sandbox.keyword_replies() == [] and sandbox.opt_outs == set()
+
+
+TRICKY = {
+    "apostrophe": ("We’re closed today – sorry!" + " x" * 60, 1, 3),
+    "quotes and ellipsis": ("“Storm” closure… call us" + "." * 130, 1, 3),
+    "non-breaking space": ("Closed\u00a0today" + "." * 140, 1, 3),
+    "emoji": ("Closed today 🐾" + "." * 60, 2, 2),
+    "accented GSM letters": ("Fermé à midi" + "." * 140, 1, 1),
+    "accent outside GSM": ("Fenêtre" + "." * 70, 2, 2),
+    "extension characters": ("[closed]" + "." * 152, 2, 2),
+}
+
+
+@pytest.mark.parametrize("case", sorted(TRICKY))
+def test_smart_encoding_substitutes_before_counting_segments(sandbox: SandboxTwilio, case: str) -> None:
+    body, smart, plain = TRICKY[case]
+    client = _client(sandbox)
+    encoded = client.messages.create(to=CLIENT, from_=CLINIC, body=body, smart_encoded=True)
+    raw = client.messages.create(to=CLIENT, from_=CLINIC, body=body)
+    assert (int(encoded.num_segments), int(raw.num_segments)) == (smart, plain)
+    stored = sandbox.message(encoded.sid)
+    assert stored.original_body == body and raw.body == body
+    assert "’" not in stored.body and "“" not in stored.body and "…" not in stored.body
+
+
+def test_validity_period_expires_a_message_stuck_in_the_queue(
+    sandbox: SandboxTwilio, receiver: Receiver
+) -> None:
+    client = _client(sandbox)
+    sandbox.set_queue_delay(3.0, from_=CLINIC)
+    callback = f"{receiver.base}/s"
+    expiring = client.messages.create(
+        to=CLIENT, from_=CLINIC, body="Closed", validity_period=1, status_callback=callback
+    )
+    assert sandbox.message(expiring.sid).validity_period == 1
+    assert sandbox.wait_idle(timeout=5)
+    assert receiver.statuses() == ["queued", "failed"]
+    assert receiver.received[-1][1]["ErrorCode"] == "30036"
+    fetched = client.messages(expiring.sid).fetch()
+    assert (fetched.status, fetched.error_code, fetched.date_sent) == ("failed", 30036, None)
+    sandbox.set_queue_delay(0.0, from_=CLINIC)
+    kept = client.messages.create(to=CLIENT, from_=CLINIC, body="Closed", validity_period=14_400)
+    assert sandbox.wait_idle()
+    assert sandbox.message(kept.sid).status == "delivered"
+    for wrong in (0, 36_001):
+        send = functools.partial(
+            client.messages.create, to=CLIENT, from_=CLINIC, body="x", validity_period=wrong
+        )
+        assert _refusal(send) == (400, 21624)
+
+
+def test_inbound_mms_media_is_served_behind_basic_auth(sandbox: SandboxTwilio, receiver: Receiver) -> None:
+    photo = b"\x89PNG\r\n\x1a\n" + b"pet" * 100
+    status = sandbox.simulate_inbound(
+        f"{receiver.base}/twilio/inbound",
+        from_=CLIENT,
+        to=CLINIC,
+        body="Here is Max",
+        media=[("image/png", photo), ("video/mp4", b"movie")],
+    )
+    assert status == 204
+    _, params, valid = receiver.received[-1]
+    assert valid and params["NumMedia"] == "2" and params["MessageSid"].startswith("MM")
+    assert (params["MediaContentType0"], params["MediaContentType1"]) == ("image/png", "video/mp4")
+    url = params["MediaUrl0"]
+    assert url.startswith(f"{sandbox.url}/2010-04-01/Accounts/{sandbox.account_sid}/Messages/")
+    token = base64.b64encode(f"{sandbox.account_sid}:{sandbox.auth_token}".encode()).decode()
+    request = urllib.request.Request(url, headers={"Authorization": f"Basic {token}"})
+    with urllib.request.urlopen(request, timeout=5) as response:
+        assert response.read() == photo and response.headers["Content-Type"] == "image/png"
+    for headers in ({}, {"Authorization": "Basic " + base64.b64encode(b"AC1:wrong").decode()}):
+        with pytest.raises(urllib.error.HTTPError) as caught:
+            urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=5)
+        assert caught.value.code == 401
+        caught.value.close()
+    assert sandbox.messages[-1].num_media == 2
