@@ -10,7 +10,6 @@ from slack_sdk import WebClient
 
 from bot.container import AppContext
 from bot.ids import ActionId, keyed_pattern
-from bot.notifier import activity_of
 from bot.views import activity_message
 from commands.gate import chosen, require_sender
 from services import alerts
@@ -58,7 +57,7 @@ def _cancel(ctx: AppContext) -> Any:
             )
             return
         now = ctx.clock.now()
-        text, blocks = activity_message(activity_of(alerts.snapshot(ctx.sessions, click.alert_id, now), now))
+        text, blocks = activity_message(alerts.snapshot(ctx.sessions, click.alert_id, now), now)
         client.chat_update(channel=click.channel_id, ts=click.message_ts, text=text, blocks=blocks)
 
     return cancel

@@ -23,7 +23,7 @@ from bot.views import (
     loading_view,
     skipped_view,
 )
-from bot.views.common import skipped_summary
+from bot.views.wording import skipped_summary
 from commands.compose_state import (
     ComposeInput,
     ComposeMeta,
@@ -108,6 +108,7 @@ def render(ctx: AppContext, meta: ComposeMeta, message: str, now: datetime) -> d
             message=message,
             stats=stats,
             pace_seconds=meta.pace,
+            sending_time=alerts.estimate_duration(counted.count, meta.pace) if counted else None,
             as_of=now,
             private_metadata=meta.dumps(),
         )

@@ -8,7 +8,7 @@ from slack_bolt import App
 from slack_sdk import WebClient
 
 from bot.container import AppContext
-from bot.views import HomeItem, home_view
+from bot.views import home_view
 from commands.compose import clinic_facts
 from commands.gate import SlackIdentity, check_sender, identity_of
 from services import alerts
@@ -26,22 +26,8 @@ def home_for(ctx: AppContext, client: WebClient, identity: SlackIdentity) -> dic
     except NotAuthorized as refusal:
         return home_view(None, [], "UTC", now=now, notice=str(refusal))
     snaps = alerts.recent_alerts(ctx.sessions, [c.clinic_id for c in sender.choices], now, limit=HOME_LIMIT)
-    items = [
-        HomeItem(
-            alert_id=s.id,
-            created_at=s.created_at,
-            created_by_name=s.created_by_name,
-            state=s.state,
-            to_send=s.to_send,
-            sent=s.sent,
-            failed=s.failed,
-            eta=s.eta,
-            report_permalink=s.report_permalink,
-        )
-        for s in snaps
-    ]
     name = " · ".join(c.clinic_name for c in sender.choices)
-    return home_view(name, items, clinic_facts(ctx, sender.choices[0].clinic_id).tz, now=now)
+    return home_view(name, snaps, clinic_facts(ctx, sender.choices[0].clinic_id).tz, now=now)
 
 
 def _home(ctx: AppContext) -> Any:
