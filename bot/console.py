@@ -6,20 +6,15 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
+from bot.views.wording import progress_bar
 from services.notify import AlertSnapshot, PostedMessage
 from services.timeranges import format_instant, format_span
-
-
-def progress_bar(done: int, total: int, width: int = 28) -> str:
-    """[#######.......] style bar."""
-    filled = 0 if total <= 0 else round(width * min(done, total) / total)
-    return "[" + "#" * filled + "." * (width - filled) + "]"
 
 
 def progress_line(alert: AlertSnapshot) -> str:
     """'[####....] 17 of 42 sent · 1 failed · about 5 min left'."""
     done = alert.sent + alert.failed
-    line = f"{progress_bar(done, alert.to_send)} {alert.sent} of {alert.to_send} sent"
+    line = f"[{progress_bar(done, alert.to_send, 28, marks=('#', '.'))}] {alert.sent} of {alert.to_send} sent"
     if alert.failed:
         line += f" · {alert.failed} failed"
     if alert.eta is not None and alert.pending:

@@ -19,7 +19,8 @@ from slack_sdk.models.blocks import Block, ButtonElement, ConfirmObject
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.ids import ActionId
-from bot.views.common import clip, context, escape, format_time, mrkdwn_section, plain, quote
+from bot.views.common import clip, context, escape, mrkdwn_section, plain, quote
+from bot.views.wording import format_time
 from services import conversations as conv
 from services.clock import Clock
 from services.conversations import InboundResult, Keyword, RelayItem, StaffReply, ThreadHeader

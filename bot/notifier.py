@@ -1,10 +1,11 @@
-"""The Notifier port for Slack: the activity entry, its progress, the green/red outcome and the report upload."""
+"""The Notifier port for Slack: the activity entry, its progress, the green/red outcome, the report upload."""
 
 from __future__ import annotations
 
 import logging
 import threading
-from datetime import datetime, timedelta
+from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
 
-from bot.views import ActivitySnapshot, activity_message
+from bot.views import activity_message
 from services.clock import Clock, SystemClock
 from services.notify import AlertSnapshot, PostedMessage
 from services.settings import Settings
@@ -44,40 +45,12 @@ def build_client(settings: Settings) -> WebClient:
     )
 
 
-def activity_of(alert: AlertSnapshot, now: datetime, report_permalink: str | None = None) -> ActivitySnapshot:
-    """The channel entry's view of an alert snapshot."""
-    return ActivitySnapshot(
-        alert_id=alert.id,
-        clinic_name=alert.clinic_name,
-        created_by_name=alert.created_by_name,
-        created_at=alert.created_at,
-        tz=alert.timezone,
-        message=alert.message,
-        total_clients=alert.total_clients,
-        to_send=alert.to_send,
-        skipped_count=alert.skipped_count,
-        sent=alert.sent,
-        failed=alert.failed,
-        pending=alert.pending,
-        state=alert.state,
-        as_of=now,
-        first_appointment=alert.first_appointment,
-        last_appointment=alert.last_appointment,
-        eta=alert.eta,
-        failure_summary=alert.failure_summary,
-        completed_at=alert.completed_at,
-        report_permalink=report_permalink or alert.report_permalink,
-        error=alert.error,
-        cancelled_by=alert.cancelled_by,
-    )
-
-
 def _error(error: SlackApiError) -> str:
     return str(error.response.get("error", ""))
 
 
 class SlackNotifier:
-    """Posts and edits the alert's activity entry; when the bot cannot reach the channel, tells the admin by DM."""
+    """Posts and edits the alert's activity entry; DMs the admin when the bot cannot reach the channel."""
 
     def __init__(self, client: WebClient, clock: Clock | None = None) -> None:
         self.client = client
@@ -90,7 +63,7 @@ class SlackNotifier:
 
     def alert_started(self, alert: AlertSnapshot) -> PostedMessage | None:
         """Post the entry where the alert was asked for; the admin's DM when the bot is not there."""
-        text, blocks = activity_message(activity_of(alert, self.clock.now()))
+        text, blocks = activity_message(alert, self.clock.now())
         if alert.slack_channel_id:
             try:
                 posted = self.client.chat_postMessage(
@@ -114,7 +87,7 @@ class SlackNotifier:
         """Edit the entry with the counts and time left (the dispatcher spaces these out)."""
         if not (alert.slack_channel_id and alert.slack_message_ts):
             return
-        text, blocks = activity_message(activity_of(alert, self.clock.now()))
+        text, blocks = activity_message(alert, self.clock.now())
         try:
             self.client.chat_update(
                 channel=alert.slack_channel_id, ts=alert.slack_message_ts, text=text, blocks=blocks
@@ -128,7 +101,7 @@ class SlackNotifier:
         """Share the report, then turn the entry green or red; raises on failure so it is retried."""
         channel, ts = alert.slack_channel_id, alert.slack_message_ts
         if channel and not ts and self.clock.now() - alert.created_at < ENTRY_GRACE:
-            # The entry's post may still be on its way (e.g. waiting out a rate limit): edit it, not a second one.
+            # The entry's post may still be on its way (e.g. waiting out a rate limit): edit it later.
             raise EntryNotPostedYet(f"alert {alert.id} finished before its activity entry was posted")
         if channel:
             try:
@@ -147,7 +120,8 @@ class SlackNotifier:
 
     def _complete_in(self, channel: str, ts: str | None, alert: AlertSnapshot, report: Path) -> str | None:
         permalink = self._share(channel, ts, alert, report)
-        text, blocks = activity_message(activity_of(alert, self.clock.now(), permalink))
+        shown = replace(alert, report_permalink=permalink or alert.report_permalink)
+        text, blocks = activity_message(shown, self.clock.now())
         if ts:
             try:
                 self.client.chat_update(channel=channel, ts=ts, text=text, blocks=blocks)
@@ -174,7 +148,7 @@ class SlackNotifier:
             initial_comment=f"📎 Report of mass text alert #{alert.id} ({outcome}).",
         )
         file: dict[str, Any] = uploaded.get("file") or (uploaded.get("files") or [{}])[0]
-        permalink = file.get("permalink")
+        permalink: str | None = file.get("permalink")
         with self._lock:
             self._shared[alert.id] = (channel, permalink)
         return permalink
@@ -183,7 +157,7 @@ class SlackNotifier:
         """Open a DM with whoever sent the alert and say how to let the bot into the channel."""
         if not alert.slack_user_id:
             return None
-        dm = self.client.conversations_open(users=alert.slack_user_id)["channel"]["id"]
+        dm: str = self.client.conversations_open(users=alert.slack_user_id)["channel"]["id"]
         if alert.slack_channel_id == dm:
             return dm  # the entry already lives here
         if alert.slack_channel_id:
@@ -195,9 +169,9 @@ class SlackNotifier:
             )
         else:
             text = (
-                f"{alert.clinic_name} has no Slack channel linked, so mass text alert #{alert.id} is reported "
-                "here: progress, the outcome and the report. Ask whoever set the app up to link the "
-                "clinic's channel."
+                f"{alert.clinic_name} has no Slack channel linked, so mass text alert #{alert.id} is "
+                "reported here: progress, the outcome and the report. Ask whoever set the app up to link "
+                "the clinic's channel."
             )
         self.client.chat_postMessage(channel=dm, text=text)
         return dm

@@ -9,7 +9,6 @@ from slack_bolt import Ack
 from slack_sdk import WebClient
 
 from bot.container import AppContext
-from bot.notifier import activity_of
 from bot.views import activity_message
 from commands.context import app_context
 from commands.gate import chosen
@@ -59,7 +58,7 @@ def cancel_alert(ack: Ack, body: dict[str, Any], client: WebClient, context: dic
         )
         return
     now = ctx.clock.now()
-    text, blocks = activity_message(activity_of(alerts.snapshot(ctx.sessions, click.alert_id, now), now))
+    text, blocks = activity_message(alerts.snapshot(ctx.sessions, click.alert_id, now), now)
     client.chat_update(channel=click.channel_id, ts=click.message_ts, text=text, blocks=blocks)
 
 

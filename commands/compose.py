@@ -23,7 +23,7 @@ from bot.views import (
     loading_view,
     skipped_view,
 )
-from bot.views.common import skipped_summary
+from bot.views.wording import skipped_summary
 from commands.compose_state import (
     ComposeInput,
     ComposeMeta,
@@ -34,7 +34,7 @@ from commands.compose_state import (
 )
 from commands.context import app_context
 from commands.gate import check_sender, chosen, identity_of
-from services import compose
+from services import alerts, compose
 from services.alerts import NobodyToText
 from services.authorization import Authorized
 from services.compose import clinic_facts
@@ -89,6 +89,7 @@ def render(ctx: AppContext, meta: ComposeMeta, message: str, now: datetime) -> d
             message=message,
             stats=stats,
             pace_seconds=meta.pace,
+            sending_time=alerts.estimate_duration(counted.count, meta.pace) if counted else None,
             as_of=now,
             private_metadata=meta.dumps(),
         )

@@ -7,7 +7,7 @@ from typing import Any
 from slack_sdk import WebClient
 
 from bot.container import AppContext
-from bot.views import HomeItem, home_view
+from bot.views import home_view
 from commands.context import app_context
 from commands.gate import SlackIdentity, check_sender, identity_of
 from services import alerts
@@ -26,23 +26,9 @@ def home_for(ctx: AppContext, client: WebClient, identity: SlackIdentity) -> dic
     except NotAuthorized as refusal:
         return home_view(None, [], "UTC", now=now, notice=str(refusal))
     snaps = alerts.recent_alerts(ctx.sessions, [c.clinic_id for c in sender.choices], now, limit=HOME_LIMIT)
-    items = [
-        HomeItem(
-            alert_id=s.id,
-            created_at=s.created_at,
-            created_by_name=s.created_by_name,
-            state=s.state,
-            to_send=s.to_send,
-            sent=s.sent,
-            failed=s.failed,
-            eta=s.eta,
-            report_permalink=s.report_permalink,
-        )
-        for s in snaps
-    ]
     name = " · ".join(c.clinic_name for c in sender.choices)
     facts = clinic_facts(ctx.sessions, sender.choices[0].clinic_id, ctx.settings.alert_pace_seconds)
-    return home_view(name, items, facts.tz, now=now)
+    return home_view(name, snaps, facts.tz, now=now)
 
 
 def publish_home(

@@ -274,7 +274,7 @@ def _snapshot(session: Session, alert: MassAlert, now: datetime) -> AlertSnapsho
             select(Sender.next_alert_at).where(Sender.key == alert.sender_key)
         ).first()
         start = now if next_slot is None or next_slot >= IDLE_SLOT else max(now, next_slot)
-        eta = start + timedelta(seconds=alert.pace_seconds * max(counts["pending"] - 1, 0))
+        eta = start + estimate_duration(counts["pending"], alert.pace_seconds)
     return AlertSnapshot(
         id=alert.id,
         clinic_id=alert.clinic_id,
@@ -323,5 +323,6 @@ def recent_alerts(
 
 
 def estimate_duration(recipients: int, pace_seconds: float) -> timedelta:
-    """How long sending `recipients` texts takes at `pace_seconds` per text."""
+    """How long sending `recipients` texts takes at `pace_seconds` per text: the first goes at once,
+    each next one a pace later (the one sending-time rule: the modal, the confirmation, the ETA)."""
     return timedelta(seconds=pace_seconds * max(recipients - 1, 0))

@@ -8,6 +8,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
+from services.outcomes import plural_category
+
 
 @dataclass(frozen=True)
 class AlertSnapshot:
@@ -56,8 +58,6 @@ class AlertSnapshot:
     @property
     def failure_summary(self) -> str:
         """Plain words for the failures, most common first: '2 landlines, 1 unreachable'."""
-        from services.outcomes import plural_category
-
         return ", ".join(plural_category(name, count) for name, count in self.failure_reasons.most_common())
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from services.models import DeliveryStatus, SkipReason
 
 #: The report's SMS Status column, by delivery status.
@@ -17,13 +19,56 @@ SMS_STATUS = {
     DeliveryStatus.IN_DOUBT: "Sent",
 }
 
-SKIP_WORDS = {
-    SkipReason.OPTED_OUT: "Not sent: opted out",
-    SkipReason.NO_MOBILE: "Not sent: no usable mobile number",
-    SkipReason.SHARED_PHONE: "Not sent: phone number shared with another client",
-    SkipReason.CANCELLED: "Not sent: alert cancelled",
-    SkipReason.ALERT_STOPPED: "Not sent: alert stopped",
+
+@dataclass(frozen=True)
+class SkipWords:
+    """How one skip reason reads in each place it is shown.
+
+    `one`/`many` follow a count in the compose modal ('1 has no mobile number', '3 have no mobile
+    number'), `heading` titles its group in the "See who" list, `report` fills the CSV's Error Details.
+    """
+
+    one: str
+    many: str
+    heading: str
+    report: str
+
+
+#: The one table of skip reasons (services.models.SkipReason); the views and the CSV report read it.
+SKIP_REASONS: dict[SkipReason, SkipWords] = {
+    SkipReason.OPTED_OUT: SkipWords("opted out", "opted out", "Opted out", "Not sent: opted out"),
+    SkipReason.NO_MOBILE: SkipWords(
+        "has no mobile number",
+        "have no mobile number",
+        "No mobile number",
+        "Not sent: no usable mobile number",
+    ),
+    SkipReason.SHARED_PHONE: SkipWords(
+        "shares a phone number already texted",
+        "share a phone number already texted",
+        "Phone number shared with a client already texted",
+        "Not sent: phone number shared with another client",
+    ),
+    SkipReason.CANCELLED: SkipWords(
+        "was cancelled", "were cancelled", "Cancelled", "Not sent: alert cancelled"
+    ),
+    SkipReason.ALERT_STOPPED: SkipWords(
+        "was not sent: the alert stopped",
+        "were not sent: the alert stopped",
+        "Alert stopped",
+        "Not sent: alert stopped",
+    ),
 }
+
+
+def skip_words(reason: str) -> SkipWords:
+    """The words of a skip reason; an unknown one reads as its own name ('some_reason' -> 'some reason')."""
+    try:
+        return SKIP_REASONS[SkipReason(reason)]
+    except ValueError:
+        words = reason.replace("_", " ")
+        return SkipWords(words, words, words.capitalize(), "Not sent")
+
 
 #: Error code -> (singular, plural) short category for "3 of 42 failed · 2 landlines, 1 unreachable".
 _CATEGORIES: dict[str, tuple[str, str]] = {

@@ -14,8 +14,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from services.db import read_sessions
-from services.models import AlertDelivery, Clinic, DeliveryStatus, MassAlert, SkipReason
-from services.outcomes import SKIP_WORDS, sms_status
+from services.models import AlertDelivery, Clinic, DeliveryStatus, MassAlert
+from services.outcomes import skip_words, sms_status
 
 COLUMNS = (
     "Client Full Name",
@@ -43,11 +43,7 @@ def report_filename(alert: MassAlert, tz: ZoneInfo) -> str:
 
 def _details(delivery: AlertDelivery) -> str:
     if delivery.status == DeliveryStatus.SKIPPED:
-        words = (
-            SKIP_WORDS.get(SkipReason(delivery.skip_reason), "Not sent")
-            if delivery.skip_reason
-            else "Not sent"
-        )
+        words = skip_words(delivery.skip_reason).report if delivery.skip_reason else "Not sent"
         return f"{words}. {delivery.skip_detail}" if delivery.skip_detail else words
     if delivery.status in (DeliveryStatus.FAILED, DeliveryStatus.UNDELIVERED):
         return delivery.error_message or (

@@ -73,16 +73,3 @@ def measure(text: str, max_chars: int = 320) -> SegmentInfo:
         segments = _count_parts(units, _PART[encoding])
     remaining = max_chars - length
     return SegmentInfo(length, remaining, segments, encoding, remaining < 0)
-
-
-def describe(info: SegmentInfo) -> str:
-    """One line for the admin: '233 characters left · 1 text (GSM-7)'."""
-    if info.too_long:
-        over = -info.remaining
-        left = f"{over} character{'s' if over != 1 else ''} too long"
-    else:
-        left = f"{info.remaining} character{'s' if info.remaining != 1 else ''} left"
-    texts = f"{info.segments} text{'s' if info.segments != 1 else ''}"
-    if info.encoding == UCS2:
-        return f"{left} · {texts} (contains emoji or special characters: {_SINGLE[UCS2]} per text)"
-    return f"{left} · {texts} ({GSM7})"

@@ -86,14 +86,6 @@ def preset_range(name: str, tz: str, now: datetime) -> TimeRange:
     return TimeRange(now.astimezone(UTC), end)
 
 
-def preset_label(name: str) -> str:
-    """The label the admin sees for preset `name`."""
-    for preset, label in PRESETS:
-        if preset == name:
-            return label
-    raise InvalidInput(f"There is no range called {name!r}.", field="range")
-
-
 def custom_range(start: datetime, end: datetime, tz: str, now: datetime) -> TimeRange:
     """A checked custom range: end after start, not over, at most 7 days; a past start becomes now."""
     start_utc, end_utc = localize(start, tz), localize(end, tz)
@@ -144,6 +136,11 @@ def format_duration(span: timedelta) -> str:
     return text
 
 
+# The clinic-time clock, date and span words: the one implementation. They live here, not in
+# bot.views.wording (which re-exports them for every screen), because this module's refusals quote
+# instants and lengths and services never import bot.
+
+
 def _clock(local: datetime) -> str:
     hour = local.hour % 12 or 12
     return f"{hour}:{local.minute:02d} {'AM' if local.hour < 12 else 'PM'}"
@@ -154,14 +151,30 @@ def _day(local: datetime, with_year: bool) -> str:
     return f"{text} {local.year}" if with_year else text
 
 
-def format_instant(instant: datetime, tz: str) -> str:
-    """One instant in clinic time with its zone abbreviation: 'Tue 2 Dec 2026 9:00 AM CST'."""
+def format_instant(
+    instant: datetime, tz: str, *, year: bool = True, date: bool = True, abbreviation: bool = True
+) -> str:
+    """One aware instant in clinic time: 'Tue 2 Dec 2026 9:00 AM CST'.
+
+    `year=False` gives 'Tue 2 Dec 9:00 AM CST', `date=False` '9:00 AM CST', `abbreviation=False`
+    drops the zone's abbreviation. Raises ValueError on a naive datetime (its zone is unknown).
+    """
+    if instant.tzinfo is None:
+        raise ValueError("naive datetime given to be shown in clinic time; attach a time zone first")
     local = instant.astimezone(zone(tz))
-    return f"{_day(local, True)} {_clock(local)} {local.tzname()}"
+    parts = [_day(local, year)] if date else []
+    parts.append(_clock(local))
+    if abbreviation:
+        parts.append(local.tzname() or tz)
+    return " ".join(parts)
 
 
 def format_span(first: datetime, last: datetime, tz: str) -> str:
-    """A span in clinic time: 'Tue 2 Dec 9:00 AM – Wed 3 Dec 4:30 PM CST' (one abbreviation when shared)."""
+    """A span in clinic time: 'Tue 2 Dec 9:00 AM – Wed 3 Dec 4:30 PM CST'.
+
+    The abbreviation is named once when both ends share it (each end has its own across a DST change),
+    the second date is left out on the same day, and years are shown only when the ends' years differ.
+    """
     zone_info = zone(tz)
     a, b = first.astimezone(zone_info), last.astimezone(zone_info)
     years = a.year != b.year

@@ -2,35 +2,26 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Any
+
 from slack_sdk.models.blocks import Block, ButtonElement, ConfirmObject
 
 from bot.ids import ActionId, BlockId
-from bot.views.common import (
-    clip,
-    context,
-    escape,
-    format_duration,
-    format_span,
-    format_time,
-    mrkdwn_section,
-    plain,
-    plural,
-    progress_bar,
-    quote,
-)
-from bot.views.models import ActivitySnapshot
+from bot.views.common import clip, context, escape, mrkdwn_section, plain, quote
+from bot.views.wording import format_estimate, format_span, format_time, plural, progress_bar
+from services.notify import AlertSnapshot
 
 #: How much of the message the channel entry quotes (the report has it whole).
 QUOTE_LIMIT = 1200
-ACTIVE_STATES = frozenset({"queued", "sending"})
 
 
-def _cancel_button(snapshot: ActivitySnapshot) -> ButtonElement:
-    remaining = snapshot.pending
+def _cancel_button(alert: AlertSnapshot) -> ButtonElement:
+    remaining = alert.pending
     return ButtonElement(
         text=plain("Cancel alert", 75),
         action_id=ActionId.CANCEL_ALERT,
-        value=str(snapshot.alert_id),
+        value=str(alert.id),
         style="danger",
         confirm=ConfirmObject(
             title=plain("Cancel this alert?", 100),
@@ -46,24 +37,24 @@ def _cancel_button(snapshot: ActivitySnapshot) -> ButtonElement:
     )
 
 
-def _time_left(snapshot: ActivitySnapshot) -> str:
-    if snapshot.eta is None:
+def _time_left(alert: AlertSnapshot, now: datetime) -> str:
+    if alert.eta is None:
         return ""
-    seconds = (snapshot.eta - snapshot.as_of).total_seconds()
-    return f" · {format_duration(seconds)} left" if seconds > 0 else " · finishing"
+    seconds = (alert.eta - now).total_seconds()
+    return f" · {format_estimate(seconds)} left" if seconds > 0 else " · finishing"
 
 
-def _status(snapshot: ActivitySnapshot) -> tuple[str, str, bool]:
+def _status(s: AlertSnapshot, now: datetime) -> tuple[str, str, bool]:
     """(fallback text, status mrkdwn, show the cancel button)."""
-    s, total = snapshot, snapshot.to_send
+    total = s.to_send
     done = s.sent + s.failed
     failed = f" · {s.failed:,} failed" if s.failed else ""
     report = " · report below" if s.report_permalink else ""
     if s.state == "queued":
-        text = f"⏳ Queued · {plural(total, 'text')} to send{_time_left(s)}"
+        text = f"⏳ Queued · {plural(total, 'text')} to send{_time_left(s, now)}"
         return f"Queued: {plural(total, 'text')} to send", text, True
     if s.state == "sending":
-        text = f"`{progress_bar(done, total)}`  {s.sent:,} of {total:,} sent{failed}{_time_left(s)}"
+        text = f"`{progress_bar(done, total)}`  {s.sent:,} of {total:,} sent{failed}{_time_left(s, now)}"
         return f"{s.sent:,} of {total:,} sent{failed}", text, True
     if s.state == "cancelled":
         who = f" by {escape(s.cancelled_by)}" if s.cancelled_by else ""
@@ -77,7 +68,7 @@ def _status(snapshot: ActivitySnapshot) -> tuple[str, str, bool]:
         reason = escape(s.error or "the alert could not be sent")
         text = f"🔴 *Alert stopped*: {reason} · {s.sent:,} of {total:,} sent{failed}{report}"
         return f"Alert stopped: {s.error or 'could not be sent'}", text, False
-    finished = f" · finished {format_time(s.completed_at, s.tz)}" if s.completed_at else ""
+    finished = f" · finished {format_time(s.completed_at, s.timezone)}" if s.completed_at else ""
     if s.failed == 0:
         text = f"✅ *All {plural(total, 'text')} sent*{finished}{report}"
         if total == 0:
@@ -89,21 +80,21 @@ def _status(snapshot: ActivitySnapshot) -> tuple[str, str, bool]:
     return f"{s.failed:,} of {total:,} failed · {s.sent:,} sent", text, False
 
 
-def activity_message(snapshot: ActivitySnapshot) -> tuple[str, list[dict]]:
-    """(fallback text, blocks) of the channel entry for one alert, in any state."""
-    s = snapshot
+def activity_message(alert: AlertSnapshot, now: datetime) -> tuple[str, list[dict[str, Any]]]:
+    """(fallback text, blocks) of the channel entry for one alert, in any state, as of `now` (aware)."""
+    s = alert
     header = (
-        f"📣 *Mass text alert #{s.alert_id}* · by {escape(s.created_by_name)} · "
-        f"{format_time(s.created_at, s.tz)}"
+        f"📣 *Mass text alert #{s.id}* · by {escape(s.created_by_name)} · "
+        f"{format_time(s.created_at, s.timezone)}"
     )
     scope = []
     if s.first_appointment and s.last_appointment:
-        scope.append(f"Appointments {format_span(s.first_appointment, s.last_appointment, s.tz)}")
+        scope.append(f"Appointments {format_span(s.first_appointment, s.last_appointment, s.timezone)}")
     clients = plural(s.total_clients, "client")
     if s.skipped_count:
         clients += f" ({s.skipped_count:,} not texted)"
     scope.append(clients)
-    fallback, status, cancellable = _status(s)
+    fallback, status, cancellable = _status(s, now)
     blocks: list[Block] = [
         mrkdwn_section(header, BlockId.ACTIVITY_HEADER),
         mrkdwn_section(quote(s.message, QUOTE_LIMIT), BlockId.ACTIVITY_MESSAGE),
@@ -116,5 +107,5 @@ def activity_message(snapshot: ActivitySnapshot) -> tuple[str, list[dict]]:
     if s.report_permalink:
         link = f"📎 <{s.report_permalink}|Open the report> (CSV: who was texted, who was not and why)"
         blocks.append(context(link, block_id=BlockId.ACTIVITY_REPORT))
-    text = clip(f"Mass text alert #{s.alert_id} by {s.created_by_name}: {fallback}", 3000)
+    text = clip(f"Mass text alert #{s.id} by {s.created_by_name}: {fallback}", 3000)
     return text, [block.to_dict() for block in blocks]

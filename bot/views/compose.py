@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 from slack_sdk.models.blocks import (
     Block,
@@ -25,18 +26,19 @@ from bot.views.common import (
     SECTION_TEXT_MAX,
     context,
     escape,
-    format_duration,
-    format_pace,
-    format_span,
     mrkdwn_section,
     plain,
+)
+from bot.views.models import CUSTOM_PRESET, RANGE_PRESETS, ComposeState, MessageStats, SkippedPerson
+from bot.views.wording import (
+    format_estimate,
+    format_pace,
+    format_span,
     plural,
     reason_label,
-    sending_time,
     skipped_summary,
     zone_abbreviation,
 )
-from bot.views.models import CUSTOM_PRESET, RANGE_PRESETS, ComposeState, MessageStats, SkippedPerson
 
 TITLE = "Mass Text Alert"
 PLACEHOLDER = "e.g. We're closing at 3 PM today because of the storm. Please call to reschedule."
@@ -52,7 +54,7 @@ def _modal(
     close: str = "Cancel",
     private_metadata: str = "",
     title: str = TITLE,
-) -> dict:
+) -> dict[str, Any]:
     view = View(
         type="modal",
         callback_id=str(callback_id),
@@ -65,13 +67,13 @@ def _modal(
     return view.to_dict()
 
 
-def loading_view(private_metadata: str = "") -> dict:
+def loading_view(private_metadata: str = "") -> dict[str, Any]:
     """The skeleton opened at once, inside the trigger's 3 s window."""
     blocks = [mrkdwn_section("⏳ Looking up your clinic and its upcoming appointments…", BlockId.LOADING)]
     return _modal(CallbackId.LOADING, blocks, private_metadata=private_metadata)
 
 
-def refusal_view(message: str, title: str = TITLE) -> dict:
+def refusal_view(message: str, title: str = TITLE) -> dict[str, Any]:
     """A modal that tells the person why they cannot send an alert and what to do."""
     blocks = [mrkdwn_section(f"🚫 {escape(message)}", BlockId.REFUSAL)]
     return _modal(CallbackId.REFUSED, blocks, close="Close", title=title)
@@ -136,8 +138,8 @@ def _range_blocks(state: ComposeState) -> list[Block]:
             )
         blocks.append(
             context(
-                f"Up to {state.max_range_days} days; any date ahead. The clinic's time is {zone}; the pickers "
-                "show your own Slack time zone, and the span below is in clinic time.",
+                f"Up to {state.max_range_days} days; any date ahead. The clinic's time is {zone}; "
+                "the pickers show your own Slack time zone, and the span below is in clinic time.",
                 block_id=BlockId.CUSTOM_HINT,
             )
         )
@@ -217,13 +219,13 @@ def _message_blocks(state: ComposeState) -> list[Block]:
 
 def _pace_text(state: ComposeState) -> str:
     text = f"For information only, not marketing. {format_pace(state.pace_seconds)}"
-    if state.recipients:
-        duration = format_duration(sending_time(state.recipients, state.pace_seconds))
+    if state.recipients and state.sending_time is not None:
+        duration = format_estimate(state.sending_time.total_seconds())
         text += f": {duration} for {plural(state.recipients, 'client')}"
     return text + "."
 
 
-def compose_view(state: ComposeState) -> dict:
+def compose_view(state: ComposeState) -> dict[str, Any]:
     """The compose form; input block ids never change, so typed text survives every update."""
     blocks: list[Block] = []
     if len(state.clinic_choices) > 1:
@@ -239,7 +241,7 @@ def compose_view(state: ComposeState) -> dict:
 
 def skipped_view(
     people: Sequence[SkippedPerson], total: int | None = None, private_metadata: str = ""
-) -> dict:
+) -> dict[str, Any]:
     """The pushed "See who" list, grouped by reason and capped to Slack's limits with "and N more"."""
     total = len(people) if total is None else max(total, len(people))
     groups: dict[str, list[SkippedPerson]] = {}

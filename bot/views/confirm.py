@@ -2,25 +2,18 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from slack_sdk.models.blocks import Block
 from slack_sdk.models.views import View
 
 from bot.ids import BlockId, CallbackId
-from bot.views.common import (
-    context,
-    escape,
-    format_pace,
-    format_span,
-    format_time,
-    mrkdwn_section,
-    plain,
-    plural,
-    quote,
-)
+from bot.views.common import context, escape, mrkdwn_section, plain, quote
 from bot.views.models import ConfirmState
+from bot.views.wording import format_pace, format_span, format_time, plural
 
 
-def confirm_view(state: ConfirmState) -> dict:
+def confirm_view(state: ConfirmState) -> dict[str, Any]:
     """The "Send 42 texts" step pushed on top of the compose form."""
     who = f"*{plural(state.recipients, 'client')}*"
     if state.first_appointment and state.last_appointment:

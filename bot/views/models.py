@@ -1,30 +1,19 @@
-"""Plain input values for the view builders (no ORM objects, no I/O)."""
+"""Plain input values for the view builders (no ORM objects, no I/O).
+
+An alert itself reaches the views as services.notify.AlertSnapshot."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Protocol
+from datetime import datetime, timedelta
 
+from services.segments import SegmentInfo
 from services.timeranges import PRESETS
 
 CUSTOM_PRESET = "custom"
 #: The range select's choices, in order: (value, label): the services' presets, then the custom range.
 RANGE_PRESETS: tuple[tuple[str, str], ...] = (*PRESETS, (CUSTOM_PRESET, "Custom range…"))
 DEFAULT_PRESET = "rest-of-today"
-
-
-class SegmentsLike(Protocol):
-    """What services.segments.measure returns (length, remaining, segments, encoding)."""
-
-    @property
-    def length(self) -> int: ...
-    @property
-    def remaining(self) -> int: ...
-    @property
-    def segments(self) -> int: ...
-    @property
-    def encoding(self) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -38,7 +27,7 @@ class MessageStats:
     max_chars: int
 
     @classmethod
-    def of(cls, info: SegmentsLike, max_chars: int) -> MessageStats:
+    def of(cls, info: SegmentInfo, max_chars: int) -> MessageStats:
         """From a services.segments measurement and the clinic's limit."""
         return cls(info.length, info.remaining, info.segments, info.encoding, max_chars)
 
@@ -66,6 +55,8 @@ class ComposeState:
     message: str = ""
     stats: MessageStats | None = None
     pace_seconds: float = 12.0
+    #: How long sending to `recipients` takes at the pace (services.alerts.estimate_duration).
+    sending_time: timedelta | None = None
     max_range_days: int = 7
     as_of: datetime | None = None
     private_metadata: str = ""
@@ -102,46 +93,3 @@ class SkippedPerson:
     name: str
     reason: str
     detail: str | None = None
-
-
-@dataclass(frozen=True)
-class ActivitySnapshot:
-    """One alert's state as the channel message shows it."""
-
-    alert_id: int
-    clinic_name: str
-    created_by_name: str
-    created_at: datetime
-    tz: str
-    message: str
-    total_clients: int
-    to_send: int
-    skipped_count: int
-    sent: int
-    failed: int
-    pending: int
-    state: str  # queued | sending | completed | cancelled | failed
-    as_of: datetime
-    first_appointment: datetime | None = None
-    last_appointment: datetime | None = None
-    eta: datetime | None = None
-    failure_summary: str = ""
-    completed_at: datetime | None = None
-    report_permalink: str | None = None
-    error: str | None = None
-    cancelled_by: str | None = None
-
-
-@dataclass(frozen=True)
-class HomeItem:
-    """One recent alert in the App Home list."""
-
-    alert_id: int
-    created_at: datetime
-    created_by_name: str
-    state: str
-    to_send: int
-    sent: int
-    failed: int
-    eta: datetime | None = None
-    report_permalink: str | None = None

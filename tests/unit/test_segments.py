@@ -8,8 +8,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from services.segments import GSM7, UCS2, SegmentInfo, describe, is_gsm7, measure
+from bot.views import ComposeState, MessageStats, compose_view
+from services.segments import GSM7, UCS2, SegmentInfo, is_gsm7, measure
 from services.settings import load_settings
+from tests.blockkit import all_text
 
 GSM_BASIC_SAMPLE = "@£$¥èéùìòÇØøÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?¡AZÄÖÑÜ§¿azäöñüà\n\r"
 EXTENDED = "\f^{}\\[~]|€"
@@ -97,12 +99,18 @@ def test_a_maximum_below_one_is_a_programming_error() -> None:
         measure("hi", max_chars=0)
 
 
-def test_describe_for_the_modal() -> None:
-    assert describe(measure("a" * 87)) == "233 characters left · 1 text (GSM-7)"
-    assert describe(measure("a" * 319)) == "1 character left · 3 texts (GSM-7)"
-    assert describe(measure("a" * 322)) == "2 characters too long · 3 texts (GSM-7)"
-    assert describe(measure("🐾")) == (
-        "318 characters left · 1 text (contains emoji or special characters: 70 per text)"
+def _modal_words(text: str) -> str:
+    """The compose modal's text when `text` is typed (320 characters allowed)."""
+    state = ComposeState(tz="America/Chicago", message=text, stats=MessageStats.of(measure(text, 320), 320))
+    return all_text(compose_view(state))
+
+
+def test_the_modal_describes_the_measurement() -> None:
+    assert "233 characters left · 1 text (GSM-7)" in _modal_words("a" * 87)
+    assert "1 character left · 3 texts (GSM-7)" in _modal_words("a" * 319)
+    assert "2 characters too many*: the limit is 320 · 3 texts" in _modal_words("a" * 322)
+    assert "318 characters left · 1 text (UCS-2) · contains emoji or special characters: 70 per text" in (
+        _modal_words("🐾")
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -11,10 +12,8 @@ import pytest
 from bot.ids import ActionId, BlockId, CallbackId, keyed, keyed_pattern, split_key
 from bot.views import (
     RANGE_PRESETS,
-    ActivitySnapshot,
     ComposeState,
     ConfirmState,
-    HomeItem,
     MessageStats,
     SkippedPerson,
     activity_message,
@@ -25,7 +24,8 @@ from bot.views import (
     refusal_view,
     skipped_view,
 )
-from bot.views.common import format_duration, format_span, format_when, progress_bar, skipped_summary
+from bot.views.wording import format_estimate, format_span, format_when, progress_bar, skipped_summary
+from services.notify import AlertSnapshot
 from tests.blockkit import all_text, assert_valid_message, assert_valid_view, check_message, check_view
 
 TZ = "America/Chicago"
@@ -50,6 +50,7 @@ def compose(**changes: Any) -> ComposeState:
         skipped_by_reason={"opted_out": 2, "no_mobile": 1},
         message="We're closing at 3 PM today because of the storm.",
         stats=MessageStats(length=50, remaining=270, segments=1, encoding="GSM-7", max_chars=320),
+        sending_time=timedelta(seconds=41 * 12),
         as_of=NINE_AM,
         private_metadata=json.dumps({"channel_id": "C0FRONT", "clinic_id": 1}),
     )
@@ -57,28 +58,61 @@ def compose(**changes: Any) -> ComposeState:
     return ComposeState(**base)
 
 
-def snapshot(**changes: Any) -> ActivitySnapshot:
+#: When the channel entry is drawn in the activity tests.
+AS_OF = NINE_AM + timedelta(minutes=3)
+
+
+def snapshot(**changes: Any) -> AlertSnapshot:
     base: dict[str, Any] = dict(
-        alert_id=12,
+        id=12,
+        clinic_id=1,
         clinic_name="Happy Paws",
+        timezone=TZ,
         created_by_name="Dr. Ana Lee",
-        created_at=NINE_AM,
-        tz=TZ,
+        slack_user_id="U0ADMIN",
         message="We're closing at 3 PM today. Please call 555-0100 to reschedule.",
+        range_start=NINE_AM,
+        range_end=NINE_AM + timedelta(days=3),
+        state="sending",
+        pace_seconds=12.0,
         total_clients=45,
         to_send=42,
         skipped_count=3,
         sent=17,
         failed=1,
         pending=24,
-        state="sending",
-        as_of=NINE_AM + timedelta(minutes=3),
+        created_at=NINE_AM,
         eta=NINE_AM + timedelta(minutes=8),
         first_appointment=NINE_AM + timedelta(days=1),
         last_appointment=NINE_AM + timedelta(days=2),
     )
     base.update(changes)
-    return ActivitySnapshot(**base)
+    return AlertSnapshot(**base)
+
+
+def home_item(
+    alert_id: int,
+    created_at: datetime,
+    created_by_name: str,
+    state: str,
+    to_send: int,
+    sent: int,
+    failed: int,
+    **changes: Any,
+) -> AlertSnapshot:
+    """One alert in the Home list (counts as the Home tab shows them)."""
+    fields: dict[str, Any] = dict(
+        id=alert_id,
+        created_at=created_at,
+        created_by_name=created_by_name,
+        state=state,
+        to_send=to_send,
+        sent=sent,
+        failed=failed,
+        pending=to_send - sent - failed,
+        eta=None,
+    )
+    return snapshot(**(fields | changes))
 
 
 # ---------------------------------------------------------------- formatting
@@ -99,9 +133,9 @@ def test_a_span_across_the_dst_change_names_both_zones() -> None:
 
 
 def test_durations_counts_and_progress_read_naturally() -> None:
-    assert format_duration(42 * 12) == "about 9 min"
-    assert format_duration(30) == "less than a minute"
-    assert format_duration(100 * 12 * 10) == "about 3 h 20 min"
+    assert format_estimate(42 * 12) == "about 9 min"
+    assert format_estimate(30) == "less than a minute"
+    assert format_estimate(100 * 12 * 10) == "about 3 h 20 min"
     assert skipped_summary({"no_mobile": 1, "opted_out": 2}) == "2 opted out, 1 has no mobile number"
     assert skipped_summary({"no_mobile": 3}) == "3 have no mobile number"
     assert progress_bar(0, 42) == "░" * 14
@@ -403,7 +437,7 @@ def test_confirm_view_for_one_client_and_a_huge_count_fits_the_button() -> None:
 
 
 def test_sending_activity_shows_progress_eta_and_a_guarded_cancel_button() -> None:
-    text, blocks = activity_message(snapshot())
+    text, blocks = activity_message(snapshot(), AS_OF)
     assert_valid_message(text, blocks)
     assert "17 of 42 sent · 1 failed" in text
     status = block(blocks, BlockId.ACTIVITY_STATUS)
@@ -422,7 +456,7 @@ def test_sending_activity_shows_progress_eta_and_a_guarded_cancel_button() -> No
 
 
 def test_queued_activity_can_be_cancelled() -> None:
-    text, blocks = activity_message(snapshot(state="queued", sent=0, failed=0, pending=42))
+    text, blocks = activity_message(snapshot(state="queued", sent=0, failed=0, pending=42), AS_OF)
     assert_valid_message(text, blocks)
     assert "Queued" in text
     assert block(blocks, BlockId.ACTIVITY_STATUS)["accessory"]["action_id"] == ActionId.CANCEL_ALERT
@@ -437,7 +471,8 @@ def test_completed_all_sent_is_green_without_cancel() -> None:
             pending=0,
             completed_at=NINE_AM + timedelta(minutes=8),
             report_permalink="https://sandbox.slack.com/files/U1/F1/r.csv",
-        )
+        ),
+        AS_OF,
     )
     assert_valid_message(text, blocks)
     status = block(blocks, BlockId.ACTIVITY_STATUS)
@@ -455,9 +490,10 @@ def test_completed_with_failures_is_red_with_count_and_reasons() -> None:
             sent=39,
             failed=3,
             pending=0,
-            failure_summary="2 landlines, 1 unreachable",
+            failure_reasons=Counter({"landline": 2, "unreachable": 1}),
             report_permalink="https://sandbox.slack.com/files/U1/F1/r.csv",
-        )
+        ),
+        AS_OF,
     )
     assert_valid_message(text, blocks)
     status = block(blocks, BlockId.ACTIVITY_STATUS)["text"]["text"]
@@ -468,7 +504,7 @@ def test_completed_with_failures_is_red_with_count_and_reasons() -> None:
 
 def test_cancelled_activity_says_who_and_how_many_were_not_texted() -> None:
     text, blocks = activity_message(
-        snapshot(state="cancelled", sent=17, failed=1, pending=0, cancelled_by="Sam Ortiz")
+        snapshot(state="cancelled", sent=17, failed=1, pending=0, cancelled_by="Sam Ortiz"), AS_OF
     )
     assert_valid_message(text, blocks)
     status = block(blocks, BlockId.ACTIVITY_STATUS)
@@ -485,7 +521,8 @@ def test_failed_alert_states_the_reason() -> None:
             failed=0,
             pending=0,
             error="The clinic's Twilio number cannot send texts (21408).",
-        )
+        ),
+        AS_OF,
     )
     assert_valid_message(text, blocks)
     assert "Alert stopped" in text
@@ -493,7 +530,7 @@ def test_failed_alert_states_the_reason() -> None:
 
 
 def test_a_very_long_message_is_clipped_in_the_channel_entry() -> None:
-    text, blocks = activity_message(snapshot(message="word " * 1000))
+    text, blocks = activity_message(snapshot(message="word " * 1000), AS_OF)
     assert_valid_message(text, blocks)
     assert len(block(blocks, BlockId.ACTIVITY_MESSAGE)["text"]["text"]) <= 1200
 
@@ -503,7 +540,7 @@ def test_a_very_long_message_is_clipped_in_the_channel_entry() -> None:
 
 def test_home_lists_recent_alerts_with_state_counts_sender_time_and_report() -> None:
     items = [
-        HomeItem(
+        home_item(
             12,
             NINE_AM + timedelta(hours=1, minutes=34),
             "Dr. Ana Lee",
@@ -513,7 +550,7 @@ def test_home_lists_recent_alerts_with_state_counts_sender_time_and_report() -> 
             3,
             report_permalink="https://sandbox.slack.com/files/U1/F12/r.csv",
         ),
-        HomeItem(
+        home_item(
             11,
             NINE_AM - timedelta(days=1),
             "Sam Ortiz",
@@ -523,7 +560,7 @@ def test_home_lists_recent_alerts_with_state_counts_sender_time_and_report() -> 
             0,
             report_permalink="https://sandbox.slack.com/files/U1/F11/r.csv",
         ),
-        HomeItem(10, NINE_AM, "Sam Ortiz", "sending", 30, 7, 0, eta=NINE_AM + timedelta(minutes=4)),
+        home_item(10, NINE_AM, "Sam Ortiz", "sending", 30, 7, 0, eta=NINE_AM + timedelta(minutes=4)),
     ]
     view = home_view("Happy Paws, Downtown", items, TZ, now=NINE_AM)
     assert_valid_view(view)
@@ -550,7 +587,7 @@ def test_home_without_alerts_or_clinic() -> None:
 
 def test_home_with_hundreds_of_alerts_stays_under_the_block_limit() -> None:
     items = [
-        HomeItem(i, NINE_AM, "Sam", "completed", 5, 5, 0, report_permalink=f"https://x.test/{i}")
+        home_item(i, NINE_AM, "Sam", "completed", 5, 5, 0, report_permalink=f"https://x.test/{i}")
         for i in range(300)
     ]
     view = home_view("Happy Paws", items, TZ)
