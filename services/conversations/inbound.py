@@ -351,20 +351,59 @@ def _handle(
     if opening:
         conversation, opened, unposted = _open_conversation(conn, clinic, phone, match, now)
     winner = match.client
-    if conversation is None:
-        return InboundResult(
-            clinic_id=clinic.id,
-            clinic_name=clinic.name,
-            phone=phone,
-            unknown_contact=winner is None,
-            client_id=winner.id if winner else None,
-            client_name=winner.full_name if winner else None,
-            other_clients=match.others,
-            keyword=keyword,
-            keyword_text=word,
-            changed_clients=changed,
-            reply=reply,
+    added = None
+    if conversation is not None:
+        added = _add_message(
+            session, clinic, conversation, clients, match, keyword, body, opened, unposted, now
         )
+    return InboundResult(
+        clinic_id=clinic.id,
+        clinic_name=clinic.name,
+        phone=phone,
+        unknown_contact=winner is None,
+        client_id=winner.id if winner else None,
+        client_name=winner.full_name if winner else None,
+        other_clients=match.others,
+        keyword=keyword,
+        keyword_text=word,
+        changed_clients=changed,
+        reply=reply,
+        conversation_id=conversation.id if conversation else None,
+        message_id=added.message_id if added else None,
+        opened=opened,
+        relay_claimed=added.claimed if added else False,
+        body=body if added else "",
+        header=added.header if added else None,
+        earlier=added.earlier if added else (),
+    )
+
+
+@dataclass(frozen=True)
+class _Added:
+    """The inbound message stored in its conversation, and the relay's claim on it."""
+
+    message_id: int
+    claimed: bool
+    header: ThreadHeader | None
+    earlier: tuple[RelayItem, ...]
+
+
+def _add_message(
+    session: Session,
+    clinic: ClinicRow,
+    conversation: ConversationRow,
+    clients: list[ClientRow],
+    match: _Match,
+    keyword: Keyword | None,
+    body: str,
+    opened: bool,
+    unposted: bool,
+    now: datetime,
+) -> _Added:
+    """Store the text in its conversation; claim it (and earlier unposted replies) for the relay when its
+    thread exists or this text opened the conversation, and read what the relay shows."""
+    conn = session.connection()
+    winner = match.client
     # Post it now only when its thread exists (or is ours to start); else the thread's starter picks it up.
     claimed = opened or conversation.slack_thread_ts is not None
     earlier: tuple[RelayItem, ...] = ()
@@ -408,23 +447,4 @@ def _handle(
             opted_out=opted_out,
             others=match.others if shown is winner else None,
         )
-    return InboundResult(
-        clinic_id=clinic.id,
-        clinic_name=clinic.name,
-        phone=phone,
-        unknown_contact=winner is None,
-        client_id=winner.id if winner else None,
-        client_name=winner.full_name if winner else None,
-        other_clients=match.others,
-        keyword=keyword,
-        keyword_text=word,
-        changed_clients=changed,
-        reply=reply,
-        conversation_id=conversation.id,
-        message_id=message_id,
-        opened=opened,
-        relay_claimed=claimed,
-        body=body,
-        header=header,
-        earlier=earlier,
-    )
+    return _Added(message_id, claimed, header, earlier)
