@@ -1,8 +1,8 @@
 """Client replies in Slack: one thread per conversation in the clinic's channel; staff answers' delivery.
 
-Every post is claimed in the database first (see services.conversations), so a reply is posted once even
-when the webhook, a simultaneous reply and the periodic `sync` job all try; a failed post is released
-and `sync` tries again. `sync` also updates each staff answer's status line once it moves on.
+Every post is claimed in the database first (see services.conversations.threads), so a reply is posted
+once even when the webhook, a simultaneous reply and the periodic `sync` job all try; a failed post is
+released and `sync` tries again. `sync` also updates each staff answer's status line once it moves on.
 """
 
 from __future__ import annotations
