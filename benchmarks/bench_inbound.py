@@ -304,10 +304,7 @@ def run_backend(backend: str, url: str, rate: float, seconds: float, clients: in
             session.scalar(
                 select(func.count())
                 .select_from(ConversationMessage)
-                .where(
-                    ConversationMessage.slack_ts.is_not(None),
-                    ConversationMessage.slack_ts.not_like("pending:%"),
-                )
+                .where(ConversationMessage.slack_ts.is_not(None))
             )
             or 0
         )
@@ -316,7 +313,9 @@ def run_backend(backend: str, url: str, rate: float, seconds: float, clients: in
             session.scalar(
                 select(func.count())
                 .select_from(ConversationMessage)
-                .where(ConversationMessage.slack_ts.like("pending:%"))
+                .where(
+                    ConversationMessage.slack_ts.is_(None), ConversationMessage.relay_claimed_at.is_not(None)
+                )
             )
             or 0
         )

@@ -1,8 +1,8 @@
 """Client replies in Slack: one thread per conversation in the clinic's channel; staff answers' delivery.
 
-Every post is claimed in the database first (see services.conversations), so a reply is posted once even
-when the webhook, a simultaneous reply and the periodic `sync` job all try; a failed post is released
-and `sync` tries again. `sync` also updates each staff answer's status line once it moves on.
+Every post is claimed in the database first (see services.conversations.threads), so a reply is posted
+once even when the webhook, a simultaneous reply and the periodic `sync` job all try; a failed post is
+released and `sync` tries again. `sync` also updates each staff answer's status line once it moves on.
 """
 
 from __future__ import annotations
@@ -15,134 +15,21 @@ from dataclasses import replace
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
-from slack_sdk.models.blocks import Block, ButtonElement, ConfirmObject
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.ids import ActionId
-from bot.views.common import clip, context, escape, mrkdwn_section, plain, quote
-from bot.views.wording import format_time
+from bot.views.common import context
+from bot.views.conversation import inbound_line, keyword_line, root_blocks, root_text, status_line
 from services import conversations as conv
 from services.clock import Clock
-from services.conversations import InboundResult, Keyword, RelayItem, StaffReply, ThreadHeader
+from services.conversations import InboundResult, Keyword, RelayItem, ThreadHeader
 
 log = logging.getLogger(__name__)
 
-#: Ids of the thread's first message (kept here: bot/ids.py has only the Close button's action id).
-ROOT_BLOCK = "conversation_root"
-ROOT_QUOTE_BLOCK = "conversation_quote"
-ROOT_CONTEXT_BLOCK = "conversation_context"
-ALERT_QUOTE_LIMIT = 140
 SYNC_JOB_ID = "conversation-relay"
 #: On background lanes, where replies went is stored in batches: once this many wait, once the oldest has
 #: waited this long, or when the lanes fall idle (a crash in between leaves claims `sync` retakes later).
 SAVE_BATCH = 50
 SAVE_SECONDS = 0.5
-
-
-# --- what the messages say (pure) ------------------------------------------------------------------
-
-
-def _who(header: ThreadHeader) -> str:
-    return header.client_name or header.phone
-
-
-def _first_name(name: str) -> str:
-    return name.split()[0] if name and not name.startswith("+") else name
-
-
-def _title(header: ThreadHeader) -> str:
-    if header.unknown_contact:
-        return f"💬 *Text from an unknown number* {header.phone} (no client on file)"
-    pets = f" ({escape(', '.join(header.pets))})" if header.pets else ""
-    what = "Reply" if header.alert_id is not None else "Text"
-    to_alert = f" to mass alert #{header.alert_id}" if header.alert_id is not None else ""
-    return f"💬 *{what} from {escape(header.client_name or header.phone)}*{pets}{to_alert}"
-
-
-def close_button(conversation_id: int) -> ButtonElement:
-    """The Close button; its value is the conversation id."""
-    return ButtonElement(
-        text=plain("Close conversation", 75),
-        action_id=ActionId.CLOSE_CONVERSATION,
-        value=str(conversation_id),
-        confirm=ConfirmObject(
-            title=plain("Close this conversation?", 100),
-            text=plain("Their next text will open a new conversation.", 300),
-            confirm=plain("Close", 30),
-            deny=plain("Keep open", 30),
-        ),
-    )
-
-
-def root_blocks(header: ThreadHeader, body: str | None, *, closed_by: str | None = None) -> list[Block]:
-    """The thread's first message: who wrote, their pets, the alert answered, the text, and Close."""
-    open_ = header.status == conv.ACTIVE
-    title = mrkdwn_section(
-        _title(header), block_id=ROOT_BLOCK, accessory=close_button(header.conversation_id) if open_ else None
-    )
-    blocks: list[Block] = [title]
-    if body:
-        blocks.append(mrkdwn_section(quote(body), block_id=ROOT_QUOTE_BLOCK))
-    details = [header.phone]
-    if header.other_clients:
-        details.append(f"Also on this number: {escape(', '.join(header.other_clients))}")
-    if header.alert_message:
-        details.append(f"Alert: “{escape(clip(header.alert_message, ALERT_QUOTE_LIMIT))}”")
-    lines = [" · ".join(details)]
-    if not open_:
-        who = f" by <@{closed_by}>" if closed_by else ""
-        when = f" at {format_time(header.closed_at, header.timezone)}" if header.closed_at else ""
-        lines.append(f"🔒 Closed{who}{when}. Their next text opens a new conversation.")
-    elif header.opted_out:
-        lines.append("🚫 Opted out of texts: answers here are not sent until they reply START.")
-    else:
-        lines.append(
-            f"Answers typed in this thread are texted to {escape(_first_name(_who(header)))} "
-            "ahead of any alert texts."
-        )
-    blocks.append(context(*lines, block_id=ROOT_CONTEXT_BLOCK))
-    return blocks
-
-
-def root_text(header: ThreadHeader, body: str | None) -> str:
-    """The notification text of the thread's first message."""
-    head = "Text from an unknown number" if header.unknown_contact else f"Reply from {_who(header)}"
-    return clip(f"{head}: {body}" if body else head, 300)
-
-
-def keyword_line(name: str, word: str, keyword: Keyword, clinic: str) -> str:
-    """What a STOP / START / HELP text did, for the channel."""
-    who = f"*{escape(name)}* replied {escape(word)}"
-    if keyword == Keyword.STOP:
-        return (
-            f"🚫 {who}: opted out of texts from {escape(clinic)}. New alerts skip them and answers are "
-            "not sent until they reply START."
-        )
-    if keyword == Keyword.START:
-        return f"✅ {who}: opted back in to texts from {escape(clinic)}."
-    return f"ℹ️ {who}: they were texted the clinic's name and contact number."
-
-
-def inbound_line(header: ThreadHeader, body: str) -> str:
-    """An inbound text posted in its thread."""
-    parsed = conv.parse_keyword(body)
-    if parsed is not None and not (parsed[1] == "YES" and not header.opted_out):
-        return keyword_line(_who(header), body.strip(), parsed[0], header.clinic_name)
-    return f"💬 *{escape(_who(header))}*: {escape(body)}"
-
-
-def status_line(reply: StaffReply) -> str:
-    """A staff answer's delivery, as its thread shows it."""
-    name = escape(reply.client_name or reply.phone)
-    when = f" (sent {format_time(reply.requested_at, reply.timezone)})" if reply.requested_at else ""
-    if reply.status == "delivered":
-        return f"✅ Delivered to {name}{when}"
-    if reply.status in ("accepted", "sent"):
-        return f"📤 Sent to {name}{when} · waiting for the delivery report"
-    if reply.status in ("undelivered", "failed"):
-        reason = escape(reply.error_message or "the carrier did not deliver it")
-        return f"⚠️ Not delivered to {name}: {reason}"
-    return f"⏳ Texting {name}…"
 
 
 # --- the relay -------------------------------------------------------------------------------------

@@ -48,6 +48,9 @@ class BlockId(StrEnum):
     HOME_NOTICE = "home_notice"
     HOME_ALERT = "home_alert"
     HOME_MORE = "home_more"
+    CONVERSATION_ROOT = "conversation_root"
+    CONVERSATION_QUOTE = "conversation_quote"
+    CONVERSATION_CONTEXT = "conversation_context"
 
 
 class ActionId(StrEnum):

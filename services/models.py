@@ -326,7 +326,10 @@ class Conversation(Base):
     unknown_contact: Mapped[bool] = mapped_column(Boolean, default=False)
     alert_id: Mapped[int | None] = mapped_column(ForeignKey("mass_alerts.id", ondelete="SET NULL"))
     slack_channel_id: Mapped[str | None] = mapped_column(String(32))
+    #: The ts of the thread's first message in Slack, once posted.
     slack_thread_ts: Mapped[str | None] = mapped_column(String(32), index=True)
+    #: When a relayer claimed posting the thread's first message (NULL: unclaimed, or posted).
+    thread_claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     opened_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
@@ -354,7 +357,13 @@ class ConversationMessage(Base):
     error_code: Mapped[str | None] = mapped_column(String(16))
     error_message: Mapped[str | None] = mapped_column(String(500))
     author_slack_user_id: Mapped[str | None] = mapped_column(String(32))
+    #: Inbound: the ts of its post in the thread, once posted. Outbound: the ts of the thread message
+    #: acknowledging it.
     slack_ts: Mapped[str | None] = mapped_column(String(32))
+    #: Inbound: when a relayer claimed posting it (NULL: unclaimed, or posted).
+    relay_claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: Outbound: the delivery status its acknowledgement in the thread shows.
+    shown_status: Mapped[str | None] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 

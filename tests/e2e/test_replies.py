@@ -8,7 +8,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -27,6 +27,7 @@ from bot.container import AppContext
 from bot.conversation_relay import ConversationRelay
 from bot.inbound import make_inbound_handler
 from bot.web import TwilioRoutes, WebApp, serve_in_thread
+from sandbox.polling import wait_for
 from sandbox.signing import SIGNATURE_HEADER, twilio_signature
 from sandbox.slack import SandboxSlack
 from sandbox.slack_requests import action, block_actions_payload, event_body, post
@@ -48,6 +49,8 @@ SECRET = "sandbox-signing-secret"
 CLINIC_NUMBER = "+15005550006"
 CHANNEL = "C0FRONT"
 STAFF = "U0STAFF"
+#: How long a test waits for what Bolt does after acking an event (listeners run after the ack).
+WAIT_SECONDS = 5.0
 JANE, BOB, CARL, STRANGER = "+13125550101", "+13125550102", "+13125550103", "+13125550199"
 
 
@@ -113,16 +116,6 @@ class Stack:
 
     def outbound(self) -> list[tuple[str, str]]:
         return [(m.to, m.body) for m in self.twilio.messages if m.direction == "outbound-api"]
-
-
-def wait_until(check: Callable[[], object], timeout: float = 5.0) -> Any:
-    """Poll `check` until it returns something truthy (Bolt runs event listeners after acking)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(0.01)
 
 
 def signed_inbound(
@@ -248,7 +241,11 @@ def test_staff_answer_leaves_ahead_of_the_alert_texts_and_shows_delivered(stack:
     stack.text("Are you open Saturday?")
     [root] = stack.top_level()
     assert stack.staff_types(root["ts"], "Yes, 9 to 1. See you!") == 200
-    ack = wait_until(lambda: [m for m in stack.thread(root["ts"]) if "Texting Jane Doe" in m["text"]])
+    ack = wait_for(
+        lambda: [m for m in stack.thread(root["ts"]) if "Texting Jane Doe" in m["text"]],
+        "the answer's acknowledgement in the thread",
+        WAIT_SECONDS,
+    )
     assert ack, "the answer was not acknowledged in the thread"
     stack.clock.advance(1)
     for _ in range(3):
@@ -273,7 +270,9 @@ def test_bot_posts_and_outsiders_in_the_thread_are_not_texted(stack: Stack) -> N
     stack.text("Hello?")
     [root] = stack.top_level()
     stack.staff_types(root["ts"], "Who is this?", user="U0OUTSIDER")
-    refusal = wait_until(lambda: stack.slack.ephemerals.get(CHANNEL))
+    refusal = wait_for(
+        lambda: stack.slack.ephemerals.get(CHANNEL), "the refusal to an outsider", WAIT_SECONDS
+    )
     assert refusal and "only users of this clinic" in refusal[0]["text"]
     assert refusal[0]["thread_ts"] == root["ts"]
     event = {
@@ -294,7 +293,9 @@ def test_answer_to_an_opted_out_client_is_refused_in_the_thread(stack: Stack) ->
     [root] = stack.top_level()
     stack.text("STOP")
     stack.staff_types(root["ts"], "Sorry to see you go")
-    refusal = wait_until(lambda: stack.slack.ephemerals.get(CHANNEL))
+    refusal = wait_for(
+        lambda: stack.slack.ephemerals.get(CHANNEL), "the refusal to text an opted-out client", WAIT_SECONDS
+    )
     assert refusal and "Jane Doe opted out" in refusal[0]["text"]
     assert count(stack.sessions, ConversationMessage, ConversationMessage.direction == "outbound") == 0
     assert any("replied STOP" in m["text"] for m in stack.thread(root["ts"]))
@@ -435,14 +436,20 @@ def test_close_then_a_new_reply_opens_a_new_thread(stack: Stack) -> None:
         message=message,
     )
     assert post(f"{stack.base}/slack/events", body, SECRET)[0] == 200
-    closed = wait_until(
-        lambda: "Closed by" in _texts((stack.slack.message(CHANNEL, root["ts"]) or {}).get("blocks", []))
+    closed = wait_for(
+        lambda: "Closed by" in _texts((stack.slack.message(CHANNEL, root["ts"]) or {}).get("blocks", [])),
+        "the thread's first message to show it closed",
+        WAIT_SECONDS,
     )
     assert closed
     shown = _texts(stack.slack.message(CHANNEL, root["ts"])["blocks"])  # type: ignore[index]
     assert f"<@{STAFF}>" in shown and "close_conversation" not in shown and "Thank you!" in shown
     stack.staff_types(root["ts"], "You're welcome")
-    refusal = wait_until(lambda: stack.slack.ephemerals.get(CHANNEL))
+    refusal = wait_for(
+        lambda: stack.slack.ephemerals.get(CHANNEL),
+        "the refusal to answer a closed conversation",
+        WAIT_SECONDS,
+    )
     assert refusal and "closed" in refusal[0]["text"]
     stack.text("Oh, one more thing")
     assert len(stack.top_level()) == 2
@@ -478,8 +485,10 @@ def test_background_relay_stores_where_every_reply_went_once_idle(stack: Stack) 
             assert stack.text(f"Reply {i}") == 200
         assert relay.wait_idle(10)
         with stack.sessions() as session:
-            stored = list(session.scalars(select(ConversationMessage.slack_ts)))
-        assert len(stored) == 4 and all(ts and not ts.startswith("pending:") for ts in stored)
+            stored = session.execute(
+                select(ConversationMessage.slack_ts, ConversationMessage.relay_claimed_at)
+            ).all()
+        assert len(stored) == 4 and all(ts and claimed_at is None for ts, claimed_at in stored)
     finally:
         relay.close()
 

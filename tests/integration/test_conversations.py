@@ -494,3 +494,43 @@ def test_staff_reply_status_updates_are_found_until_shown(sessions, clock) -> No
     assert not conv.mark_shown(sessions, mid, "5.000001", "queued", "delivered")
     assert conv.replies_to_update(sessions, clock.now()) == []
     assert conv.staff_reply(sessions, mid).shown == "delivered"
+
+
+def test_a_failed_thread_start_is_retried_by_the_next_sync_without_waiting(sessions, clock) -> None:
+    setup_clinic(sessions, clock)
+    first = reply(sessions, clock, "Hello?")
+    cid = first.conversation_id or 0
+    assert first.opened and first.relay_claimed
+    # Slack refused the post: the relayer gives both claims back.
+    conv.release(sessions, message_ids=[first.message_id or 0], conversation_id=cid)
+    assert conv.relay_backlog(sessions, clock.now()) == [cid]
+    assert conv.thread_header(sessions, cid).thread_ts is None
+    assert conv.claim_thread(sessions, cid, clock.now())
+    assert [i.body for i in conv.claim_unposted(sessions, cid, clock.now())] == ["Hello?"]
+    conv.posted(
+        sessions, message_id=first.message_id, slack_ts="2.000001", conversation_id=cid, channel_id="C0FRONT"
+    )
+    # Posted: nothing is left to relay, however long the claim would have lasted.
+    clock.advance(conv.CLAIM_SECONDS * 10)
+    assert conv.relay_backlog(sessions, clock.now()) == []
+    assert not conv.claim_thread(sessions, cid, clock.now())
+    assert conv.claim_unposted(sessions, cid, clock.now()) == []
+    assert conv.thread_header(sessions, cid).root_body == "Hello?"
+
+
+def test_a_claim_holds_for_claim_seconds_and_no_longer(sessions, clock) -> None:
+    setup_clinic(sessions, clock)
+    first = reply(sessions, clock, "First")
+    second = reply(sessions, clock, "Second")  # waits for the thread the first reply's request is starting
+    cid = first.conversation_id or 0
+    assert [i.body for i in conv.claim_unposted(sessions, cid, clock.now())] == ["Second"]
+    clock.advance(conv.CLAIM_SECONDS)
+    assert conv.claim_unposted(sessions, cid, clock.now()) == []
+    assert not conv.claim_thread(sessions, cid, clock.now())
+    clock.advance(1)
+    assert [i.message_id for i in conv.claim_unposted(sessions, cid, clock.now())] == [
+        first.message_id,
+        second.message_id,
+    ]
+    assert conv.claim_thread(sessions, cid, clock.now())
+    assert not conv.claim_thread(sessions, cid, clock.now())  # the new claim holds
