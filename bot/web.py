@@ -14,8 +14,8 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
 from services.clock import Clock
+from services.delivery.callbacks import apply_status_callback
 from services.sms import validate_signature
-from services.status import apply_status_callback
 
 log = logging.getLogger(__name__)
 

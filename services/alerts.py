@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from services import outcomes
 from services.db import read_sessions
+from services.delivery.pacing import IDLE_SLOT, ensure_sender
 from services.errors import DomainError, InvalidInput, NotFound
 from services.models import (
     AlertDelivery,
@@ -24,7 +25,6 @@ from services.models import (
     SkipReason,
 )
 from services.notify import AlertSnapshot, Notifier
-from services.pacing import IDLE_SLOT, ensure_sender
 from services.recipients import compute
 from services.segments import SegmentInfo, measure
 from services.timeranges import TimeRange

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 from datetime import UTC, datetime
+from typing import Any, TypeVar
 
 from sqlalchemy import (
     Boolean,
@@ -68,6 +69,29 @@ def sender_parts(key: str) -> tuple[str | None, str | None]:
     return (value, None) if kind == "from" else (None, value)
 
 
+E = TypeVar("E", bound=enum.StrEnum)
+
+
+class EnumText(TypeDecorator[E]):
+    """A StrEnum stored as its plain value in a VARCHAR (the schema is a String column); reads give members.
+
+    Raises ValueError on a value outside the enum (on write and on read), so a typo never reaches the table.
+    """
+
+    impl = String
+    cache_ok = True
+
+    def __init__(self, enum_type: type[E], length: int = 16) -> None:
+        super().__init__(length)
+        self.enum_type = enum_type
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> str | None:
+        return None if value is None else self.enum_type(value).value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> E | None:
+        return None if value is None else self.enum_type(value)
+
+
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
 
@@ -105,6 +129,23 @@ class DeliveryStatus(enum.StrEnum):
     UNDELIVERED = "undelivered"
     FAILED = "failed"
     SKIPPED = "skipped"  # never sent: opted out, no usable number, shared number, cancelled
+
+
+class MessageStatus(enum.StrEnum):
+    """Where one conversation text is: `received` for an inbound reply, the rest for a staff reply.
+
+    A staff reply uses the outbound statuses of DeliveryStatus, with `queued` in place of `pending`.
+    """
+
+    RECEIVED = "received"
+    QUEUED = "queued"
+    SENDING = "sending"
+    IN_DOUBT = "in_doubt"
+    ACCEPTED = "accepted"
+    SENT = "sent"
+    DELIVERED = "delivered"
+    UNDELIVERED = "undelivered"
+    FAILED = "failed"
 
 
 STATUS_RANK: dict[str, int] = {
@@ -249,7 +290,7 @@ class MassAlert(Base):
     first_appointment: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_appointment: Mapped[datetime | None] = mapped_column(UTCDateTime())
     message: Mapped[str] = mapped_column(Text)
-    state: Mapped[str] = mapped_column(String(16), default=AlertState.QUEUED, index=True)
+    state: Mapped[AlertState] = mapped_column(EnumText(AlertState), default=AlertState.QUEUED, index=True)
     total_clients: Mapped[int] = mapped_column(Integer, default=0)
     to_send: Mapped[int] = mapped_column(Integer, default=0)
     skipped_count: Mapped[int] = mapped_column(Integer, default=0)
@@ -288,8 +329,8 @@ class AlertDelivery(Base):
     client_full_name: Mapped[str] = mapped_column(String(200))
     phone: Mapped[str | None] = mapped_column(String(64))
     phone_e164: Mapped[str | None] = mapped_column(String(20))
-    status: Mapped[str] = mapped_column(String(16), default=DeliveryStatus.PENDING)
-    skip_reason: Mapped[str | None] = mapped_column(String(32))
+    status: Mapped[DeliveryStatus] = mapped_column(EnumText(DeliveryStatus), default=DeliveryStatus.PENDING)
+    skip_reason: Mapped[SkipReason | None] = mapped_column(EnumText(SkipReason, 32))
     skip_detail: Mapped[str | None] = mapped_column(String(300))
     error_code: Mapped[str | None] = mapped_column(String(16))
     error_message: Mapped[str | None] = mapped_column(String(500))
@@ -348,7 +389,7 @@ class ConversationMessage(Base):
     body: Mapped[str] = mapped_column(Text)
     sender_key: Mapped[str | None] = mapped_column(String(64))
     to_phone: Mapped[str | None] = mapped_column(String(20))
-    status: Mapped[str] = mapped_column(String(16), default="received")
+    status: Mapped[MessageStatus] = mapped_column(EnumText(MessageStatus), default=MessageStatus.RECEIVED)
     twilio_sid: Mapped[str | None] = mapped_column(String(64), unique=True)
     attempt_id: Mapped[str | None] = mapped_column(String(36))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
@@ -366,6 +407,8 @@ class ConversationMessage(Base):
     shown_status: Mapped[str | None] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: When a staff reply reached a final status (delivered, undelivered, failed), as for alert texts.
+    final_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class InboundEvent(Base):

@@ -10,7 +10,7 @@ from apscheduler.executors.pool import ThreadPoolExecutor as JobExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from services.delivery import Dispatcher
-from services.dispatcher_lock import acquire_dispatcher, heartbeat, instance_name, release_dispatcher
+from services.delivery.lock import acquire_dispatcher, heartbeat, instance_name, release_dispatcher
 
 log = logging.getLogger(__name__)
 

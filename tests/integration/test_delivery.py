@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 from datetime import timedelta
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -13,12 +14,12 @@ from sqlalchemy.orm import Session, sessionmaker
 from services import alerts
 from services.clock import ManualClock
 from services.delivery import DispatchConfig, Dispatcher
-from services.dispatcher_lock import acquire_dispatcher
+from services.delivery.callbacks import apply_status_callback
+from services.delivery.lock import acquire_dispatcher
 from services.errors import DomainError, InvalidInput
 from services.models import AlertDelivery, Client, Conversation, ConversationMessage, MassAlert
 from services.reports import COLUMNS
 from services.sms import ErrorKind, SmsError
-from services.status import apply_status_callback
 from services.timeranges import TimeRange
 from tests.fakes import FakeGateway, RecordingNotifier
 from tests.integration.recipient_builders import Builder
@@ -115,7 +116,7 @@ def test_every_client_gets_one_text_at_the_clinic_pace(sessions, clock, tmp_path
     run_until_idle(d, clock, 80)
     assert sorted(t.request.to for t in gateway.sent) == phones
     times = [t.at for t in gateway.sent]
-    assert all(b - a >= timedelta(seconds=12) for a, b in zip(times, times[1:]))
+    assert all(b - a >= timedelta(seconds=12) for a, b in pairwise(times))
     assert all(t.request.from_ == SENDER for t in gateway.sent)
     for text in gateway.sent:
         text.status = "delivered"
@@ -137,7 +138,7 @@ def test_clinic_pace_overrides_default(sessions, clock, tmp_path) -> None:
     run_until_idle(dispatcher(sessions, clock, gateway, tmp_path), clock, 100)
     times = [t.at for t in gateway.sent]
     assert len(times) == 3
-    assert all(b - a >= timedelta(seconds=30) for a, b in zip(times, times[1:]))
+    assert all(b - a >= timedelta(seconds=30) for a, b in pairwise(times))
 
 
 def test_conversation_text_goes_ahead_of_alert_texts(sessions, clock, tmp_path) -> None:
@@ -167,7 +168,7 @@ def test_conversation_text_goes_ahead_of_alert_texts(sessions, clock, tmp_path) 
     run_until_idle(d, clock, 60)
     alert_texts = [t for t in gateway.sent if t.request.body != "See you at 4!"]
     assert len(alert_texts) == 4
-    gaps = [b.at - a.at for a, b in zip(alert_texts, alert_texts[1:])]
+    gaps = [b.at - a.at for a, b in pairwise(alert_texts)]
     assert min(gaps) >= timedelta(seconds=12)
 
 
@@ -322,7 +323,7 @@ def test_refuses_empty_too_long_and_zero_recipient_alerts(sessions, clock) -> No
 
 
 def test_skipped_clients_are_in_the_report(sessions, clock, tmp_path) -> None:
-    clinic_id, ids = make_clinic(
+    clinic_id, _ = make_clinic(
         sessions, clock, ["+13125550001", None, "+13125550001"], names=["Jane Doe", "No Phone", "John Doe"]
     )
     new_alert(sessions, clock, clinic_id)
@@ -428,7 +429,7 @@ def test_second_dispatcher_refused_on_sqlite(sqlite_engine, clock) -> None:
 def test_staff_reply_lost_in_a_crash_is_reconciled_once(sessions, clock, tmp_path) -> None:
     clinic_id, client_ids = make_clinic(sessions, clock, ["+13125550001"])
     with sessions() as session, session.begin():
-        from services.pacing import ensure_sender
+        from services.delivery.pacing import ensure_sender
 
         ensure_sender(session, f"from:{SENDER}", clock.now())
         conv = Conversation(clinic_id=clinic_id, client_id=client_ids[0], phone_e164="+13125550001")
@@ -480,4 +481,4 @@ def test_no_limit_on_the_number_of_alerts(sessions, clock, tmp_path) -> None:
         (phone, f"Update number {n}") for n in range(5) for phone in ("+13125550001", "+13125550002")
     )
     times = [t.at for t in gateway.sent]
-    assert all(b - a >= timedelta(seconds=12) for a, b in zip(times, times[1:]))
+    assert all(b - a >= timedelta(seconds=12) for a, b in pairwise(times))

@@ -1,4 +1,8 @@
-"""The single-dispatcher rule on SQLite: a lock row with a heartbeat (PostgreSQL allows several)."""
+"""The single-dispatcher rule on SQLite: a lock row with a heartbeat (PostgreSQL allows several).
+
+SQLite has no `SELECT ... FOR UPDATE SKIP LOCKED`, so two dispatchers on one SQLite file could claim
+the same row; the DispatcherLock row keeps it to one (see DESIGN.md, "Scale-out is PostgreSQL").
+"""
 
 from __future__ import annotations
 
@@ -13,6 +17,9 @@ from services.db import is_sqlite
 from services.errors import DomainError
 from services.models import DispatcherLock
 
+#: Seconds without a heartbeat after which another dispatcher may take the lock over.
+STALE_AFTER_SECONDS = 15.0
+
 
 def instance_name() -> str:
     """host:pid of this process."""
@@ -20,6 +27,7 @@ def instance_name() -> str:
 
 
 def _alive(holder: str) -> bool:
+    """False only when the holder is a process of this host that no longer exists."""
     host, _, pid = holder.rpartition(":")
     if host != socket.gethostname() or not pid.isdigit():
         return True
@@ -33,9 +41,12 @@ def _alive(holder: str) -> bool:
 
 
 def acquire_dispatcher(
-    sessions: sessionmaker[Session], holder: str, now: datetime, stale_after: float = 15.0
+    sessions: sessionmaker[Session], holder: str, now: datetime, stale_after: float = STALE_AFTER_SECONDS
 ) -> None:
-    """On SQLite, become the only dispatcher or raise with a clear message; PostgreSQL allows several."""
+    """On SQLite, become the only dispatcher; PostgreSQL allows several.
+
+    Raises DomainError (saying what to do) when another live dispatcher holds a fresh lock.
+    """
     engine = sessions.kw["bind"]
     if not is_sqlite(engine):
         return

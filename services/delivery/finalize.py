@@ -1,0 +1,131 @@
+"""Finishing alerts: progress notices while texts go out, then the report and the green/red status."""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import func, select, update
+
+from services import alerts as alert_service
+from services.db import read_sessions
+from services.delivery.jobs import ACTIVE, Context
+from services.models import AlertDelivery, AlertState, MassAlert
+from services.reports import write_report
+
+log = logging.getLogger(__name__)
+
+
+class Finalizer:
+    """Completes alerts whose texts are all settled and posts progress for running ones."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+
+    def finalize(self, now: datetime) -> int:
+        """One pass over unfinished alerts; the number completed (and notified) in this pass."""
+        done = 0
+        for alert_id, ready in self._candidates(now):
+            try:
+                done += self._finalize_one(alert_id, now) if ready else self._progress(alert_id, now)
+            except Exception:
+                log.exception("finalizing alert %s", alert_id)
+        return done
+
+    def _candidates(self, now: datetime) -> list[tuple[int, bool]]:
+        """(alert id, ready to complete?) for alerts that are ready or due a progress update; one read.
+
+        Ready: nothing pending, sending or in doubt, and every accepted/sent text final or past the
+        completion grace (Twilio may never send a final status for some carriers).
+        """
+        config = self.ctx.config
+        progress_every = timedelta(seconds=config.progress_interval_seconds)
+        grace = timedelta(seconds=config.completion_grace_seconds)
+        with read_sessions(self.ctx.sessions)() as session:
+            alerts = session.execute(
+                select(
+                    MassAlert.id,
+                    MassAlert.state,
+                    MassAlert.last_sent_at,
+                    MassAlert.started_at,
+                    MassAlert.created_at,
+                    MassAlert.progress_notified_at,
+                    MassAlert.slack_message_ts,
+                )
+                .where(MassAlert.completion_notified_at.is_(None))
+                .order_by(MassAlert.id)
+            ).all()
+            if not alerts:
+                return []
+            counts: dict[int, Counter[str]] = {a.id: Counter() for a in alerts}
+            for alert_id, status, count in session.execute(
+                select(AlertDelivery.alert_id, AlertDelivery.status, func.count())
+                .where(AlertDelivery.alert_id.in_(list(counts)))
+                .group_by(AlertDelivery.alert_id, AlertDelivery.status)
+            ):
+                counts[alert_id][status] = count
+        result = []
+        for a in alerts:
+            c = counts[a.id]
+            unsettled = c["pending"] + c["sending"] + c["in_doubt"]
+            awaiting = c["accepted"] + c["sent"]
+            last = a.last_sent_at or a.started_at or a.created_at
+            if unsettled == 0 and (awaiting == 0 or now >= last + grace):
+                result.append((a.id, True))
+            elif (
+                a.state in ACTIVE
+                and a.slack_message_ts is not None
+                and (a.progress_notified_at is None or now - a.progress_notified_at >= progress_every)
+            ):
+                result.append((a.id, False))
+        return result
+
+    def _progress(self, alert_id: int, now: datetime) -> int:
+        """Post the progress of a running alert (best effort); completes nothing, so 0."""
+        with self.ctx.sessions() as session, session.begin():
+            session.execute(
+                update(MassAlert).where(MassAlert.id == alert_id).values(progress_notified_at=now)
+            )
+        try:
+            self.ctx.notifier.alert_progress(alert_service.snapshot(self.ctx.sessions, alert_id, now))
+        except Exception:
+            log.exception("progress notice for alert %s", alert_id)
+        return 0
+
+    def _finalize_one(self, alert_id: int, now: datetime) -> int:
+        """Complete one alert: counts, the CSV report, then the notice (which raises to be retried)."""
+        sessions = self.ctx.sessions
+        with sessions() as session, session.begin():
+            alert = session.get(MassAlert, alert_id, with_for_update=True)
+            if alert is None or alert.completion_notified_at is not None:
+                return 0
+            counts = alert_service.status_counts(session, alert_id)
+            if counts["pending"] + counts["sending"] + counts["in_doubt"]:
+                return 0  # something moved since the candidates were read
+            if alert.state in ACTIVE:
+                alert.state = AlertState.COMPLETED
+            if alert.completed_at is None:
+                alert.completed_at = now
+            alert.sent_count = counts["accepted"] + counts["sent"] + counts["delivered"]
+            alert.failed_count = counts["failed"] + counts["undelivered"]
+        with read_sessions(sessions)() as session:
+            alert = session.get(MassAlert, alert_id)
+            assert alert is not None
+            report = Path(alert.report_path) if alert.report_path else None
+        if report is None or not report.exists():
+            report = write_report(sessions, alert_id, self.ctx.config.reports_dir)
+            with sessions() as session, session.begin():
+                session.execute(
+                    update(MassAlert).where(MassAlert.id == alert_id).values(report_path=str(report))
+                )
+        snap = alert_service.snapshot(sessions, alert_id, now)
+        link = self.ctx.notifier.alert_completed(snap, report)  # raises: retried on the next run
+        with sessions() as session, session.begin():
+            session.execute(
+                update(MassAlert)
+                .where(MassAlert.id == alert_id)
+                .values(completion_notified_at=now, report_permalink=link)
+            )
+        return 1
