@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TEST_DATABASE_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 
-.PHONY: demo test setup clean
+.PHONY: demo test lint setup clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -20,6 +20,12 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	TEST_DATABASE_URL=$${TEST_DATABASE_URL-$(TEST_DATABASE_URL)} $(BIN)/python -m pytest
+
+# The gates .ci/run applies before the tests: lint, formatting, and mypy --strict (files set in pyproject.toml).
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 clean:
 	rm -rf $(VENV) mass_alert.db* reports demo-output

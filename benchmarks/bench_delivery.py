@@ -20,10 +20,12 @@ import subprocess
 import sys
 import time
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 from pathlib import Path
 from urllib.parse import quote
 
 from sqlalchemy import create_engine, func, insert, select, text, update
+from sqlalchemy.orm import Session, sessionmaker
 
 from sandbox.twilio import SandboxTwilio
 from services import alerts, db
@@ -125,9 +127,7 @@ def seed_clinics(url: str, clinics: int, clients_each: int, now: datetime) -> No
 
 def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
-    return (
-        ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))] if ordered else float("nan")
-    )
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))] if ordered else float("nan")
 
 
 def run_pacing(
@@ -228,11 +228,7 @@ def run_pacing(
     for m in alert_msgs:
         by_sender.setdefault(m.from_ or "", []).append(m.date_created)
     min_gap = min(
-        (
-            (b - a).total_seconds()
-            for times in by_sender.values()
-            for a, b in zip(sorted(times), sorted(times)[1:])
-        ),
+        ((b - a).total_seconds() for times in by_sender.values() for a, b in pairwise(sorted(times))),
         default=float("nan"),
     )
     conv_wait = [(c.requested_at - c.created_at).total_seconds() * 1000 for c in convs if c.requested_at]
@@ -267,7 +263,7 @@ def run_pacing(
     }
 
 
-def queue_conversation_text(sessions, clinic_id: int, clients_each: int) -> int:  # type: ignore[no-untyped-def]
+def queue_conversation_text(sessions: sessionmaker[Session], clinic_id: int, clients_each: int) -> int:
     """A staff reply queued on a clinic's number while its alert is sending."""
     client_id = (clinic_id - 1) * clients_each + 1
     with sessions() as session, session.begin():

@@ -49,10 +49,8 @@ def generate_csv(path: Path, rows: int, seed: int = 11) -> None:
         for index in range(rows):
             patient = index if index < patients else rng.randrange(patients)
             client = owner[patient]
-            if client % 50 == 7:
-                phone = "555-01"  # unusable, kept and flagged
-            else:
-                phone = f"({area_codes[client % 8]}) 555-01{client % 100:02d}"
+            # client % 50 == 7: an unusable number, kept and flagged
+            phone = "555-01" if client % 50 == 7 else f"({area_codes[client % 8]}) 555-01{client % 100:02d}"
             when = start + timedelta(days=rng.randrange(30), minutes=30 * rng.randrange(20))
             local = rng.random() < 0.5  # half clinic-local without an offset, half with one
             begin = when.strftime("%Y-%m-%dT%H:%M") if local else when.isoformat()

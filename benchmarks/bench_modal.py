@@ -18,6 +18,7 @@ import os
 import random
 import statistics
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -195,9 +196,14 @@ def _postgres_url(fresh: bool, team_id: str) -> str | None:
     return url
 
 
+def _grown(count: Callable[[], int], before: int) -> Callable[[], bool]:
+    """A wait_for condition: `count()` has gone past `before` (bound now, not at the loop's next turn)."""
+    return lambda: count() > before
+
+
 def _percentile(values: list[float], share: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(share * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
 
 
 def measure(url: str, runs: int) -> dict[str, list[float]]:
@@ -236,9 +242,9 @@ def measure(url: str, runs: int) -> dict[str, list[float]]:
             acked = time.perf_counter()
             if status != 200:
                 raise RuntimeError(f"the app answered {status}")
-            user.wait_for(lambda: len(slack.update_arrivals) > before, "views.update")  # noqa: B023
+            user.wait_for(_grown(lambda: len(slack.update_arrivals), before), "views.update")
             arrived = slack.update_arrivals[before]
-            user.wait_for(lambda: len(slack.calls_to("views.update")) > before, "the update's answer")  # noqa: B023
+            user.wait_for(_grown(lambda: len(slack.calls_to("views.update")), before), "the update's answer")
             if run >= 3:
                 acks.append((acked - started) * 1000)
                 updates.append((arrived - started) * 1000)
@@ -267,7 +273,8 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)
     print(
-        f"Range change -> ack and -> views.update at the Slack sandbox; one clinic, {APPOINTMENTS:,} appointments"
+        "Range change -> ack and -> views.update at the Slack sandbox;"
+        f" one clinic, {APPOINTMENTS:,} appointments"
     )
     targets = [("sqlite", _sqlite_url(args.fresh, "T0BENCH01"))]
     if not args.skip_postgres and (pg := _postgres_url(args.fresh, "T0BENCH01")) is not None:

@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 from sqlalchemy import Engine, create_engine, func, select, text
@@ -166,16 +167,18 @@ def _load(engine: Engine, write: Callable[[object, str, str, list[tuple]], None]
     return time.perf_counter() - started
 
 
-def _sqlite_write(raw: object, table: str, columns: str, rows: list[tuple]) -> None:
+# `raw` is the pooled DBAPI connection (sqlite3 or psycopg) from Engine.raw_connection(); its driver
+# methods (in_transaction, COPY) are reached through SQLAlchemy's proxy, hence Any.
+def _sqlite_write(raw: Any, table: str, columns: str, rows: list[tuple]) -> None:
     marks = ", ".join("?" for _ in columns.split(","))
-    cursor = raw.cursor()  # type: ignore[attr-defined]
-    if not raw.in_transaction:  # type: ignore[attr-defined]
+    cursor = raw.cursor()
+    if not raw.in_transaction:
         cursor.execute("BEGIN")
     cursor.executemany(f"INSERT INTO {table} ({columns}) VALUES ({marks})", rows)
 
 
-def _postgres_write(raw: object, table: str, columns: str, rows: list[tuple]) -> None:
-    with raw.cursor() as cursor, cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:  # type: ignore[attr-defined]
+def _postgres_write(raw: Any, table: str, columns: str, rows: list[tuple]) -> None:
+    with raw.cursor() as cursor, cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
         for row in rows:
             copy.write_row(row)
 
@@ -244,7 +247,7 @@ def _timed(engine: Engine, runs: int, call: Callable[[Session], object]) -> list
 
 def _p95(samples: list[float]) -> float:
     ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(round(0.95 * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
 
 
 def measure(name: str, engine: Engine, runs: int) -> None:

@@ -8,7 +8,7 @@ from services import db
 from services.settings import load_settings
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("db", help="create or migrate the database schema")
     verbs = parser.add_subparsers(dest="db_verb", metavar="ACTION", required=True)
     up = verbs.add_parser("upgrade", help="migrate to the newest schema (creates the SQLite file)")

@@ -35,7 +35,7 @@ class Preview:
     result: recipients.RecipientSet
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     names = ", ".join(name for name, _ in PRESETS)
     parser = subparsers.add_parser(
         "preview",

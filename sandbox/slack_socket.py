@@ -18,6 +18,7 @@ On connect it sends Slack's `hello`. The test then pushes envelopes exactly as S
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import itertools
 import json
@@ -101,10 +102,8 @@ class Link:
 
     def close(self, code: int = CLOSE_GOING_AWAY, reason: str = "") -> None:
         """Send a close frame (best effort) and drop the connection."""
-        try:
+        with contextlib.suppress(OSError):
             self._write(encode_frame(OP_CLOSE, struct.pack("!H", code) + reason.encode("utf-8")))
-        except OSError:
-            pass
         self._drop()
 
     def _drop(self) -> None:
@@ -112,10 +111,8 @@ class Link:
             if not self.open:
                 return
             self.open = False
-        try:
+        with contextlib.suppress(OSError):
             self._sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
         self._sock.close()
 
     # --- receiving ---------------------------------------------------------------------------
@@ -160,10 +157,8 @@ class Link:
                     continue
                 elif opcode == OP_CLOSE:
                     self.close_code = struct.unpack("!H", data[:2])[0] if len(data) >= 2 else None
-                    try:
+                    with contextlib.suppress(OSError):
                         self._write(encode_frame(OP_CLOSE, data[:2]))  # echo the code, as RFC 6455 asks
-                    except OSError:
-                        pass
                     break
                 elif opcode in (OP_TEXT, OP_BINARY, OP_CONTINUATION):
                     if opcode != OP_CONTINUATION:
@@ -175,10 +170,8 @@ class Link:
                         if kind == OP_TEXT:
                             self.owner._received(self, whole.decode("utf-8"))
         except _ProtocolError:
-            try:
+            with contextlib.suppress(OSError):
                 self._write(encode_frame(OP_CLOSE, struct.pack("!H", CLOSE_PROTOCOL_ERROR)))
-            except OSError:
-                pass
         except (_Closed, OSError, ValueError):
             pass
         finally:
@@ -281,7 +274,7 @@ class SandboxSocketMode:
                 request += chunk
             head, rest = request.split(b"\r\n\r\n", 1)
             lines = head.decode("latin-1").split("\r\n")
-            method, target, _version = (lines[0].split(" ") + ["", "", ""])[:3]
+            method, target, _version = [*lines[0].split(" "), "", "", ""][:3]
             headers = {
                 name.strip().lower(): value.strip()
                 for name, _, value in (line.partition(":") for line in lines[1:])

@@ -1,6 +1,7 @@
-"""A person using Slack, against the Slack sandbox: their clicks and keystrokes become the signed requests
-Slack sends to the app, and Slack's own part (showing a pushed view, inline errors, closing) is applied to
-the sandbox.
+"""A person using Slack, against the Slack sandbox.
+
+Their clicks and keystrokes become the signed requests Slack sends to the app, and Slack's own part
+(showing a pushed view, inline errors, closing) is applied to the sandbox.
 
 Used by `mass-alert demo`, the end-to-end tests and the modal benchmark.
 """
@@ -169,7 +170,10 @@ class SlackUser:
     def act(
         self, view_id: str, entry: dict[str, Any], state: dict[str, Any] | None = None, *, wait: bool = True
     ) -> int:
-        """Fire one block action in a modal (recording the input's new state first); wait for the update."""
+        """Fire one block action in a modal, recording the input's new state first.
+
+        With `wait`, returns once the app has updated the view.
+        """
         old = self._hash(view_id)
         if state is not None:
             self.sandbox.set_input(view_id, entry["block_id"], entry["action_id"], state)

@@ -266,7 +266,7 @@ def _fill(session: Session, clinic: Clinic, plans: list[_Plan], prefix: str, now
             pets.append((patient, visits))
     session.add_all([patient for patient, _ in pets])
     session.flush()
-    appointments = []
+    appointments: list[Appointment] = []
     for patient, visits in pets:
         for day, slot, status in visits:
             start = _slot_start(today + timedelta(days=day), slot, zone)

@@ -120,7 +120,7 @@ def _per_client(clinic_id: int, rng: TimeRange, now: datetime) -> Any:
 
 
 def _no_mobile_detail(raw: str | None, error: str | None) -> str:
-    if not (raw or "").strip():
+    if raw is None or not raw.strip():
         return "No mobile number on file"
     if error:
         return (

@@ -209,9 +209,8 @@ class _Checker:
             initial = el.get("initial_date_time")
             if initial is not None and (not isinstance(initial, int) or len(str(initial)) != 10):
                 self.fail(where, f"initial_date_time must be a 10-digit unix timestamp, got {initial!r}")
-        elif kind == "image":
-            if not el.get("alt_text"):
-                self.fail(where, "an image needs alt_text")
+        elif kind == "image" and not el.get("alt_text"):
+            self.fail(where, "an image needs alt_text")
 
     def block(self, where: str, block: Any) -> None:
         if not isinstance(block, dict):
@@ -267,9 +266,8 @@ class _Checker:
             for flag in ("dispatch_action", "optional"):
                 if flag in block and not isinstance(block[flag], bool):
                     self.fail(where, f"{flag} must be a boolean")
-        elif kind == "image":
-            if not block.get("alt_text"):
-                self.fail(where, "an image needs alt_text")
+        elif kind == "image" and not block.get("alt_text"):
+            self.fail(where, "an image needs alt_text")
 
     def blocks(self, blocks: Any, limit: int) -> None:
         if not isinstance(blocks, list):

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+from services.clock import Clock
 from services.notify import AlertSnapshot, PostedMessage
 from services.sms import ErrorKind, MessageInfo, SendRequest, SendResult, SmsError
 
@@ -25,7 +26,7 @@ class SentText:
 class FakeGateway:
     """Accepts texts at the clock's time; `errors` maps a To number to the SmsError it raises."""
 
-    clock: object
+    clock: Clock
     errors: dict[str, SmsError] = field(default_factory=dict)
     #: Raise this once per To number *after* recording the message (the provider got it, the answer was lost).
     lose_answer_for: set[str] = field(default_factory=set)
@@ -35,7 +36,7 @@ class FakeGateway:
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def send(self, req: SendRequest) -> SendResult:
-        now = self.clock.now()  # type: ignore[attr-defined]
+        now = self.clock.now()
         with self._lock:
             self.attempts.append((req.to, now))
             if req.to in self.errors:

@@ -15,9 +15,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from services.conversations.common import ACTIVE, CLOSED, OUTBOUND
+from services.delivery.pacing import ensure_sender
 from services.errors import DomainError, InvalidInput, NotFound
 from services.models import Client, Clinic, ClinicUser, Conversation, ConversationMessage, InboundEvent
-from services.delivery.pacing import ensure_sender
 
 #: The longest answer accepted, in characters (Twilio's limit on a message body).
 MAX_TEXT_CHARS = 1600

@@ -1,4 +1,7 @@
-"""The served app over real HTTP with sandbox Slack and Twilio, and a clinic to alert (for the Slack e2e tests)."""
+"""The served app over real HTTP with sandbox Slack and Twilio, and a clinic to alert.
+
+Shared by the Slack end-to-end tests.
+"""
 
 from __future__ import annotations
 
@@ -98,7 +101,10 @@ class World:
 
 
 def tomorrow_at(hour: int, minute: int = 0) -> datetime:
-    """An instant tomorrow in clinic time: always inside "rest of today and tomorrow", never in "rest of today"."""
+    """An instant tomorrow in clinic time.
+
+    Always inside the "rest of today and tomorrow" preset, never inside "rest of today".
+    """
     zone = ZoneInfo(TZ)
     day = datetime.now(zone).date() + timedelta(days=1)
     return datetime.combine(day, clock_time(hour, minute), tzinfo=zone)

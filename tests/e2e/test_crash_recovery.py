@@ -1,4 +1,7 @@
-"""Real worker processes killed with SIGKILL at each risky point, then restarted: one text per client, paced."""
+"""Real worker processes killed with SIGKILL at each risky point, then restarted.
+
+Each client still gets one text, and the pace holds.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +10,12 @@ import signal
 import subprocess
 import sys
 from datetime import timedelta
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
 
 from sandbox import polling
 from sandbox.twilio import SandboxTwilio
@@ -37,7 +42,7 @@ def worker(env: dict[str, str]) -> subprocess.Popen[str]:
     )
 
 
-def seed(db_url: str, clinics: int, clients: int) -> tuple[db.sessionmaker, list[int], list[str]]:  # type: ignore[name-defined]
+def seed(db_url: str, clinics: int, clients: int) -> tuple[sessionmaker[Session], list[int], list[str]]:
     db.upgrade(db_url)
     sessions = db.make_session_factory(db.make_engine(db_url))
     now = SystemClock().now()
@@ -66,7 +71,7 @@ def seed(db_url: str, clinics: int, clients: int) -> tuple[db.sessionmaker, list
     return sessions, clinic_ids, phones
 
 
-def wait_done(sessions, timeout: float = 60) -> None:  # type: ignore[no-untyped-def]
+def wait_done(sessions: sessionmaker[Session], timeout: float = 60) -> None:
     def all_completed() -> bool:
         with sessions() as session:
             states = session.scalars(select(MassAlert.completion_notified_at)).all()
@@ -83,7 +88,7 @@ def assert_once_and_paced(sandbox: SandboxTwilio, phones: list[str]) -> None:
         by_sender.setdefault(m.from_, []).append(m.date_created)
     for times in by_sender.values():
         times.sort()
-        gaps = [(b - a).total_seconds() for a, b in zip(times, times[1:])]
+        gaps = [(b - a).total_seconds() for a, b in pairwise(times)]
         assert min(gaps) >= PACE, f"two texts on one number {min(gaps):.3f}s apart (pace {PACE}s)"
 
 

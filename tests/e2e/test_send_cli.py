@@ -1,4 +1,7 @@
-"""`mass-alert send --wait` as a real process against sandbox Twilio, with signed callbacks into the web app."""
+"""`mass-alert send --wait` as a real process against sandbox Twilio.
+
+Twilio's status callbacks reach the web app signed, as Twilio sends them.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +10,7 @@ import os
 import subprocess
 import sys
 from datetime import timedelta
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -98,7 +102,7 @@ def test_send_wait_delivers_paced_alert_with_report(
         alert = session.scalars(select(MassAlert)).one()
         rows = session.scalars(select(AlertDelivery).where(AlertDelivery.status != "skipped")).all()
         requested = sorted(r.requested_at for r in rows if r.requested_at)
-    assert all(b - a >= timedelta(seconds=0.4) for a, b in zip(requested, requested[1:]))
+    assert all(b - a >= timedelta(seconds=0.4) for a, b in pairwise(requested))
     assert len(times) == 4
     report = Path(alert.report_path or "")
     with report.open(newline="") as handle:

@@ -1,4 +1,7 @@
-"""/mass-alert end to end: the served app over HTTP, signed requests as Slack sends them, sandbox Slack and Twilio."""
+"""/mass-alert end to end.
+
+The served app over HTTP, signed requests as Slack sends them, sandbox Slack and Twilio.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""`mass-alert serve` in Socket Mode: Slack reaches the app over a WebSocket, Twilio and /healthz stay on HTTP."""
+"""`mass-alert serve` in Socket Mode.
+
+Slack reaches the app over a WebSocket; Twilio and /healthz stay on HTTP.
+"""
 
 from __future__ import annotations
 

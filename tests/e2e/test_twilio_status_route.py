@@ -9,12 +9,13 @@ from urllib.parse import urlencode
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
 
 from bot.web import TwilioRoutes, WebApp, serve_in_thread
 from sandbox.signing import twilio_signature
 from sandbox.twilio import SandboxTwilio
 from services import alerts
-from services.clock import SystemClock
+from services.clock import Clock, SystemClock
 from services.db import make_session_factory
 from services.delivery import DispatchConfig, Dispatcher
 from services.models import AlertDelivery
@@ -49,7 +50,9 @@ def served(engine):
     server.close()
 
 
-def one_sent_text(sessions, clock, base: str, sandbox: SandboxTwilio) -> AlertDelivery:  # type: ignore[no-untyped-def]
+def one_sent_text(
+    sessions: sessionmaker[Session], clock: Clock, base: str, sandbox: SandboxTwilio
+) -> AlertDelivery:
     with sessions() as session, session.begin():
         b = Builder(session)
         clinic = b.clinic(sms_from="+13125550000")
@@ -108,7 +111,7 @@ def test_healthz_and_unknown_routes(served) -> None:
 def test_rate_limit_burst_backs_off_and_sends_each_text_once(served) -> None:
     import time
 
-    sessions, clock, base = served
+    sessions, clock, _base = served
     with sessions() as session, session.begin():
         b = Builder(session)
         clinic = b.clinic(sms_from="+13125550000", alert_pace_seconds=0.1)

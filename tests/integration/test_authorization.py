@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import Any
+
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -13,16 +16,16 @@ TEAM = "T0CLINIC"
 
 
 @pytest.fixture
-def session(sessions: sessionmaker[Session]) -> Session:
+def session(sessions: sessionmaker[Session]) -> Iterator[Session]:
     with sessions() as s:
-        yield s  # type: ignore[misc]
+        yield s
 
 
-def refusal(session: Session, **kwargs: object) -> NotAuthorized:
+def refusal(session: Session, **kwargs: Any) -> NotAuthorized:
     """The NotAuthorized that authorize raises for these arguments."""
-    args: dict[str, object] = {"team_id": TEAM, "user_id": "U1", "email": "ana@example.org", **kwargs}
+    args: dict[str, Any] = {"team_id": TEAM, "user_id": "U1", "email": "ana@example.org", **kwargs}
     with pytest.raises(NotAuthorized) as caught:
-        authorize(session, **args)  # type: ignore[arg-type]
+        authorize(session, **args)
     return caught.value
 
 

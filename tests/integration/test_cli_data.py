@@ -182,7 +182,7 @@ def test_import_of_an_unreadable_file_fails(
     _add_happy_paws(capsys)
     bad = tmp_path / "export.csv"
     bad.write_bytes(",".join(COLUMNS).encode() + b"\nC1,Zo\xeb,,P1,Rex,A1,2026-12-02T09:00,,\n")
-    code, out, err = _run(capsys, "import", str(bad), "--clinic", "Happy Paws")
+    code, _, err = _run(capsys, "import", str(bad), "--clinic", "Happy Paws")
     assert code == 1 and "not UTF-8 text" in err and "nothing was imported" in err
     code, _, err = _run(capsys, "import", str(tmp_path / "missing.csv"), "--clinic", "Happy Paws")
     assert code == 1 and "there is no such file" in err

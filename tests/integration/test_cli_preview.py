@@ -107,7 +107,7 @@ def test_an_unknown_clinic_is_not_found(session: Session) -> None:
 
 def test_a_custom_range_needs_both_ends(session: Session) -> None:
     seed(session, NOW)
-    with pytest.raises(InvalidInput, match="A custom range needs both --start and --end."):
+    with pytest.raises(InvalidInput, match=r"A custom range needs both --start and --end\."):
         build_preview(session, "Other Clinic", NOW, start="2026-12-02T09:00")
 
 

@@ -249,7 +249,7 @@ def test_summary_counts_each_reason(session: Session, b: Builder, clinic: Clinic
 
 
 def test_an_unknown_clinic_is_not_found(session: Session) -> None:
-    with pytest.raises(NotFound, match="There is no clinic with id 999."):
+    with pytest.raises(NotFound, match=r"There is no clinic with id 999\."):
         recipients.compute(session, 999, RANGE, NOW)
     with pytest.raises(NotFound):
         recipients.summarize(session, 999, RANGE, NOW)

@@ -42,9 +42,9 @@ instants = st.datetimes(
 zones = st.sampled_from(ZONES)
 
 
-def local(tz: str, *args: int) -> datetime:
+def local(tz: str, year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
     """An aware instant from a wall-clock reading in `tz`."""
-    return datetime(*args, tzinfo=ZoneInfo(tz))  # type: ignore[misc]
+    return datetime(year, month, day, hour, minute, tzinfo=ZoneInfo(tz))
 
 
 def test_presets_are_rest_of_today_then_whole_days_up_to_six_more() -> None:
@@ -325,6 +325,6 @@ def test_durations_in_words(span: timedelta, words: str) -> None:
     ],
 )
 def test_spans_are_shown_in_clinic_time_with_the_zone_abbreviation(
-    first: tuple[int, ...], last: tuple[int, ...], text: str
+    first: tuple[int, int, int, int, int], last: tuple[int, int, int, int, int], text: str
 ) -> None:
     assert format_span(local(CHICAGO, *first), local(CHICAGO, *last), CHICAGO) == text
