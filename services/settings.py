@@ -1,15 +1,17 @@
 """Settings read from environment variables, validated once with every problem named.
 
-Built on pydantic-settings (a kept library instead of hand parsing): `Settings` declares each
-variable as a field whose validation alias is the variable's name, with its type and limits.
-`load_settings` gathers the variables from the process environment, a `.env` file and `NAME_FILE`
-files (for the secrets), validates them in one pass and turns every problem into one line of a single
-`SettingsError`. Constructed in code, `Settings(...)` takes only the arguments given and reads no
-environment, so the demo and the tests are never steered by the caller's shell.
+Built on pydantic and pydantic-settings (kept libraries instead of hand parsing): `Settings`, a frozen
+pydantic dataclass, declares each variable as a field whose validation alias is the variable's name,
+with its type and limits. `load_settings` gathers the variables with pydantic-settings' environment and
+`.env` sources plus `NAME_FILE` files (for the secrets), validates them in one pass and turns every
+problem into one line of a single `SettingsError`. Constructed in code, `Settings(...)` takes only the
+arguments given and reads no environment, so the demo and the tests are never steered by the caller's
+shell.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import os
 import re
@@ -19,10 +21,19 @@ from typing import Annotated, Any
 from urllib.parse import urlparse
 
 import phonenumbers
-from dotenv import dotenv_values
-from pydantic import AfterValidator, AliasGenerator, BeforeValidator, Field, ValidationError
+from pydantic import (
+    AfterValidator,
+    AliasGenerator,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    create_model,
+)
+from pydantic.dataclasses import dataclass, is_pydantic_dataclass
+from pydantic.fields import FieldInfo
 from pydantic_core import ErrorDetails
-from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import BaseSettings, DotEnvSettingsSource, EnvSettingsSource, SettingsConfigDict
 
 DEFAULT_DATABASE_URL = "sqlite:///mass_alert.db"
 
@@ -132,22 +143,28 @@ Seconds = Annotated[float, BeforeValidator(_strip), Field(allow_inf_nan=False)]
 Whole = Annotated[int, BeforeValidator(_strip)]
 
 
-class Settings(BaseSettings):
-    """Everything the app reads from its environment; each field's variable is its name in capitals
-    (or its `validation_alias`). Immutable; a bad value raises pydantic's ValidationError."""
+def _secret() -> Any:
+    """A secret field's default: unset, and left out of the repr (so out of logs)."""
+    return dataclasses.field(default=None, repr=False)
 
-    model_config = SettingsConfigDict(
-        frozen=True,
+
+@dataclass(
+    frozen=True,
+    config=ConfigDict(
         extra="forbid",
-        case_sensitive=True,
         str_strip_whitespace=True,
         validate_by_name=True,
         validate_by_alias=True,
         alias_generator=AliasGenerator(validation_alias=str.upper),
-    )
+    ),
+)
+class Settings:
+    """Everything the app reads from its environment; each field's variable is its name in capitals
+    (or its `validation_alias`). A frozen dataclass (`dataclasses.replace` works and re-validates);
+    a bad value raises pydantic's ValidationError. Secrets stay out of its repr."""
 
-    database_url: Annotated[str, SECRET, AfterValidator(_database_url), Field(repr=False)] = (
-        DEFAULT_DATABASE_URL
+    database_url: Annotated[str, SECRET, AfterValidator(_database_url)] = dataclasses.field(
+        default=DEFAULT_DATABASE_URL, repr=False
     )
     default_region: Annotated[
         str, AfterValidator(_region), Field(validation_alias="DEFAULT_PHONE_REGION")
@@ -161,12 +178,12 @@ class Settings(BaseSettings):
     send_concurrency: Annotated[Whole, Field(ge=1)] = 32
     reports_dir: Annotated[Path, BeforeValidator(_strip)] = Path("reports")
     public_base_url: Url | None = None
-    slack_bot_token: Annotated[XoxbToken | None, SECRET, Field(repr=False)] = None
-    slack_signing_secret: Annotated[str | None, SECRET, Field(repr=False)] = None
-    slack_app_token: Annotated[XappToken | None, SECRET, Field(repr=False)] = None
+    slack_bot_token: Annotated[XoxbToken | None, SECRET] = _secret()
+    slack_signing_secret: Annotated[str | None, SECRET] = _secret()
+    slack_app_token: Annotated[XappToken | None, SECRET] = _secret()
     slack_api_url: Url | None = None
     twilio_account_sid: Annotated[str, AfterValidator(_twilio_sid)] | None = None
-    twilio_auth_token: Annotated[str | None, SECRET, Field(repr=False)] = None
+    twilio_auth_token: Annotated[str | None, SECRET] = _secret()
     twilio_api_url: Url | None = None
     twilio_timeout_seconds: Annotated[Seconds, Field(ge=0.1)] = 10.0
     lease_seconds: Annotated[
@@ -177,31 +194,35 @@ class Settings(BaseSettings):
     port: Annotated[Whole, Field(ge=1, le=65535)] = 3000
     log_level: Annotated[str, AfterValidator(_log_level)] = "WARNING"
 
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        """Constructed in code: only the arguments given. The environment is `load_settings`'s job."""
-        return (init_settings,)
+
+def _fields() -> dict[str, FieldInfo]:
+    """Settings' fields as pydantic sees them (types, limits, aliases, markers), in declaration order."""
+    assert is_pydantic_dataclass(Settings)
+    return Settings.__pydantic_fields__
+
+
+class _EnvironmentBase(BaseSettings):
+    model_config = SettingsConfigDict(case_sensitive=True, extra="ignore", env_ignore_empty=True)
+
+
+#: Settings' fields as a pydantic-settings model, so that its sources read each field's variable.
+#: Constructed in code, Settings itself reads no environment: that is `load_settings`'s job.
+_FIELD_DEFINITIONS: dict[str, Any] = {name: (info.annotation, info) for name, info in _fields().items()}
+_Environment = create_model("_Environment", __base__=_EnvironmentBase, **_FIELD_DEFINITIONS)
 
 
 def _variable(name: str) -> str:
-    alias = Settings.model_fields[name].validation_alias
+    alias = _fields()[name].validation_alias
     assert isinstance(alias, str), name
     return alias
 
 
 #: Field name -> its environment variable, in declaration order (the README's configuration table).
-VARIABLES: dict[str, str] = {name: _variable(name) for name in Settings.model_fields}
+VARIABLES: dict[str, str] = {name: _variable(name) for name in _fields()}
 
 #: Variables whose value may also be read from the file named by VARIABLE_FILE.
 SECRET_VARIABLES: tuple[str, ...] = tuple(
-    VARIABLES[name] for name, info in Settings.model_fields.items() if SECRET in info.metadata
+    VARIABLES[name] for name, info in _fields().items() if SECRET in info.metadata
 )
 
 #: What each group requires: (field, where to find its value). Slack's signing secret is waived when
@@ -231,7 +252,7 @@ class _Variables(EnvSettingsSource):
 
     def __init__(self, variables: Mapping[str, str]) -> None:
         self._variables = {name: value for name, value in variables.items() if value.strip()}
-        super().__init__(Settings)
+        super().__init__(_Environment)
 
     def _load_env_vars(self) -> Mapping[str, str | None]:
         return self._variables
@@ -240,8 +261,9 @@ class _Variables(EnvSettingsSource):
 def _gather(environ: Mapping[str, str], env_file: Path | None, problems: list[str]) -> dict[str, str]:
     """The `.env` file's variables overlaid by the environment's, then NAME_FILE contents as NAME."""
     variables: dict[str, str] = {}
-    if env_file is not None and env_file.is_file():
-        variables.update((k, v) for k, v in dotenv_values(env_file).items() if v is not None)
+    if env_file is not None:
+        dotenv = DotEnvSettingsSource(_Environment, env_file=env_file).env_vars
+        variables.update((name, value) for name, value in dotenv.items() if value is not None)
     variables.update(environ)
     for name in SECRET_VARIABLES:
         path = variables.get(name + FILE_SUFFIX, "").strip()
@@ -306,7 +328,7 @@ def load_settings(
     variables = _gather(environ, env_file, problems)
     settings: Settings | None = None
     try:
-        settings = Settings.model_validate(_Variables(variables)())
+        settings = Settings(**_Variables(variables)())
     except ValidationError as error:
         problems.extend(_describe(detail, variables) for detail in error.errors())
 
