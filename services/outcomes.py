@@ -23,6 +23,7 @@ SKIP_WORDS = {
     SkipReason.SHARED_PHONE: "Not sent: phone number shared with another client",
     SkipReason.CANCELLED: "Not sent: alert cancelled",
     SkipReason.ALERT_STOPPED: "Not sent: alert stopped",
+    SkipReason.PET_DECEASED: "Not sent: pet deceased",
 }
 
 #: Error code -> (singular, plural) short category for "3 of 42 failed · 2 landlines, 1 unreachable".

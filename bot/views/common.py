@@ -23,6 +23,7 @@ SKIP_PHRASES: dict[str, tuple[str, str]] = {
     "shared_phone": ("shares a phone number already texted", "share a phone number already texted"),
     "cancelled": ("was cancelled", "were cancelled"),
     "alert_stopped": ("was not sent: the alert stopped", "were not sent: the alert stopped"),
+    "pet_deceased": ("has appointments only for a deceased pet", "have appointments only for deceased pets"),
 }
 
 
@@ -131,6 +132,7 @@ def reason_label(reason: str) -> str:
         "shared_phone": "Phone number shared with a client already texted",
         "cancelled": "Cancelled",
         "alert_stopped": "Alert stopped",
+        "pet_deceased": "Pet deceased",
     }
     return labels.get(reason, reason.replace("_", " ").capitalize())
 
