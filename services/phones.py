@@ -149,8 +149,11 @@ def normalize_phone(raw: str | None, region: str = "US", *, mobile_only: bool = 
     possible = phonenumbers.is_possible_number_with_reason(number)
     if possible != ValidationResult.IS_POSSIBLE:
         return _invalid(given, _POSSIBLE_REASONS.get(possible, "wrong number of digits"))
-    if not phonenumbers.is_valid_number(number):
+    # number_type is UNKNOWN exactly when the number is invalid (its documented contract), so one call
+    # answers both questions; is_valid_number would look the region up a second time.
+    kind = phonenumbers.number_type(number)
+    if kind == PhoneNumberType.UNKNOWN:
         return _invalid(given, "no such number exists (check the area code)")
-    if mobile_only and phonenumbers.number_type(number) == PhoneNumberType.FIXED_LINE:
+    if mobile_only and kind == PhoneNumberType.FIXED_LINE:
         return PhoneResult(None, f"'{_shown(given)}' is a landline, not a mobile number")
     return PhoneResult(_e164(number), None, _extension_note(number))
