@@ -194,10 +194,8 @@ def test_import_of_an_unreadable_file_fails(
     assert code == 1 and "there is no such file" in err
 
 
-def test_import_reads_national_numbers_in_the_configured_region(
-    migrated: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    _run(
+def _add_london_paws(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, _ = _run(
         capsys,
         "clinic",
         "add",
@@ -208,6 +206,13 @@ def test_import_reads_national_numbers_in_the_configured_region(
         "--sender",
         "+447911123000",
     )
+    assert code == 0
+
+
+def test_import_reads_national_numbers_in_the_configured_region(
+    migrated: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _add_london_paws(capsys)
     path = _write_csv(tmp_path / "uk.csv", ["C1,Ann,07911 123456,P1,Rex,A1,2026-12-02T09:00,,"])
     monkeypatch.setenv("DEFAULT_PHONE_REGION", "gb")
     code, out, _ = _run(capsys, "import", str(path), "--clinic", "London Paws")
@@ -231,8 +236,22 @@ def test_demo_data_works_on_a_fresh_database_and_twice(env: str, capsys: pytest.
 # --- mass-alert import: files as practice-management software exports them (issue 15) ---
 
 
+@pytest.fixture
+def paws(migrated: str, capsys: pytest.CaptureFixture[str]) -> str:
+    """A migrated database holding the clinic Happy Paws (America/Chicago); its URL."""
+    _add_happy_paws(capsys)
+    return migrated
+
+
 def _import(capsys: pytest.CaptureFixture[str], path: Path, *flags: str) -> tuple[int, str, str]:
     return _run(capsys, "import", str(path), "--clinic", "Happy Paws", *flags)
+
+
+def _import_rows(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, rows: list[str], *flags: str
+) -> tuple[int, str, str]:
+    """Import a file of `rows` under the expected header into Happy Paws."""
+    return _import(capsys, _write_csv(tmp_path / "export.csv", rows), *flags)
 
 
 def _stored(url: str) -> dict[str, dict[str, tuple[object, ...]]]:
@@ -278,27 +297,26 @@ def _utc(*parts: int) -> datetime:
     ],
 )
 def test_dates_are_read_as_exports_write_them(
-    migrated: str,
+    paws: str,
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
     start: str,
     end: str,
     afternoon: str,
 ) -> None:
-    _add_happy_paws(capsys)
-    path = _write_csv(
-        tmp_path / "export.csv",
+    code, out, _ = _import_rows(
+        capsys,
+        tmp_path,
         [
             f"C1,Ann,(312) 555-0101,P1,Rex,A1,{start},{end},",
             f"C1,Ann,(312) 555-0101,P1,Rex,A2,{afternoon},,",
         ],
     )
-    code, out, _ = _import(capsys, path)
     assert (code, out.splitlines()[0]) == (
         0,
         "2 row(s) read for Happy Paws: 2 created, 0 updated, 0 unchanged, 0 refused",
     )
-    stored = _stored(migrated)["appointments"]
+    stored = _stored(paws)["appointments"]
     # 9:00 in Chicago in December is 15:00 UTC (12 AM is midnight, 06:00 UTC); 14:15 is 20:15 UTC.
     if "12:00 AM" in start:
         assert stored["A1"] == (_utc(2026, 12, 1, 6, 0), _utc(2026, 12, 1, 6, 30))
@@ -309,38 +327,37 @@ def test_dates_are_read_as_exports_write_them(
 
 
 def test_day_first_exports_need_the_flag(
-    migrated: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    paws: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    _add_happy_paws(capsys)
-    path = _write_csv(
-        tmp_path / "export.csv",
+    code, out, _ = _import_rows(
+        capsys,
+        tmp_path,
         [
             "C1,Ann,(312) 555-0101,P1,Rex,A1,01/12/2026 09:00,,",
             "C1,Ann,(312) 555-0101,P1,Rex,A2,13/12/2026 09:00,,",
         ],
     )
-    code, out, _ = _import(capsys, path)
     assert code == 3
     assert "2 row(s) read for Happy Paws: 1 created, 0 updated, 0 unchanged, 1 refused" in out
     assert (
         "line 3: appointment_start '13/12/2026 09:00' is not a valid month/day/year date and time; "
         "if the file puts the day first, import it with --day-first"
     ) in out
-    assert _stored(migrated)["appointments"]["A1"][0] == _utc(2026, 1, 12, 15, 0)  # read month first
+    assert _stored(paws)["appointments"]["A1"][0] == _utc(2026, 1, 12, 15, 0)  # read month first
 
-    code, out, _ = _import(capsys, path, "--day-first")
+    code, out, _ = _import(capsys, tmp_path / "export.csv", "--day-first")
     assert code == 0
     assert "2 row(s) read for Happy Paws: 1 created, 1 updated, 0 unchanged, 0 refused" in out
-    stored = _stored(migrated)["appointments"]
+    stored = _stored(paws)["appointments"]
     assert stored["A1"][0] == _utc(2026, 12, 1, 15, 0) and stored["A2"][0] == _utc(2026, 12, 13, 15, 0)
 
 
 def test_a_column_mixing_date_formats_refuses_the_whole_file(
-    migrated: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    paws: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    _add_happy_paws(capsys)
-    path = _write_csv(
-        tmp_path / "export.csv",
+    code, out, err = _import_rows(
+        capsys,
+        tmp_path,
         [
             "C1,Ann,(312) 555-0101,P1,Rex,A1,12/01/2026 9:00 AM,,",
             "C1,Ann,(312) 555-0101,P1,Rex,A2,2026-12-02 09:00,,",
@@ -348,7 +365,6 @@ def test_a_column_mixing_date_formats_refuses_the_whole_file(
             "C1,Ann,(312) 555-0101,P1,Rex,A4,12/04/2026 14:15,,",
         ],
     )
-    code, out, err = _import(capsys, path)
     assert (code, out) == (1, "")
     assert err.strip() == (
         "error: The file cannot be imported: appointment_start mixes date formats: "
@@ -357,30 +373,26 @@ def test_a_column_mixing_date_formats_refuses_the_whole_file(
         "'12/04/2026 14:15' (month/day/year, 24-hour clock) on line(s) 5. "
         "Nothing was imported: export the file again, or write every date of a column the same way."
     )
-    assert _stored(migrated)["appointments"] == {}
+    assert _stored(paws)["appointments"] == {}
 
 
 def test_an_import_that_refused_every_row_does_not_look_like_success(
-    migrated: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    paws: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    _add_happy_paws(capsys)
-    path = _write_csv(
-        tmp_path / "export.csv",
-        [f"C{i},Ann,(312) 555-0101,P{i},Rex,A{i},next week,," for i in range(40)],
+    code, out, _ = _import_rows(
+        capsys, tmp_path, [f"C{i},Ann,(312) 555-0101,P{i},Rex,A{i},next week,," for i in range(40)]
     )
-    code, out, _ = _import(capsys, path)
     assert code == 3
     assert out.splitlines()[:2] == [
         "nothing was imported into Happy Paws: all 40 row(s) were refused",
         "40 row(s) read for Happy Paws: 0 created, 0 updated, 0 unchanged, 40 refused",
     ]
-    assert "imported 40" not in out and _stored(migrated)["clients"] == {}
+    assert "imported 40" not in out and _stored(paws)["clients"] == {}
 
 
 def test_exit_status_is_zero_only_when_every_row_was_imported(
-    migrated: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    paws: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    _add_happy_paws(capsys)
     good = _write_csv(tmp_path / "good.csv", ["C1,Ann,(312) 555-0101,P1,Rex,A1,2026-12-02T09:00,,"])
     assert _import(capsys, good)[0] == 0
     code, out, _ = _import(capsys, good)
@@ -429,14 +441,12 @@ def test_exit_status_is_zero_only_when_every_row_was_imported(
     ],
 )
 def test_phone_cells_as_people_type_them(
-    migrated: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], cell: str, e164: str, note: str | None
+    paws: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], cell: str, e164: str, note: str | None
 ) -> None:
-    _add_happy_paws(capsys)
-    path = _write_csv(tmp_path / "export.csv", [f'C1,Ann,"{cell}",P1,Rex,A1,2026-12-02T09:00,,'])
-    code, out, _ = _import(capsys, path)
+    code, out, _ = _import_rows(capsys, tmp_path, [f'C1,Ann,"{cell}",P1,Rex,A1,2026-12-02T09:00,,'])
     assert code == 0 and "1 row(s) read for Happy Paws: 1 created, 0 updated, 0 unchanged, 0 refused" in out
     assert "cannot be texted" not in out
-    assert _stored(migrated)["clients"]["C1"] == (e164, None)
+    assert _stored(paws)["clients"]["C1"] == (e164, None)
     if note is None:
         assert "read with a note" not in out
     else:
@@ -446,17 +456,7 @@ def test_phone_cells_as_people_type_them(
 def test_two_landlines_in_one_cell_are_flagged_not_dropped(
     migrated: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    _run(
-        capsys,
-        "clinic",
-        "add",
-        "--name",
-        "London Paws",
-        "--timezone",
-        "Europe/London",
-        "--sender",
-        "+447911123000",
-    )
+    _add_london_paws(capsys)
     path = _write_csv(
         tmp_path / "uk.csv", ['C1,Ann,"+44 20 7946 0958, +44 20 7946 0959",P1,Rex,A1,2026-12-02T09:00,,']
     )
@@ -476,9 +476,8 @@ def test_two_landlines_in_one_cell_are_flagged_not_dropped(
     ids=["year-first", "month-first"],
 )
 def test_a_slot_in_the_spring_forward_gap_keeps_its_length(
-    migrated: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], form: Callable[[str], str]
+    paws: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], form: Callable[[str], str]
 ) -> None:
-    _add_happy_paws(capsys)
     # Clocks in Chicago go from 02:00 CST to 03:00 CDT on 2026-03-08: 02:00-02:59 do not exist.
     slots = {
         "A1": ("2026-03-08T02:30", "2026-03-08T03:00"),  # starts in the gap, ends after it
@@ -486,16 +485,16 @@ def test_a_slot_in_the_spring_forward_gap_keeps_its_length(
         "A3": ("2026-03-08T01:45", "2026-03-08T02:15"),  # ends in the gap
         "A4": ("2026-03-08T02:30", "2026-03-08T04:00"),
     }
-    path = _write_csv(
-        tmp_path / "export.csv",
+    code, out, _ = _import_rows(
+        capsys,
+        tmp_path,
         [f"C1,Ann,(312) 555-0101,P1,Rex,{ext},{form(a)},{form(b)}," for ext, (a, b) in slots.items()],
     )
-    code, out, _ = _import(capsys, path)
     assert (code, out.splitlines()[0]) == (
         0,
         "4 row(s) read for Happy Paws: 4 created, 0 updated, 0 unchanged, 0 refused",
     )
-    assert _stored(migrated)["appointments"] == {
+    assert _stored(paws)["appointments"] == {
         "A1": (_utc(2026, 3, 8, 8, 30), _utc(2026, 3, 8, 9, 0)),  # 03:30-04:00 CDT
         "A2": (_utc(2026, 3, 8, 8, 15), _utc(2026, 3, 8, 8, 45)),  # 03:15-03:45 CDT
         "A3": (_utc(2026, 3, 8, 7, 45), _utc(2026, 3, 8, 8, 15)),  # 01:45 CST-03:15 CDT
@@ -504,19 +503,18 @@ def test_a_slot_in_the_spring_forward_gap_keeps_its_length(
 
 
 def test_an_end_with_an_offset_after_a_shifted_start_is_kept_as_written(
-    migrated: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    paws: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    _add_happy_paws(capsys)
-    path = _write_csv(
-        tmp_path / "export.csv",
+    code, out, _ = _import_rows(
+        capsys,
+        tmp_path,
         [
             "C1,Ann,(312) 555-0101,P1,Rex,A1,2026-03-08T02:30,2026-03-08T09:00Z,",
             "C1,Ann,(312) 555-0101,P1,Rex,A2,2026-03-08T02:30,2026-03-08T08:00Z,",
         ],
     )
-    code, out, _ = _import(capsys, path)
     assert code == 3 and "line 3: appointment_end is before appointment_start" in out
-    assert _stored(migrated)["appointments"] == {"A1": (_utc(2026, 3, 8, 8, 30), _utc(2026, 3, 8, 9, 0))}
+    assert _stored(paws)["appointments"] == {"A1": (_utc(2026, 3, 8, 8, 30), _utc(2026, 3, 8, 9, 0))}
 
 
 @pytest.mark.parametrize(
@@ -533,42 +531,37 @@ def test_an_end_with_an_offset_after_a_shifted_start_is_kept_as_written(
     ],
 )
 def test_absurd_dates_refuse_their_line_and_the_rest_is_imported(
-    migrated: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], cell: str, reason: str
+    paws: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], cell: str, reason: str
 ) -> None:
-    _add_happy_paws(capsys)
-    path = _write_csv(
-        tmp_path / "export.csv",
+    code, out, err = _import_rows(
+        capsys,
+        tmp_path,
         [
             "C1,Ann,(312) 555-0101,P1,Rex,A1,2026-12-02T09:00,,",
             f"C1,Ann,(312) 555-0101,P1,Rex,A2,{cell},,",
             "C1,Ann,(312) 555-0101,P1,Rex,A3,2026-12-03T09:00,,",
         ],
     )
-    code, out, err = _import(capsys, path)
     assert (code, err) == (3, "")
     assert "3 row(s) read for Happy Paws: 2 created, 0 updated, 0 unchanged, 1 refused" in out
     assert f"line 3: appointment_start '{cell}' {reason}" in out
-    assert sorted(_stored(migrated)["appointments"]) == ["A1", "A3"]
+    assert sorted(_stored(paws)["appointments"]) == ["A1", "A3"]
 
 
 def test_an_absurd_end_on_a_shifted_start_is_refused(
-    migrated: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    paws: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    _add_happy_paws(capsys)
-    path = _write_csv(
-        tmp_path / "export.csv",
-        ["C1,Ann,(312) 555-0101,P1,Rex,A1,2026-03-08T02:30,9999-12-31T23:59,"],
+    code, out, _ = _import_rows(
+        capsys, tmp_path, ["C1,Ann,(312) 555-0101,P1,Rex,A1,2026-03-08T02:30,9999-12-31T23:59,"]
     )
-    code, out, _ = _import(capsys, path)
     assert (
         code == 3 and "line 2: appointment_end '9999-12-31T23:59' is not a plausible appointment date" in out
     )
 
 
 def test_patient_deceased_column_sets_the_flag(
-    migrated: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    paws: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    _add_happy_paws(capsys)
     header = ",".join(COLUMNS) + ",Patient_Deceased"
     rows = [
         "C1,Ann,(312) 555-0101,P1,Rex,A1,2026-12-02T09:00,,,TRUE",
@@ -589,7 +582,7 @@ def test_patient_deceased_column_sets_the_flag(
     assert "ignored extra column" not in out
     assert "line 9: patient_deceased 'dead' is not one of: true, false, yes, no, 1, 0" in out
     assert "line 10: patient P1 is on line 2 with a different patient_deceased" in out
-    assert _stored(migrated)["patients"] == {
+    assert _stored(paws)["patients"] == {
         "P1": (True,),
         "P2": (False,),
         "P3": (True,),
@@ -606,14 +599,13 @@ def test_patient_deceased_column_sets_the_flag(
     plain = _write_csv(tmp_path / "plain.csv", ["C2,Bob,(312) 555-0102,P3,Kiki,A3,2026-12-02T11:00,,"])
     code, out, _ = _import(capsys, plain)
     assert code == 0 and "pets                0 created       0 updated       1 unchanged" in out
-    patients = _stored(migrated)["patients"]
+    patients = _stored(paws)["patients"]
     assert (patients["P4"], patients["P3"]) == ((False,), (True,))
 
 
 def test_a_client_whose_only_visit_is_for_a_deceased_pet_is_listed_as_not_texted(
-    migrated: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    paws: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    _add_happy_paws(capsys)
     path = tmp_path / "export.csv"
     rows = [
         "C1,Ann Smith,(312) 555-0101,P1,Rex,A1,2030-03-04T09:00,,,Yes",
