@@ -146,13 +146,13 @@ def normalize_phone(raw: str | None, region: str = "US", *, mobile_only: bool = 
         number = phonenumbers.parse(text, region.upper())
     except NumberParseException as error:
         return _invalid(given, _PARSE_REASONS.get(error.error_type, "it could not be read"))
-    possible = phonenumbers.is_possible_number_with_reason(number)
-    if possible != ValidationResult.IS_POSSIBLE:
-        return _invalid(given, _POSSIBLE_REASONS.get(possible, "wrong number of digits"))
     # number_type is UNKNOWN exactly when the number is invalid (its documented contract), so one call
-    # answers both questions; is_valid_number would look the region up a second time.
+    # answers both questions; why an invalid number fails is worked out only for those.
     kind = phonenumbers.number_type(number)
     if kind == PhoneNumberType.UNKNOWN:
+        possible = phonenumbers.is_possible_number_with_reason(number)
+        if possible != ValidationResult.IS_POSSIBLE:
+            return _invalid(given, _POSSIBLE_REASONS.get(possible, "wrong number of digits"))
         return _invalid(given, "no such number exists (check the area code)")
     if mobile_only and kind == PhoneNumberType.FIXED_LINE:
         return PhoneResult(None, f"'{_shown(given)}' is a landline, not a mobile number")
