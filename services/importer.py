@@ -240,10 +240,11 @@ def _read_time(given: str, column: str, day_first: bool) -> tuple[datetime, _For
     """The date and time written in `given` (aware when it has an offset) and the form it is in."""
     if _DATE_ONLY.fullmatch(given):
         raise _RowError(f"{column} '{given}' has no time of day; {_TIME_HINT}")
-    try:
-        return datetime.fromisoformat(given), _ISO
-    except ValueError:
-        pass
+    if given[:4].isdigit():  # year first, as ISO 8601 writes it (a slashed date has a separator sooner)
+        try:
+            return datetime.fromisoformat(given), _ISO
+        except ValueError:
+            pass
     if (match := _YEAR_LAST.fullmatch(given)) is not None:
         first, _, second, year, hour, minute, seconds, meridiem = match.groups()
         day, month = (first, second) if day_first else (second, first)
