@@ -12,7 +12,7 @@ from services.importer import ImportReport, import_csv
 from services.settings import load_settings
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     clinic = subparsers.add_parser("clinic", help="add or list clinics")
     clinic_verbs = clinic.add_subparsers(dest="clinic_verb", metavar="ACTION", required=True)
     add = clinic_verbs.add_parser("add", help="add a clinic")
@@ -52,6 +52,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     load.add_argument("--clinic", required=True, help="clinic name or id")
     load.add_argument(
         "--region", help="region for numbers without +country code (default DEFAULT_PHONE_REGION)"
+    )
+    load.add_argument(
+        "--day-first",
+        action="store_true",
+        help="read dates such as 01/12/2026 as day/month/year (default: month/day/year)",
     )
     load.set_defaults(func=_import)
 
@@ -137,9 +142,22 @@ def _user_add(args: argparse.Namespace) -> int:
     return 0
 
 
+#: `mass-alert import` exit status when some rows were refused (the others were imported). A file
+#: refused whole exits 1 like every other refused command; a file imported whole exits 0.
+EXIT_ROWS_REFUSED = 3
+
+
 def print_import_report(report: ImportReport, clinic_name: str) -> None:
-    """Counts per kind, then every refused row and every number that cannot be texted."""
-    print(f"imported {report.rows_read} row(s) into {clinic_name}:")
+    """Rows created, updated, unchanged and refused, counts per kind, then every row-level problem."""
+    rows = report.appointments  # one appointment per imported row
+    if report.rows_read and report.rows_refused == report.rows_read:
+        print(f"nothing was imported into {clinic_name}: all {report.rows_read} row(s) were refused")
+    elif report.rows_read == 0:
+        print(f"nothing was imported into {clinic_name}: the file has a header and no rows")
+    print(
+        f"{report.rows_read} row(s) read for {clinic_name}: {rows.created} created, {rows.updated} updated, "
+        f"{rows.unchanged} unchanged, {report.rows_refused} refused"
+    )
     for label, counts in (
         ("clients", report.clients),
         ("pets", report.patients),
@@ -151,27 +169,32 @@ def print_import_report(report: ImportReport, clinic_name: str) -> None:
         )
     if report.ignored_columns:
         print("  ignored extra column(s): " + ", ".join(report.ignored_columns))
+    if report.phone_notes:
+        print(f"{len(report.phone_notes)} phone number(s) read with a note:")
+        for noted in report.phone_notes:
+            print(f"  line {noted.line}: client {noted.client_external_id}: '{noted.raw}': {noted.note}")
     if report.flagged_phones:
         print(f"{len(report.flagged_phones)} client(s) have a number that cannot be texted (kept as given):")
         for flagged in report.flagged_phones:
             print(f"  line {flagged.line}: client {flagged.client_external_id}: {flagged.reason}")
     if report.bad_rows:
-        print(f"{len(report.bad_rows)} row(s) not imported:")
+        print(f"{len(report.bad_rows)} row(s) refused, not imported:")
         for bad in report.bad_rows:
             print(f"  line {bad.line}: {bad.reason}")
 
 
 def _import(args: argparse.Namespace) -> int:
+    """Exit status 0 when every row was imported, 3 when some were refused, 1 (raised) when the file was."""
     runtime = open_runtime()
     try:
         with runtime.sessions() as session:
             clinic = find_clinic(session, args.clinic)
         region = (args.region or runtime.settings.default_region).upper()
-        report = import_csv(runtime.sessions, clinic.id, args.file, region=region)
+        report = import_csv(runtime.sessions, clinic.id, args.file, region=region, day_first=args.day_first)
         print_import_report(report, clinic.name)
     finally:
         runtime.close()
-    return 0
+    return EXIT_ROWS_REFUSED if report.rows_refused else 0
 
 
 def _demo_data(args: argparse.Namespace) -> int:

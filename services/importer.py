@@ -4,9 +4,15 @@
 # unreadable part-way (not UTF-8, not CSV) leaves the database exactly as it was. Rows that break a
 # rule are reported with their line number while the good rows are imported.
 #
-# Times carry an ISO 8601 offset, or are read in the clinic's time zone. A local time that does not
-# exist (the hour skipped when clocks spring forward) is moved forward by the gap, so 02:30 becomes
-# 03:30; a local time that happens twice (the hour repeated in autumn) means its first occurrence.
+# Times are read as practice-management exports write them: ISO 8601 with or without an offset
+# (2026-12-01T09:00, 2026-12-01 09:00-06:00) or month/day/year with a 12- or 24-hour clock
+# (12/01/2026 9:00 AM, 12/1/2026 14:15), day/month/year when the caller says the file puts the day
+# first. Every date of one column must be in one of these forms: a column mixing them is a sign of a
+# hand-edited file whose day and month may be swapped, so the whole file is refused, naming the lines.
+# A time without an offset is read in the clinic's time zone. A local time that does not exist (the
+# hour skipped when clocks spring forward) is moved forward by the gap, so 02:30 becomes 03:30, and a
+# clinic-local end moves with it (the appointment keeps its length); a local time that happens twice
+# (the hour repeated in autumn) means its first occurrence.
 
 from __future__ import annotations
 
@@ -18,15 +24,15 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
 from pathlib import Path
-from typing import IO, Any, NamedTuple
+from typing import IO, Any, NamedTuple, cast
 from zoneinfo import ZoneInfo
 
 import phonenumbers
-from sqlalchemy import ARRAY, ColumnElement, String, any_, bindparam, insert, select, text, update
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import ARRAY, ColumnElement, String, Table, any_, bindparam, insert, select, text, update
+from sqlalchemy.orm import InstrumentedAttribute, Session, sessionmaker
 
 from services.errors import InvalidInput, NotFound
-from services.models import Appointment, AppointmentStatus, Client, Clinic, Patient
+from services.models import Appointment, AppointmentStatus, Base, Client, Clinic, Patient
 from services.phones import PhoneResult, normalize_phone
 
 COLUMNS = (
@@ -56,9 +62,25 @@ _REQUIRED = (
     "appointment_external_id",
     "appointment_start",
 )
+#: Columns a file may add; a missing one leaves the stored value as it is.
+OPTIONAL_COLUMNS = ("patient_deceased",)
 _STATUSES = {s.value for s in AppointmentStatus}
-_DATE_ONLY = re.compile(r"\d{4}-?\d{2}-?\d{2}")
-_TIME_HINT = "use a form such as 2026-12-01T09:30 or 2026-12-01T09:30:00-06:00"
+_YES = frozenset({"true", "yes", "1"})
+_NO = frozenset({"false", "no", "0"})
+_DATE_ONLY = re.compile(r"\d{4}-?\d{2}-?\d{2}|\d{1,2}([/.-])\d{1,2}\1\d{4}")
+_YEAR_FIRST = re.compile(
+    r"(\d{4})-(\d{1,2})-(\d{1,2})[ T]+(\d{1,2}):(\d{2})(?::(\d{2}))?\s*(?:([AaPp])\.?\s*[Mm]\.?)?"
+)
+_YEAR_LAST = re.compile(
+    r"(\d{1,2})([/.-])(\d{1,2})\2(\d{4})[ T,]+(\d{1,2}):(\d{2})(?::(\d{2}))?\s*(?:([AaPp])\.?\s*[Mm]\.?)?"
+)
+#: Appointment years outside this range are typing or export errors; beyond it, converting between
+#: time zones can overflow Python's datetime (year 1..9999).
+_YEARS = (1900, 2199)
+_LINES_SHOWN = 10
+_TIME_HINT = (
+    "use a form such as 2026-12-01T09:30, 2026-12-01 09:30-06:00, 12/01/2026 9:30 AM or 12/1/2026 14:15"
+)
 
 PathOrStream = str | os.PathLike[str] | IO[str] | IO[bytes]
 
@@ -69,6 +91,15 @@ class BadRow:
 
     line: int
     reason: str
+
+
+class PhoneNote(NamedTuple):
+    """Something read in a usable phone cell beyond the number: an extension, other numbers left out."""
+
+    line: int
+    client_external_id: str
+    raw: str
+    note: str
 
 
 class FlaggedPhone(NamedTuple):
@@ -96,15 +127,25 @@ class EntityCounts:
 
 @dataclass
 class ImportReport:
-    """What one import did: counts per kind, rows refused and numbers that cannot be texted."""
+    """What one import did: counts per kind, rows refused, numbers that cannot be texted, phone notes.
+
+    Each row imported is one appointment, so `appointments` counts the rows created, updated and
+    unchanged; `bad_rows` are the rows refused.
+    """
 
     clients: EntityCounts = field(default_factory=EntityCounts)
     patients: EntityCounts = field(default_factory=EntityCounts)
     appointments: EntityCounts = field(default_factory=EntityCounts)
     bad_rows: list[BadRow] = field(default_factory=list)
     flagged_phones: list[FlaggedPhone] = field(default_factory=list)
+    phone_notes: list[PhoneNote] = field(default_factory=list)
     rows_read: int = 0
     ignored_columns: list[str] = field(default_factory=list)
+
+    @property
+    def rows_refused(self) -> int:
+        """Rows of the file that were not imported."""
+        return len(self.bad_rows)
 
     @property
     def changed_anything(self) -> bool:
@@ -121,6 +162,7 @@ class _Row:
     phone: PhoneResult
     patient_ext: str
     patient_name: str
+    deceased: bool | None
     appt_ext: str
     start: datetime
     end: datetime | None
@@ -140,6 +182,7 @@ class _SeenPatient:
     line: int
     client_ext: str
     name: str
+    deceased: bool | None
     id: int = 0
     client_id: int = 0
 
@@ -152,18 +195,105 @@ def _clean(value: str) -> str:
     return " ".join(value.split())
 
 
-def _parse_time(value: str, column: str, zone: tzinfo) -> datetime:
-    given = value.strip()
+@dataclass(frozen=True, slots=True)
+class _Moment:
+    """A cell's instant in UTC; `wall` is the clinic-local time read when the cell had no offset."""
+
+    utc: datetime
+    wall: datetime | None
+    skipped: bool  # `wall` fell in the hour clocks skip in spring and was moved forward by the gap
+
+
+class _Format(NamedTuple):
+    """How a date cell is written: the order of its date parts and its clock."""
+
+    order: str  # "year-month-day", "month/day/year" or "day/month/year"
+    clock: str  # "24-hour clock" or "12-hour clock"
+
+
+_ISO = _Format("year-month-day", "24-hour clock")
+
+
+@dataclass(slots=True)
+class _FormSeen:
+    """How often one date form occurs in a column: an example cell and its first lines."""
+
+    example: str
+    lines: list[int]
+    count: int = 1
+
+
+def _hour(hour: int, meridiem: str | None) -> int:
+    """A 12-hour clock's hour (1-12 with AM or PM) as 0-23; a 24-hour one as it is."""
+    if meridiem is None:
+        return hour
+    if not 1 <= hour <= 12:
+        raise ValueError("hour out of range")
+    return hour % 12 + (12 if meridiem in "Pp" else 0)
+
+
+def _clock(meridiem: str | None) -> str:
+    return "24-hour clock" if meridiem is None else "12-hour clock"
+
+
+def _read_time(given: str, column: str, day_first: bool) -> tuple[datetime, _Format]:
+    """The date and time written in `given` (aware when it has an offset) and the form it is in."""
     if _DATE_ONLY.fullmatch(given):
         raise _RowError(f"{column} '{given}' has no time of day; {_TIME_HINT}")
+    if given[:4].isdigit():  # year first, as ISO 8601 writes it (a slashed date has a separator sooner)
+        try:
+            return datetime.fromisoformat(given), _ISO
+        except ValueError:
+            pass
+    if (match := _YEAR_LAST.fullmatch(given)) is not None:
+        first, _, second, year, hour, minute, seconds, meridiem = match.groups()
+        day, month = (first, second) if day_first else (second, first)
+        form = _Format("day/month/year" if day_first else "month/day/year", _clock(meridiem))
+    elif (match := _YEAR_FIRST.fullmatch(given)) is not None:
+        year, month, day, hour, minute, seconds, meridiem = match.groups()
+        form = _Format("year-month-day", _clock(meridiem))
+    else:
+        raise _RowError(f"{column} '{given[:40]}' is not a date and time; {_TIME_HINT}")
     try:
-        moment = datetime.fromisoformat(given)
+        moment = datetime(
+            int(year), int(month), int(day), _hour(int(hour), meridiem), int(minute), int(seconds or 0)
+        )
     except ValueError:
-        raise _RowError(f"{column} '{given[:40]}' is not a date and time; {_TIME_HINT}") from None
-    if moment.tzinfo is None:
+        hint = ""
+        if form.order == "month/day/year" and int(month) > 12 and int(day) <= 12:
+            hint = "; if the file puts the day first, import it with --day-first"
+        raise _RowError(f"{column} '{given[:40]}' is not a valid {form.order} date and time{hint}") from None
+    return moment, form
+
+
+def _to_utc(moment: datetime, column: str, given: str, zone: tzinfo) -> _Moment:
+    """`moment` in UTC, a naive one read as clinic-local wall time."""
+    if not _YEARS[0] <= moment.year <= _YEARS[1]:
+        raise _RowError(
+            f"{column} '{given[:40]}' is not a plausible appointment date "
+            f"(the year must be between {_YEARS[0]} and {_YEARS[1]})"
+        )
+    try:
+        if moment.tzinfo is not None:
+            return _Moment(moment.astimezone(UTC), None, False)
         # fold=0: a skipped local time uses the offset before the change, a repeated one its first occurrence.
-        moment = moment.replace(tzinfo=zone)
-    return moment.astimezone(UTC)
+        utc = moment.replace(tzinfo=zone).astimezone(UTC)
+        skipped = utc.astimezone(zone).replace(tzinfo=None) != moment
+    except (OverflowError, ValueError):
+        raise _RowError(f"{column} '{given[:40]}' is outside the dates this app can store") from None
+    return _Moment(utc, moment, skipped)
+
+
+def _parse_flag(value: str, column: str) -> bool | None:
+    """true/false, yes/no or 1/0 in any case; None for an empty cell (the stored value stays)."""
+    word = value.strip().lower()
+    if not word:
+        return None
+    if word in _YES:
+        return True
+    if word in _NO:
+        return False
+    raise _RowError(f"{column} '{value.strip()[:40]}' is not one of: true, false, yes, no, 1, 0")
 
 
 def _parse_status(value: str) -> str:
@@ -179,14 +309,22 @@ def _parse_status(value: str) -> str:
 
 
 class _Parser:
-    """Turns CSV records into checked rows (no database work)."""
+    """Turns CSV records into checked rows (no database work) and notes how each date column is written."""
 
-    def __init__(self, positions: dict[str, int], width: int, zone: tzinfo, region: str) -> None:
+    def __init__(
+        self, positions: dict[str, int], width: int, zone: tzinfo, region: str, day_first: bool
+    ) -> None:
         self.positions = positions
         self.width = width
         self.zone = zone
         self.region = region
+        self.day_first = day_first
         self.phones: dict[str, PhoneResult] = {}
+        #: per date column, per form: an example cell and the lines written that way (the first few)
+        self.formats: dict[str, dict[_Format, _FormSeen]] = {
+            "appointment_start": {},
+            "appointment_end": {},
+        }
 
     def phone(self, raw: str | None) -> PhoneResult:
         key = raw or ""
@@ -196,6 +334,37 @@ class _Parser:
             if len(self.phones) < 200_000:
                 self.phones[key] = result
         return result
+
+    def time(self, line: int, given: str, column: str) -> _Moment:
+        moment, form = _read_time(given, column, self.day_first)
+        seen = self.formats[column].get(form)
+        if seen is None:
+            self.formats[column][form] = _FormSeen(given, [line])
+        else:
+            seen.count += 1
+            if len(seen.lines) < _LINES_SHOWN:
+                seen.lines.append(line)
+        return _to_utc(moment, column, given, self.zone)
+
+    def mixed_formats(self) -> str | None:
+        """Why the file is refused when a date column mixes forms, naming the lines; else None."""
+        problems: list[str] = []
+        for column, forms in self.formats.items():
+            if len(forms) < 2:
+                continue
+            parts = []
+            for form, seen in sorted(forms.items(), key=lambda item: item[1].lines[0]):
+                shown = ", ".join(str(n) for n in seen.lines)
+                more = f" and {seen.count - len(seen.lines)} more" if seen.count > len(seen.lines) else ""
+                parts.append(f"'{seen.example[:40]}' ({form.order}, {form.clock}) on line(s) {shown}{more}")
+            problems.append(f"{column} mixes date formats: " + "; ".join(parts))
+        if not problems:
+            return None
+        return (
+            "The file cannot be imported: "
+            + ". ".join(problems)
+            + ". Nothing was imported: export the file again, or write every date of a column the same way."
+        )
 
     def parse(self, line: int, last_line: int, record: list[str]) -> _Row:
         if len(record) != self.width:
@@ -216,13 +385,21 @@ class _Parser:
         for name, limit in _LIMITS.items():
             if len(values[name]) > limit:
                 raise _RowError(f"{name} is longer than {limit} characters")
-        start = _parse_time(values["appointment_start"], "appointment_start", self.zone)
+        start = self.time(line, values["appointment_start"], "appointment_start")
         end = None
         if values["appointment_end"]:
-            end = _parse_time(values["appointment_end"], "appointment_end", self.zone)
-            if end < start:
+            finish = self.time(line, values["appointment_end"], "appointment_end")
+            end = finish.utc
+            if start.skipped and start.wall is not None and finish.wall is not None:
+                # The start moved forward by the spring-forward gap: the end moves the same way.
+                try:
+                    end = start.utc + (finish.wall - start.wall)
+                except OverflowError:
+                    raise _RowError("appointment_end is outside the dates this app can store") from None
+            if end < start.utc:
                 raise _RowError("appointment_end is before appointment_start")
         status = _parse_status(values["appointment_status"])
+        deceased = _parse_flag(values.get("patient_deceased", ""), "patient_deceased")
         raw_phone = values["client_phone"] or None
         return _Row(
             line=line,
@@ -232,8 +409,9 @@ class _Parser:
             phone=self.phone(raw_phone),
             patient_ext=values["patient_external_id"],
             patient_name=_clean(values["patient_name"]),
+            deceased=deceased,
             appt_ext=values["appointment_external_id"],
-            start=start,
+            start=start.utc,
             end=end,
             status=status,
         )
@@ -251,7 +429,7 @@ def _read_header(reader: Iterator[list[str]], report: ImportReport) -> tuple[dic
     names = [cell.replace("\ufeff", "").strip().lower() for cell in header]
     positions: dict[str, int] = {}
     for index, name in enumerate(names):
-        if name in positions and name in COLUMNS:
+        if name in positions and (name in COLUMNS or name in OPTIONAL_COLUMNS):
             raise InvalidInput(f"The header names the column {name} twice.")
         positions.setdefault(name, index)
     missing = [name for name in COLUMNS if name not in positions]
@@ -270,11 +448,21 @@ def _read_header(reader: Iterator[list[str]], report: ImportReport) -> tuple[dic
             + "."
             + hint
         )
-    report.ignored_columns = [name for name in names if name and name not in COLUMNS]
+    known = (*COLUMNS, *OPTIONAL_COLUMNS)
+    report.ignored_columns = [name for name in names if name and name not in known]
     while names and not names[-1]:
         names.pop()
-    width = max(len(names), max(positions[n] for n in COLUMNS) + 1)
-    return {name: positions[name] for name in COLUMNS}, width
+    used = {name: positions[name] for name in known if name in positions}
+    width = max(len(names), max(used.values()) + 1)
+    return used, width
+
+
+def _table(model: type[Base]) -> Table:
+    """The Core table of a mapped class, for executemany inserts and updates without ORM overhead."""
+    table = model.__table__
+    if not isinstance(table, Table):  # every model here is mapped to one plain table
+        raise TypeError(f"{model.__name__} is not mapped to a table")
+    return table
 
 
 class _Writer:
@@ -313,6 +501,16 @@ class _Writer:
                     f"patient {row.patient_ext} is on line {patient.line} with a different name or client",
                 )
                 continue
+            if (
+                patient is not None
+                and None not in (patient.deceased, row.deceased)
+                and (patient.deceased != row.deceased)
+            ):
+                self._bad(
+                    row.line,
+                    f"patient {row.patient_ext} is on line {patient.line} with a different patient_deceased",
+                )
+                continue
             if (first := self.appointments.get(row.appt_ext)) is not None:
                 self._bad(row.line, f"appointment {row.appt_ext} is already on line {first}")
                 continue
@@ -323,8 +521,14 @@ class _Writer:
                     self.report.flagged_phones.append(
                         FlaggedPhone(row.line, row.client_ext, row.phone_raw or "", row.phone.error)
                     )
+                elif row.phone.note is not None:
+                    self.report.phone_notes.append(
+                        PhoneNote(row.line, row.client_ext, row.phone_raw or "", row.phone.note)
+                    )
             if patient is None:
-                self.patients[row.patient_ext] = _SeenPatient(row.line, row.client_ext, row.patient_name)
+                self.patients[row.patient_ext] = _SeenPatient(
+                    row.line, row.client_ext, row.patient_name, row.deceased
+                )
                 new_patients.append(row)
             self.appointments[row.appt_ext] = row.line
             new_appointments.append(row)
@@ -335,7 +539,7 @@ class _Writer:
         if new_appointments:
             self._write_appointments(new_appointments)
 
-    def _among(self, column: Any, values: list[str]) -> ColumnElement[bool]:
+    def _among(self, column: InstrumentedAttribute[str], values: list[str]) -> ColumnElement[bool]:
         """`column IN values`; on PostgreSQL one array parameter (= ANY), which parses much faster."""
         if self.postgres:
             return column == any_(bindparam("wanted", values, type_=ARRAY(String)))
@@ -393,7 +597,7 @@ class _Writer:
             self.session.execute(update(Client), updates)
             counts.updated += len(updates)
         if inserts:
-            table = Client.__table__
+            table = _table(Client)
             created = self.session.execute(insert(table).returning(table.c.id, table.c.external_id), inserts)
             for ident, ext in created:
                 self.clients[ext].id = ident
@@ -403,7 +607,7 @@ class _Writer:
     def _write_patients(self, rows: list[_Row]) -> None:
         counts = self.report.patients
         existing = self.session.execute(
-            select(Patient.id, Patient.external_id, Patient.client_id, Patient.name).where(
+            select(Patient.id, Patient.external_id, Patient.client_id, Patient.name, Patient.deceased).where(
                 Patient.clinic_id == self.clinic_id,
                 self._among(Patient.external_id, [r.patient_ext for r in rows]),
             )
@@ -424,15 +628,18 @@ class _Writer:
                         "client_id": client_id,
                         "external_id": row.patient_ext,
                         "name": row.patient_name,
-                        "deceased": False,
+                        "deceased": bool(row.deceased),
                     }
                 )
                 continue
             seen.id = rec.id
-            if (rec.client_id, rec.name) == (client_id, row.patient_name):
+            deceased = rec.deceased if row.deceased is None else row.deceased
+            if (rec.client_id, rec.name, rec.deceased) == (client_id, row.patient_name, deceased):
                 counts.unchanged += 1
                 continue
-            updates.append({"id": rec.id, "client_id": client_id, "name": row.patient_name})
+            updates.append(
+                {"id": rec.id, "client_id": client_id, "name": row.patient_name, "deceased": deceased}
+            )
             if rec.client_id != client_id:
                 moved.append({"pid": rec.id, "cid": client_id})
         if updates:
@@ -440,7 +647,7 @@ class _Writer:
             counts.updated += len(updates)
         if moved:
             # Appointment.client_id is denormalised from the patient: follow the patient to its new client.
-            table = Appointment.__table__
+            table = _table(Appointment)
             self.session.execute(
                 update(table)
                 .where(table.c.patient_id == bindparam("pid"))
@@ -448,7 +655,7 @@ class _Writer:
                 moved,
             )
         if inserts:
-            table = Patient.__table__
+            table = _table(Patient)
             created = self.session.execute(insert(table).returning(table.c.id, table.c.external_id), inserts)
             for ident, ext in created:
                 self.patients[ext].id = ident
@@ -496,7 +703,7 @@ class _Writer:
             self.session.execute(update(Appointment), updates)
             counts.updated += len(updates)
         if inserts:
-            self.session.execute(insert(Appointment.__table__), inserts)
+            self.session.execute(insert(_table(Appointment)), inserts)
             counts.created += len(inserts)
             self._grew("appointments", len(inserts))
 
@@ -516,7 +723,8 @@ def _open_text(source: PathOrStream) -> tuple[IO[str], bool]:
         return io.TextIOWrapper(binary, encoding="utf-8-sig", newline=""), True
     if isinstance(source, io.TextIOBase):
         return source, False
-    return io.TextIOWrapper(source, encoding="utf-8-sig", newline=""), False  # type: ignore[arg-type]
+    # What is left is a binary stream: IO[str] streams are TextIOBase, handled above.
+    return io.TextIOWrapper(cast("IO[bytes]", source), encoding="utf-8-sig", newline=""), False
 
 
 def import_csv(
@@ -525,9 +733,16 @@ def import_csv(
     path_or_stream: PathOrStream,
     *,
     region: str = "US",
+    day_first: bool = False,
     batch_size: int = 2000,
 ) -> ImportReport:
-    """Upsert the clinic's clients, patients and appointments from a CSV file, all or nothing per file."""
+    """Upsert the clinic's clients, patients and appointments from a CSV file.
+
+    Rows that break a rule are left out and listed in the report (`bad_rows`) while the others are
+    imported. The whole file is refused, changing nothing, with `InvalidInput` when it cannot be read
+    (not UTF-8, not CSV), its header lacks a column, or a date column mixes forms (see the module
+    comment); `NotFound` when the clinic does not exist. `day_first` reads 01/12/2026 as 1 December.
+    """
     if batch_size < 1:
         raise InvalidInput("batch_size must be at least 1.")
     region = region.strip().upper()
@@ -545,7 +760,7 @@ def import_csv(
             writer = _Writer(session, clinic_id, report)
             try:
                 positions, width = _read_header(reader, report)
-                parser = _Parser(positions, width, zone, region)
+                parser = _Parser(positions, width, zone, region, day_first)
                 batch: list[_Row] = []
                 last_line = reader.line_num
                 for record in reader:
@@ -562,6 +777,9 @@ def import_csv(
                         batch = []
                 if batch:
                     writer.accept(batch)
+                mixed = parser.mixed_formats()
+                if mixed is not None:
+                    raise InvalidInput(mixed)
             except UnicodeDecodeError:
                 raise InvalidInput(
                     f"The file is not UTF-8 text (near line {reader.line_num + 1}); nothing was imported. "

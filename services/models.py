@@ -170,6 +170,7 @@ class SkipReason(enum.StrEnum):
     SHARED_PHONE = "shared_phone"
     CANCELLED = "cancelled"
     ALERT_STOPPED = "alert_stopped"
+    PET_DECEASED = "pet_deceased"  # every appointment in the range is for a patient marked deceased
 
 
 class Clinic(Base):

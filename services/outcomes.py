@@ -58,6 +58,12 @@ SKIP_REASONS: dict[SkipReason, SkipWords] = {
         "Alert stopped",
         "Not sent: alert stopped",
     ),
+    SkipReason.PET_DECEASED: SkipWords(
+        "has appointments only for a deceased pet",
+        "have appointments only for deceased pets",
+        "Appointments only for a deceased pet",
+        "Not sent: pet deceased",
+    ),
 }
 
 

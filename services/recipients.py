@@ -94,12 +94,22 @@ def _plan_for_a_small_read(session: Session) -> None:
         )
 
 
-def _per_client(clinic_id: int, rng: TimeRange, now: datetime) -> Any:
-    """Clients with an upcoming appointment in the range, with their first and last such start."""
+def _upcoming(clinic_id: int, rng: TimeRange, now: datetime) -> list[ColumnElement[bool]]:
+    """The clinic's upcoming appointments starting in the range (not yet started, not cancelled etc.)."""
     # One lower bound, so the index on (clinic_id, start_at, ...) is read as a single range.
     lower: ColumnElement[bool] = (
         Appointment.start_at > now if now >= rng.start else Appointment.start_at >= rng.start
     )
+    return [
+        Appointment.clinic_id == clinic_id,
+        lower,
+        Appointment.start_at < rng.end,
+        Appointment.status.not_in([str(s) for s in NOT_UPCOMING]),
+    ]
+
+
+def _per_client(clinic_id: int, rng: TimeRange, now: datetime) -> Any:
+    """Clients with an upcoming appointment in the range, with their first and last such start."""
     return (
         select(
             Appointment.client_id.label("client_id"),
@@ -107,16 +117,33 @@ def _per_client(clinic_id: int, rng: TimeRange, now: datetime) -> Any:
             func.max(Appointment.start_at).label("last_at"),
         )
         .join(Patient, Patient.id == Appointment.patient_id)
-        .where(
-            Appointment.clinic_id == clinic_id,
-            lower,
-            Appointment.start_at < rng.end,
-            Appointment.status.not_in([str(s) for s in NOT_UPCOMING]),
-            Patient.deceased.is_not(True),
-        )
+        .where(*_upcoming(clinic_id, rng, now), Patient.deceased.is_not(True))
         .group_by(Appointment.client_id)
         .subquery("per_client")
     )
+
+
+def _deceased_only(clinic_id: int, rng: TimeRange, now: datetime) -> Any:
+    """Clients whose every upcoming appointment in the range is for a patient marked deceased."""
+    return (
+        select(
+            Appointment.client_id.label("client_id"),
+            func.min(Appointment.start_at).label("first_at"),
+            func.min(Patient.name).label("pet"),
+            func.count(func.distinct(Patient.id)).label("pets"),
+        )
+        .join(Patient, Patient.id == Appointment.patient_id)
+        .where(*_upcoming(clinic_id, rng, now))
+        .group_by(Appointment.client_id)
+        .having(func.min(case((Patient.deceased.is_(True), 1), else_=0)) == 1)
+        .subquery("deceased_only")
+    )
+
+
+def _deceased_detail(pet: str, pets: int) -> str:
+    if pets == 1:
+        return f"Only appointments in the range are for {pet}, marked deceased"
+    return f"Only appointments in the range are for {pet} and {pets - 1} other pet(s), all marked deceased"
 
 
 def _no_mobile_detail(raw: str | None, error: str | None) -> str:
@@ -186,6 +213,16 @@ def compute(session: Session, clinic_id: int, rng: TimeRange, now: datetime) -> 
             else:
                 detail = f"Shares {e164} with {holder_name}, who gets the text"
                 skipped.append(Skipped(client_id, name, phone, SkipReason.SHARED_PHONE, detail))
+    dead = _deceased_only(clinic_id, rng, now)
+    statement = (
+        select(Client.id, Client.full_name, Client.phone_raw, Client.phone_e164, dead.c.pet, dead.c.pets)
+        .join(dead, and_(dead.c.client_id == Client.id, Client.clinic_id == clinic_id))
+        .order_by(dead.c.first_at, Client.full_name, Client.id)
+    )
+    for client_id, name, raw, e164, pet, pets in session.connection().execute(statement).tuples():
+        phone = raw if raw is not None else e164
+        detail = _deceased_detail(pet, pets)
+        skipped.append(Skipped(client_id, name, phone, SkipReason.PET_DECEASED, detail))
     return RecipientSet(recipients, skipped, first, last)
 
 
@@ -202,6 +239,10 @@ def _summary_query(clinic_id: int, rng: TimeRange, now: datetime) -> Select[Any]
             ),
             func.min(case((reachable, per_client.c.first_at))).label("first_at"),
             func.max(case((reachable, per_client.c.last_at))).label("last_at"),
+            select(func.count())
+            .select_from(_deceased_only(clinic_id, rng, now))
+            .scalar_subquery()
+            .label("deceased_only"),
         )
         .select_from(per_client)
         # The clinic on the join lets the planner read only this clinic's clients.
@@ -213,12 +254,13 @@ def summarize(session: Session, clinic_id: int, rng: TimeRange, now: datetime) -
     """The count, span and skipped counts, aggregated in one SQL statement (the modal's fast path)."""
     _plan_for_a_small_read(session)
     row = session.execute(_summary_query(clinic_id, rng, now)).one()
-    if row.reachable == 0 and row.opted_out == 0 and row.no_mobile == 0:
+    if row.reachable == 0 and row.opted_out == 0 and row.no_mobile == 0 and row.deceased_only == 0:
         _clinic_zone(session, clinic_id)  # an empty answer for an unknown clinic is an error
     counts = {
         SkipReason.OPTED_OUT: row.opted_out,
         SkipReason.NO_MOBILE: row.no_mobile,
         SkipReason.SHARED_PHONE: row.reachable - row.phones,
+        SkipReason.PET_DECEASED: row.deceased_only,
     }
     return RecipientSummary(
         count=row.phones,

@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import csv
 import io
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from services.clinics import add_clinic
 from services.db import transaction
 from services.errors import InvalidInput, NotFound
-from services.importer import COLUMNS, BadRow, FlaggedPhone, import_csv
+from services.importer import COLUMNS, BadRow, FlaggedPhone, PhoneNote, import_csv
 from services.models import Appointment, Client, Patient
 
 HEADER = ",".join(COLUMNS)
@@ -382,3 +385,111 @@ def test_each_clinic_has_its_own_external_ids(
             select(Appointment).where(Appointment.external_id == "A1", Appointment.clinic_id == other)
         ).one()
     assert a1.start_at == datetime(2026, 12, 2, 14, 0, tzinfo=UTC)  # 09:00 in New York
+
+
+def test_phone_notes_and_deceased_flags_reach_the_report_and_the_database(
+    sessions: sessionmaker[Session], clinic_id: int
+) -> None:
+    rows = [
+        'C1,Ann,"312-555-0128 ext. 2",P1,Rex,A1,2026-12-02T09:00,,,yes',
+        'C1,Ann,"312-555-0128 ext. 2",P1,Rex,A2,2026-12-03T09:00,,,',
+        'C2,Bob,"312-555-0129 / 773-555-0130",P2,Tom,A3,2026-12-02T10:00,,,no',
+    ]
+    report = import_csv(sessions, clinic_id, io.StringIO(_csv(rows, HEADER + ",patient_deceased")))
+    assert report.bad_rows == [] and report.ignored_columns == []
+    assert report.phone_notes == [
+        PhoneNote(2, "C1", "312-555-0128 ext. 2", "extension 2 noted; texts go to +13125550128 itself"),
+        PhoneNote(
+            4,
+            "C2",
+            "312-555-0129 / 773-555-0130",
+            "2 numbers given; texting +13125550129, not +17735550130",
+        ),
+    ]
+    patients = _by_ext(sessions, Patient)
+    assert (patients["P1"].deceased, patients["P2"].deceased) == (True, False)
+    clients = _by_ext(sessions, Client)
+    assert clients["C1"].phone_raw == "312-555-0128 ext. 2" and clients["C1"].phone_e164 == "+13125550128"
+
+
+_CELLS = st.one_of(
+    st.text(max_size=24),
+    st.sampled_from(
+        [
+            "",
+            "9999-12-31T23:59",
+            "0001-01-01T00:00+14:00",
+            "9999-12-31T23:59:59-14:00",
+            "2026-03-08T02:30",
+            "2026-11-01T01:30",
+            "12/01/2026 9:00 AM",
+            "31/12/2026 25:61",
+            "00/00/0000 0:00 PM",
+            "2026-12-01 13:00 PM",
+            "312-555-0128 mobile",
+            "(312) 555-0129 (cell) x4 / 773-555-0130",
+            "+44 20 7946 0958, +44 20 7946 0959",
+            "true",
+            "maybe",
+            "cancelled",
+            '"',
+            "\x00",
+            "\ufeff",
+            "x" * 300,
+        ]
+    ),
+    st.builds(
+        "{}/{}/{} {}:{:02d} {}".format,
+        st.integers(0, 99),
+        st.integers(0, 99),
+        st.integers(0, 99999),
+        st.integers(0, 99),
+        st.integers(0, 99),
+        st.sampled_from(["", "AM", "pm"]),
+    ),
+    st.builds(
+        "{:04d}-{:02d}-{:02d}T{:02d}:{:02d}{}".format,
+        st.integers(0, 9999),
+        st.integers(0, 13),
+        st.integers(0, 32),
+        st.integers(0, 25),
+        st.integers(0, 61),
+        st.sampled_from(["", "Z", "+14:00", "-12:00", "+25:00"]),
+    ),
+)
+_IDS = st.sampled_from(["C1", "C2", "P1", "P2", "A1", "A2", "A3"]) | _CELLS
+_DATES = _CELLS.filter(lambda cell: any(ch.isdigit() for ch in cell)) | st.sampled_from(["2026-12-02T09:00"])
+_PHONES = st.sampled_from(["(312) 555-0101", "555-01", "+15005550006"]) | _CELLS
+_SHAPED_ROW = st.tuples(
+    _IDS, _CELLS, _PHONES, _IDS, _CELLS, _IDS, _DATES, _DATES | st.just(""), _CELLS, _CELLS
+).map(list)
+_ROWS = st.lists(_SHAPED_ROW | st.lists(_CELLS, max_size=12), max_size=8)
+
+
+@settings(
+    max_examples=120,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(rows=_ROWS, raw_tail=st.text(max_size=60), deceased_column=st.booleans())
+def test_no_file_ends_in_a_traceback(
+    sessions: sessionmaker[Session],
+    clinic_id: int,
+    rows: list[list[str]],
+    raw_tail: str,
+    deceased_column: bool,
+) -> None:
+    """Whatever the cells hold, the import either reports per row or refuses the file with a reason."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow([*COLUMNS, *(["patient_deceased"] if deceased_column else [])])
+    writer.writerows(rows)
+    out.write(raw_tail)  # and some text that need not be valid CSV
+    try:
+        report = import_csv(sessions, clinic_id, io.StringIO(out.getvalue()))
+    except InvalidInput as refused:
+        assert str(refused)
+        return
+    # The summary adds up: every row read was created, updated, unchanged or refused.
+    assert report.rows_read == report.appointments.total + report.rows_refused
+    assert all(bad.reason for bad in report.bad_rows)

@@ -125,6 +125,13 @@ def test_deceased_pets_appointments_do_not_count(session: Session, b: Builder, c
     result = both(session, clinic)
     assert names(result) == ["Mixed"]
     assert result.first_appointment == NOW + 9 * HOUR
+    assert [(s.full_name, s.reason, s.detail) for s in result.skipped] == [
+        (
+            "Only Deceased",
+            SkipReason.PET_DECEASED,
+            "Only appointments in the range are for Old Rex, marked deceased",
+        )
+    ]
 
 
 def test_other_clinics_appointments_do_not_count(session: Session, b: Builder, clinic: Clinic) -> None:
@@ -258,14 +265,17 @@ def test_an_unknown_clinic_is_not_found(session: Session) -> None:
 def _oracle(rows: list[dict], rng: TimeRange, now: datetime) -> tuple[list[int], dict[int, SkipReason]]:
     """Who is texted and who is skipped, by the rules written out plainly in Python."""
     firsts: dict[int, datetime] = {}
+    only_deceased: set[int] = set()
     for r in rows:
         if (
             rng.start <= r["start"] < rng.end
             and r["start"] > now
-            and not r["deceased"]
             and r["status"] not in ("cancelled", "completed", "no_show")
         ):
-            firsts[r["client"]] = min(firsts.get(r["client"], r["start"]), r["start"])
+            if r["deceased"]:
+                only_deceased.add(r["client"])
+            else:
+                firsts[r["client"]] = min(firsts.get(r["client"], r["start"]), r["start"])
     info = {r["client"]: r for r in rows}
     texted: list[int] = []
     skipped: dict[int, SkipReason] = {}
@@ -281,6 +291,8 @@ def _oracle(rows: list[dict], rng: TimeRange, now: datetime) -> tuple[list[int],
         else:
             taken.add(c["phone"])
             texted.append(cid)
+    # A client whose every upcoming appointment in the range is for a deceased pet is listed as skipped.
+    skipped.update({cid: SkipReason.PET_DECEASED for cid in only_deceased - firsts.keys()})
     return texted, skipped
 
 

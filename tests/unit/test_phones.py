@@ -87,6 +87,84 @@ def test_a_very_long_entry_is_shortened_in_the_message() -> None:
 def test_any_input_gives_either_e164_or_a_reason(raw: str) -> None:
     result = normalize_phone(raw)
     assert (result.e164 is None) != (result.error is None)
+    assert result.note is None or result.e164 is not None
     if result.e164 is not None:
         assert re.fullmatch(r"\+[1-9]\d{6,14}", result.e164)
-        assert normalize_phone(result.e164) == result
+        assert normalize_phone(result.e164) == PhoneResult(result.e164, None)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "312-555-0128 mobile",
+        "(312) 555-0128 (cell)",
+        "312 555 0128 Cell",
+        "Mobile: 312-555-0128",
+        "m: (312) 555-0128",
+        "c 312.555.0128",
+        "312-555-0128 [M]",
+        "home 312-555-0128",
+        "312-555-0128 (work)",
+        "CELL:312-555-0128",
+    ],
+)
+def test_line_labels_are_not_read_as_keypad_letters(raw: str) -> None:
+    """phonenumbers turns letters into keypad digits (1-800-FLOWERS); a label must not become digits."""
+    assert normalize_phone(raw) == PhoneResult("+13125550128", None)
+
+
+def test_vanity_numbers_still_use_the_keypad() -> None:
+    assert normalize_phone("1-800-FLOWERS").e164 == "+18003569377"
+
+
+@pytest.mark.parametrize(
+    ("raw", "extension"),
+    [
+        ("312-555-0128 ext. 2", "2"),
+        ("312-555-0128 ext 22", "22"),
+        ("312-555-0128 x4", "4"),
+        ("(312) 555-0128 X 123 mobile", "123"),
+        ("312-555-0128 extension 7", "7"),
+    ],
+)
+def test_extensions_are_recognised_and_noted(raw: str, extension: str) -> None:
+    note = f"extension {extension} noted; texts go to +13125550128 itself"
+    assert normalize_phone(raw) == PhoneResult("+13125550128", None, note)
+
+
+@pytest.mark.parametrize(
+    ("raw", "chosen", "left_out"),
+    [
+        ("312-555-0128 / 773-555-0199", "+13125550128", "+17735550199"),
+        ("312-555-0128; 773-555-0199", "+13125550128", "+17735550199"),
+        ("312-555-0128 or 773-555-0199", "+13125550128", "+17735550199"),
+        ("home 312-555-0128, cell 773-555-0199", "+17735550199", "+13125550128"),
+        ("312-555-0128 (work) / 773-555-0199", "+17735550199", "+13125550128"),
+        ("773-555-0199 m, 312-555-0128 h", "+17735550199", "+13125550128"),
+        # Number types, not labels: the UK landline is FIXED_LINE, the 07 number MOBILE.
+        ("+44 20 7946 0958 / +44 7911 123456", "+447911123456", "+442079460958"),
+    ],
+)
+def test_of_two_numbers_the_first_mobile_looking_one_is_texted(raw: str, chosen: str, left_out: str) -> None:
+    note = f"2 numbers given; texting {chosen}, not {left_out}"
+    assert normalize_phone(raw) == PhoneResult(chosen, None, note)
+
+
+def test_three_numbers_name_both_left_out() -> None:
+    result = normalize_phone("+44 20 7946 0958, +44 7911 123456, +44 7911 123457")
+    assert result == PhoneResult(
+        "+447911123456", None, "3 numbers given; texting +447911123456, not +442079460958, +447911123457"
+    )
+
+
+def test_two_landlines_in_one_cell_are_refused_with_a_reason() -> None:
+    raw = "+44 20 7946 0958 / +44 20 7946 0959"
+    assert normalize_phone(raw) == PhoneResult(None, f"'{raw}' holds 2 numbers and none is a mobile number")
+    assert normalize_phone(raw, mobile_only=False).e164 == "+442079460958"
+
+
+@pytest.mark.parametrize("raw", ["mobile", "(cell)", "home / work", "m"])
+def test_a_label_alone_is_not_a_number(raw: str) -> None:
+    assert normalize_phone(raw) == PhoneResult(
+        None, f"'{raw}' is not a valid phone number: it does not look like a phone number"
+    )
