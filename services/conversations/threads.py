@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, func, or_, select, update
+from sqlalchemy import ColumnElement, bindparam, func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from services.conversations.common import INBOUND, OUTBOUND, ClientRow, ClinicRow, ConversationRow
@@ -331,30 +331,43 @@ def release(
             )
 
 
-def relay_backlog(sessions: sessionmaker[Session], now: datetime, limit: int = 100) -> list[int]:
-    """Conversations with inbound messages not yet in Slack (unclaimed, or claimed too long ago), except
-    those whose channel refused a post less than their back-off ago (see `defer`)."""
-    stale_before = now - timedelta(seconds=CLAIM_SECONDS)
+def _conversations_with_unposted(
+    sessions: sessionmaker[Session], now: datetime, limit: int, *conditions: ColumnElement[bool]
+) -> list[int]:
+    """Conversations with inbound messages of the last RELAY_WINDOW not yet in Slack that meet
+    `conditions`, the one waiting longest first."""
     with sessions() as session:
         return list(
             session.scalars(
                 select(ConversationMessage.conversation_id)
                 .join(Conversation, Conversation.id == ConversationMessage.conversation_id)
                 .where(
-                    or_(Conversation.relay_retry_at.is_(None), Conversation.relay_retry_at <= now),
                     ConversationMessage.direction == INBOUND,
                     ConversationMessage.created_at >= now - RELAY_WINDOW,
                     ConversationMessage.slack_ts.is_(None),
-                    or_(
-                        ConversationMessage.relay_claimed_at.is_(None),
-                        ConversationMessage.relay_claimed_at < stale_before,
-                    ),
+                    *conditions,
                 )
                 .group_by(ConversationMessage.conversation_id)
                 .order_by(func.min(ConversationMessage.id))
                 .limit(limit)
             )
         )
+
+
+def relay_backlog(sessions: sessionmaker[Session], now: datetime, limit: int = 100) -> list[int]:
+    """Conversations with inbound messages not yet in Slack (unclaimed, or claimed too long ago), except
+    those whose channel refused a post less than their back-off ago (see `defer`)."""
+    stale_before = now - timedelta(seconds=CLAIM_SECONDS)
+    return _conversations_with_unposted(
+        sessions,
+        now,
+        limit,
+        or_(Conversation.relay_retry_at.is_(None), Conversation.relay_retry_at <= now),
+        or_(
+            ConversationMessage.relay_claimed_at.is_(None),
+            ConversationMessage.relay_claimed_at < stale_before,
+        ),
+    )
 
 
 @dataclass(frozen=True)
@@ -512,22 +525,14 @@ def unforward(sessions: sessionmaker[Session], message_ids: list[int]) -> None:
 
 def waiting_to_forward(sessions: sessionmaker[Session], now: datetime, limit: int = 100) -> list[int]:
     """Conversations in back-off (see `defer`) with replies nobody forwarded yet (they arrived meanwhile)."""
-    with sessions() as session:
-        return list(
-            session.scalars(
-                select(ConversationMessage.conversation_id)
-                .join(Conversation, Conversation.id == ConversationMessage.conversation_id)
-                .where(
-                    Conversation.relay_retry_at > now,
-                    *_UNPOSTED,
-                    ConversationMessage.created_at >= now - RELAY_WINDOW,
-                    ConversationMessage.relay_claimed_at.is_(None),
-                    ConversationMessage.forwarded_at.is_(None),
-                )
-                .group_by(ConversationMessage.conversation_id)
-                .limit(limit)
-            )
-        )
+    return _conversations_with_unposted(
+        sessions,
+        now,
+        limit,
+        Conversation.relay_retry_at > now,
+        ConversationMessage.relay_claimed_at.is_(None),
+        ConversationMessage.forwarded_at.is_(None),
+    )
 
 
 def forward_recipients(sessions: sessionmaker[Session], conversation_id: int) -> tuple[str, ...]:
