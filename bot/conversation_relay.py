@@ -3,6 +3,12 @@
 Every post is claimed in the database first (see services.conversations.threads), so a reply is posted
 once even when the webhook, a simultaneous reply and the periodic `sync` job all try; a failed post is
 released and `sync` tries again. `sync` also updates each staff answer's status line once it moves on.
+
+When the channel itself refuses a post (CHANNEL_ERRORS: the bot was removed, the channel archived or gone),
+the replies are not lost: each goes once by direct message to whoever sent the alert it answers (else to the
+clinic's admins with a linked Slack account) with the reason and the fix, stays unposted, and is posted in
+the channel once the bot can post again (`sync` retries with back-off, see services.conversations.defer; a
+new reply is tried at once).
 """
 
 from __future__ import annotations
@@ -17,8 +23,19 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.slack_text import SlackDirectory
 from bot.views.common import context
-from bot.views.conversation import inbound_line, keyword_line, root_blocks, root_text, status_line
+from bot.views.conversation import (
+    CHANNEL_PROBLEMS,
+    forwarded_blocks,
+    forwarded_text,
+    inbound_line,
+    keyword_line,
+    recall_note,
+    root_blocks,
+    root_text,
+    status_line,
+)
 from services import conversations as conv
 from services.clock import Clock
 from services.conversations import InboundResult, Keyword, RelayItem, ThreadHeader
@@ -30,6 +47,17 @@ SYNC_JOB_ID = "conversation-relay"
 #: waited this long, or when the lanes fall idle (a crash in between leaves claims `sync` retakes later).
 SAVE_BATCH = 50
 SAVE_SECONDS = 0.5
+#: Slack errors of chat.postMessage that say the channel cannot take posts at all
+#: (https://docs.slack.dev/reference/methods/chat.postMessage#errors).
+CHANNEL_ERRORS = frozenset(CHANNEL_PROBLEMS)
+
+
+def channel_error(error: Exception) -> str | None:
+    """The Slack error code when `error` is the channel refusing posts (CHANNEL_ERRORS), else None."""
+    if isinstance(error, SlackApiError):
+        code = str(error.response.get("error") or "")
+        return code if code in CHANNEL_ERRORS else None
+    return None
 
 
 # --- the relay -------------------------------------------------------------------------------------
@@ -63,6 +91,8 @@ class ConversationRelay:
         self._idle = threading.Condition()
         self._unsaved: list[tuple[int, str]] = []
         self._unsaved_since = 0.0
+        #: Names for mentions in staff answers (users.info, conversations.info), cached.
+        self.directory = SlackDirectory()
 
     def after_inbound(self, result: InboundResult) -> None:
         """Post what an inbound text did (now, or on a background lane when the relay has lanes)."""
@@ -185,7 +215,10 @@ class ConversationRelay:
         """The periodic job: post what was missed, update staff answers' status lines; the number of posts."""
         now = self.clock.now()
         done = 0
-        for conversation_id in conv.relay_backlog(self.sessions, now):
+        due = conv.relay_backlog(self.sessions, now)
+        # A conversation in back-off with a new reply gets one try now (that reply is forwarded if refused).
+        due += [c for c in conv.waiting_to_forward(self.sessions, now) if c not in due]
+        for conversation_id in due:
             try:
                 done += self.relay(conversation_id)
             except Exception:
@@ -232,6 +265,16 @@ class ConversationRelay:
             blocks=root_blocks(header, header.root_body, closed_by=closed_by),
         )
 
+    def note_recall(self, message_id: int, *, deleted: bool) -> None:
+        """A note in the thread: the edited or deleted staff answer was texted as first written."""
+        reply = conv.staff_reply(self.sessions, message_id)
+        if reply.channel_id is None or reply.thread_ts is None:
+            return
+        line = recall_note(reply, deleted)
+        self.client.chat_postMessage(
+            channel=reply.channel_id, thread_ts=reply.thread_ts, text=line, blocks=[context(line)]
+        )
+
     def tell(self, channel_id: str, user_id: str, thread_ts: str | None, text: str) -> None:
         """A message only `user_id` sees, in the thread (refusals of staff answers)."""
         try:
@@ -254,7 +297,10 @@ class ConversationRelay:
                 blocks=root_blocks(header, body),
                 unfurl_links=False,
             )
-        except Exception:
+        except Exception as error:
+            if (code := channel_error(error)) is not None:
+                self._refused(header, ids, code)
+                return None
             conv.release(self.sessions, message_ids=ids, conversation_id=header.conversation_id)
             log.exception("starting the Slack thread of conversation %s", header.conversation_id)
             return None
@@ -280,12 +326,47 @@ class ConversationRelay:
                     text=inbound_line(header, item.body),
                     unfurl_links=False,
                 )
-            except Exception:
-                conv.release(self.sessions, message_ids=[i.message_id for i in items[index:]])
+            except Exception as error:
+                left = [i.message_id for i in items[index:]]
+                if (code := channel_error(error)) is not None:
+                    self._refused(header, left, code)
+                    return index
+                conv.release(self.sessions, message_ids=left)
                 log.exception("posting reply %s to Slack", item.message_id)
                 return index
             self._remember_posted(item.message_id, str(response["ts"]))
         return len(items)
+
+    def _refused(self, header: ThreadHeader, message_ids: list[int], error: str) -> None:
+        """The channel refused a post: back off, and send the replies nobody forwarded yet by DM."""
+        retry_at = conv.defer(self.sessions, header.conversation_id, message_ids, self.clock.now())
+        log.warning(
+            "channel %s refused replies of conversation %s (%s); retrying after %s",
+            header.channel_id,
+            header.conversation_id,
+            error,
+            retry_at.isoformat(),
+        )
+        items = conv.take_unforwarded(self.sessions, header.conversation_id, self.clock.now())
+        if not items:
+            return
+        full = conv.thread_header(self.sessions, header.conversation_id)
+        bodies = [item.body for item in items]
+        reached = 0
+        for user_id in conv.forward_recipients(self.sessions, header.conversation_id):
+            try:
+                dm = self.client.conversations_open(users=user_id)["channel"]["id"]
+                self.client.chat_postMessage(
+                    channel=dm,
+                    text=forwarded_text(full, error, len(bodies)),
+                    blocks=forwarded_blocks(full, bodies, error),
+                    unfurl_links=False,
+                )
+                reached += 1
+            except SlackApiError as failure:
+                log.warning("could not forward replies to %s: %s", user_id, failure.response.get("error"))
+        if not reached:
+            conv.unforward(self.sessions, [item.message_id for item in items])
 
     def _notice(self, result: InboundResult) -> None:
         """A keyword from a client without an active conversation: one line in the clinic's channel."""

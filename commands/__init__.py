@@ -40,6 +40,7 @@ def register(app: App, ctx: AppContext) -> None:
     app.event(
         "message", matchers=[conversations.is_thread_reply], middleware=[conversations.thread_of_clinic_user]
     )(conversations.queue_thread_reply)
+    app.event("message", matchers=[conversations.is_thread_edit])(conversations.note_edited_answer)
     app.action(keyed_pattern(ActionId.CLOSE_CONVERSATION), middleware=[conversations.closer_is_clinic_user])(
         conversations.close_conversation
     )

@@ -1,4 +1,6 @@
-"""Conversation threads: a clinic user's reply in a thread is texted to the client; Close closes it."""
+"""Conversation threads: a clinic user's reply in a thread is texted to the client as the plain text they
+meant (bot.slack_text); files attached to it are not texted and the author is told; an edit or deletion of an
+answer already texted gets a thread note that a text cannot be recalled. Close closes the conversation."""
 
 from __future__ import annotations
 
@@ -12,12 +14,15 @@ from slack_sdk.errors import SlackApiError
 
 from bot.container import AppContext
 from bot.conversation_relay import ConversationRelay
+from bot.views.conversation import attachment_note
 from commands.context import app_context
 from services import conversations as conv
 from services.errors import DomainError
 
-#: Message subtypes that are a person typing in a thread (plain, or "also send to channel").
-TYPED_SUBTYPES = (None, "thread_broadcast")
+#: Message subtypes that are a person typing in a thread (plain, "also send to channel", or with files).
+TYPED_SUBTYPES = (None, "thread_broadcast", "file_share")
+#: Message subtypes that change a message already posted (https://docs.slack.dev/reference/events/message).
+EDITED, DELETED = "message_changed", "message_deleted"
 NOT_A_CLINIC_USER = (
     "Not sent: only users of this clinic can answer its clients. Ask a clinic admin to add "
     "you as a clinic user (or to link your Slack account)."
@@ -34,6 +39,8 @@ class ThreadMessage:
     ts: str
     user_id: str
     text: str
+    #: How many files were attached (subtype file_share).
+    files: int = 0
 
     @classmethod
     def parse(cls, event: dict[str, Any], team_id: str | None = None) -> ThreadMessage | None:
@@ -52,12 +59,45 @@ class ThreadMessage:
             str(ts),
             str(user),
             str(event.get("text") or ""),
+            len(event.get("files") or ()),
         )
 
     @property
     def dedupe_key(self) -> str:
         """Identifies this Slack message across Slack's retries."""
         return f"slack:{self.channel_id}:{self.ts}"
+
+
+@dataclass(frozen=True)
+class ThreadEdit:
+    """An edit (message_changed) or deletion (message_deleted) of a person's message in a thread."""
+
+    channel_id: str
+    ts: str
+    event_ts: str
+    deleted: bool
+
+    @classmethod
+    def parse(cls, event: dict[str, Any]) -> ThreadEdit | None:
+        """The edit or deletion in `event`; None for other events, bots' messages, top-level messages and
+        changes that leave the text as it was (Slack adds link previews with message_changed too)."""
+        subtype, channel = event.get("subtype"), event.get("channel")
+        if event.get("type") != "message" or subtype not in (EDITED, DELETED) or not channel:
+            return None
+        before: dict[str, Any] = event.get("previous_message") or {}
+        message: dict[str, Any] = (event.get("message") or {}) if subtype == EDITED else before
+        if subtype == EDITED and message.get("text") == before.get("text"):
+            return None
+        ts = event.get("deleted_ts") if subtype == DELETED else message.get("ts")
+        thread_ts, stamp = message.get("thread_ts"), event.get("event_ts") or event.get("ts")
+        if message.get("bot_id") or not (ts and thread_ts and stamp) or ts == thread_ts:
+            return None
+        return cls(str(channel), str(ts), str(stamp), subtype == DELETED)
+
+    @property
+    def dedupe_key(self) -> str:
+        """Identifies this edit or deletion across Slack's retries."""
+        return f"slack-{'del' if self.deleted else 'edit'}:{self.channel_id}:{self.event_ts}"
 
 
 #: Bolt context keys the membership middleware fills for the listener.
@@ -138,19 +178,25 @@ def closer_is_clinic_user(
     return None
 
 
-def queue_thread_reply(context: dict[str, Any]) -> None:
-    """A clinic user's reply in a conversation thread: queue it as a text to the client, show its status."""
+def queue_thread_reply(client: WebClient, context: dict[str, Any]) -> None:
+    """A clinic user's reply in a conversation thread: queue the plain text they meant as a text to the
+    client, show its status; attached files are not texted, and the author is told so."""
     ctx = app_context(context)
     message: ThreadMessage = context[THREAD_MESSAGE]
     relay = _relay(ctx)
+    text = relay.directory.plain(client, message.team_id, message.text)
+    if message.files and not text.strip():
+        relay.tell(message.channel_id, message.user_id, message.thread_ts, attachment_note(texted=False))
+        return
     try:
         message_id = conv.queue_staff_reply(
             ctx.sessions,
             conversation_id=context[CONVERSATION],
-            body=message.text,
+            body=text,
             author_slack_user_id=message.user_id,
             now=ctx.clock.now(),
             dedupe_key=message.dedupe_key,
+            author_slack_ts=message.ts,
         )
     except conv.AlreadyHandled:
         return
@@ -158,6 +204,27 @@ def queue_thread_reply(context: dict[str, Any]) -> None:
         relay.tell(message.channel_id, message.user_id, message.thread_ts, str(error))
         return
     relay.acknowledge_staff_reply(message_id)
+    if message.files:
+        relay.tell(message.channel_id, message.user_id, message.thread_ts, attachment_note(texted=True))
+
+
+def is_thread_edit(body: dict[str, Any]) -> bool:
+    """Matcher: an edit or deletion of a person's message in a thread."""
+    return ThreadEdit.parse(body.get("event") or {}) is not None
+
+
+def note_edited_answer(body: dict[str, Any], context: dict[str, Any]) -> None:
+    """An answer already texted was edited or deleted in Slack: say in its thread that it cannot be
+    recalled (once per edit, whatever Slack retries); other edits change nothing."""
+    ctx = app_context(context)
+    edit = ThreadEdit.parse(body.get("event") or {})
+    if edit is None:
+        return
+    message_id = conv.answer_typed_as(
+        ctx.sessions, channel_id=edit.channel_id, ts=edit.ts, dedupe_key=edit.dedupe_key, now=ctx.clock.now()
+    )
+    if message_id is not None:
+        _relay(ctx).note_recall(message_id, deleted=edit.deleted)
 
 
 def close_conversation(ack: Ack, body: dict[str, Any], context: dict[str, Any]) -> None:

@@ -372,6 +372,8 @@ class Conversation(Base):
     slack_thread_ts: Mapped[str | None] = mapped_column(String(32), index=True)
     #: When a relayer claimed posting the thread's first message (NULL: unclaimed, or posted).
     thread_claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: Posting in the channel failed (the bot was removed, the channel archived or gone): not before this.
+    relay_retry_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     opened_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
@@ -406,6 +408,10 @@ class ConversationMessage(Base):
     relay_claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     #: Outbound: the delivery status its acknowledgement in the thread shows.
     shown_status: Mapped[str | None] = mapped_column(String(16))
+    #: Inbound: when it was sent by direct message because it could not be posted in the channel.
+    forwarded_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: Outbound: the ts of the staff member's own Slack message it was typed as (edits and deletions).
+    author_slack_ts: Mapped[str | None] = mapped_column(String(32), index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     #: When a staff reply reached a final status (delivered, undelivered, failed), as for alert texts.

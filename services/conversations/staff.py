@@ -35,8 +35,12 @@ def queue_staff_reply(
     author_slack_user_id: str | None,
     now: datetime,
     dedupe_key: str | None = None,
+    author_slack_ts: str | None = None,
 ) -> int:
-    """Queue a staff answer as a conversation text (the priority lane); the new message's id."""
+    """Queue a staff answer as a conversation text (the priority lane); the new message's id.
+
+    `author_slack_ts` is the ts of the Slack message it was typed as (see `answer_typed_as`).
+    """
     text = body.strip()
     if not text:
         raise InvalidInput("Type the answer to send.", field="body")
@@ -47,13 +51,8 @@ def queue_staff_reply(
             field="body",
         )
     with sessions() as session, session.begin():
-        if dedupe_key is not None:
-            try:
-                with session.begin_nested():
-                    session.add(InboundEvent(message_sid=dedupe_key[:64], received_at=now))
-                    session.flush()
-            except IntegrityError:
-                raise AlreadyHandled("This answer was already queued.") from None
+        if dedupe_key is not None and not _first_time(session, dedupe_key, now):
+            raise AlreadyHandled("This answer was already queued.")
         conversation = session.get(Conversation, conversation_id)
         if conversation is None:
             raise NotFound("This conversation no longer exists.")
@@ -97,11 +96,44 @@ def queue_staff_reply(
             to_phone=conversation.phone_e164,
             status="queued",
             author_slack_user_id=author_slack_user_id,
+            author_slack_ts=author_slack_ts,
             created_at=now,
         )
         session.add(message)
         session.flush()
         return message.id
+
+
+def _first_time(session: Session, key: str, now: datetime) -> bool:
+    """Record `key` (a Slack message or event, as InboundEvent records a MessageSid); False when it was
+    recorded before (Slack retried the event)."""
+    try:
+        with session.begin_nested():
+            session.add(InboundEvent(message_sid=key[:64], received_at=now))
+            session.flush()
+    except IntegrityError:
+        return False
+    return True
+
+
+def answer_typed_as(
+    sessions: sessionmaker[Session], *, channel_id: str, ts: str, dedupe_key: str, now: datetime
+) -> int | None:
+    """The staff answer typed as the Slack message `ts` in `channel_id` (its thread's channel); None when
+    that message was not an answer, or when `dedupe_key` (the edit or deletion event) was seen before."""
+    with sessions() as session, session.begin():
+        found = session.scalar(
+            select(ConversationMessage.id)
+            .join(Conversation, Conversation.id == ConversationMessage.conversation_id)
+            .where(
+                ConversationMessage.direction == OUTBOUND,
+                ConversationMessage.author_slack_ts == ts,
+                Conversation.slack_channel_id == channel_id,
+            )
+        )
+        if found is None or not _first_time(session, dedupe_key, now):
+            return None
+        return found
 
 
 @dataclass(frozen=True)

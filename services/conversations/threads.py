@@ -13,12 +13,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, func, or_, select, update
+from sqlalchemy import ColumnElement, bindparam, func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from services.conversations.common import INBOUND, OUTBOUND, ClientRow, ClinicRow, ConversationRow
 from services.errors import NotFound
-from services.models import Client, Clinic, Conversation, ConversationMessage, MassAlert, Patient
+from services.models import (
+    Client,
+    Clinic,
+    ClinicUser,
+    Conversation,
+    ConversationMessage,
+    MassAlert,
+    Patient,
+    Role,
+)
 
 #: A relay claim older than this is taken over (the relayer that made it died or gave up).
 CLAIM_SECONDS = 60.0
@@ -26,6 +35,10 @@ CLAIM_SECONDS = 60.0
 RELAY_WINDOW = timedelta(days=2)
 #: Outbound statuses whose change is shown in the thread (queued and in-flight ones are not).
 SHOWN_STATUSES = ("accepted", "sent", "delivered", "undelivered", "failed")
+#: After the channel refuses a post, the relay waits at least this long before trying it again, then as long
+#: as the oldest forwarded reply has waited (doubling), at most RETRY_MAX.
+RETRY_FIRST = timedelta(minutes=1)
+RETRY_MAX = timedelta(minutes=30)
 
 
 def stale(claimed_at: datetime | None, now: datetime) -> bool:
@@ -318,27 +331,43 @@ def release(
             )
 
 
-def relay_backlog(sessions: sessionmaker[Session], now: datetime, limit: int = 100) -> list[int]:
-    """Conversations with inbound messages not yet in Slack (unclaimed, or claimed too long ago)."""
-    stale_before = now - timedelta(seconds=CLAIM_SECONDS)
+def _conversations_with_unposted(
+    sessions: sessionmaker[Session], now: datetime, limit: int, *conditions: ColumnElement[bool]
+) -> list[int]:
+    """Conversations with inbound messages of the last RELAY_WINDOW not yet in Slack that meet
+    `conditions`, the one waiting longest first."""
     with sessions() as session:
         return list(
             session.scalars(
                 select(ConversationMessage.conversation_id)
+                .join(Conversation, Conversation.id == ConversationMessage.conversation_id)
                 .where(
                     ConversationMessage.direction == INBOUND,
                     ConversationMessage.created_at >= now - RELAY_WINDOW,
                     ConversationMessage.slack_ts.is_(None),
-                    or_(
-                        ConversationMessage.relay_claimed_at.is_(None),
-                        ConversationMessage.relay_claimed_at < stale_before,
-                    ),
+                    *conditions,
                 )
                 .group_by(ConversationMessage.conversation_id)
                 .order_by(func.min(ConversationMessage.id))
                 .limit(limit)
             )
         )
+
+
+def relay_backlog(sessions: sessionmaker[Session], now: datetime, limit: int = 100) -> list[int]:
+    """Conversations with inbound messages not yet in Slack (unclaimed, or claimed too long ago), except
+    those whose channel refused a post less than their back-off ago (see `defer`)."""
+    stale_before = now - timedelta(seconds=CLAIM_SECONDS)
+    return _conversations_with_unposted(
+        sessions,
+        now,
+        limit,
+        or_(Conversation.relay_retry_at.is_(None), Conversation.relay_retry_at <= now),
+        or_(
+            ConversationMessage.relay_claimed_at.is_(None),
+            ConversationMessage.relay_claimed_at < stale_before,
+        ),
+    )
 
 
 @dataclass(frozen=True)
@@ -434,3 +463,99 @@ def mark_shown(
             .values(shown_status=new)
         )
         return bool(result.rowcount)
+
+
+# --- replies the channel refused ------------------------------------------------------------------------
+
+_UNPOSTED = (
+    ConversationMessage.direction == INBOUND,
+    ConversationMessage.slack_ts.is_(None),
+)
+
+
+def defer(
+    sessions: sessionmaker[Session], conversation_id: int, message_ids: list[int], now: datetime
+) -> datetime:
+    """The channel refused a post: give back the claims (the messages' and the thread's) and keep `sync`
+    away from the conversation until the time returned (RETRY_FIRST, then as long as its oldest forwarded
+    reply has waited, at most RETRY_MAX)."""
+    release(sessions, message_ids=message_ids, conversation_id=conversation_id)
+    with sessions() as session, session.begin():
+        oldest = session.scalar(
+            select(func.min(ConversationMessage.forwarded_at)).where(
+                ConversationMessage.conversation_id == conversation_id, *_UNPOSTED
+            )
+        )
+        waited = now - oldest if oldest is not None else RETRY_FIRST
+        retry_at = now + min(max(waited, RETRY_FIRST), RETRY_MAX)
+        session.execute(
+            update(Conversation).where(Conversation.id == conversation_id).values(relay_retry_at=retry_at)
+        )
+        return retry_at
+
+
+def take_unforwarded(sessions: sessionmaker[Session], conversation_id: int, now: datetime) -> list[RelayItem]:
+    """Mark the conversation's replies that are neither posted, claimed nor forwarded as forwarded now, and
+    return them oldest first (two relayers never forward the same reply)."""
+    with sessions() as session, session.begin():
+        rows = session.execute(
+            update(ConversationMessage)
+            .where(
+                ConversationMessage.conversation_id == conversation_id,
+                *_UNPOSTED,
+                ConversationMessage.relay_claimed_at.is_(None),
+                ConversationMessage.forwarded_at.is_(None),
+            )
+            .values(forwarded_at=now)
+            .returning(ConversationMessage.id, ConversationMessage.body, ConversationMessage.created_at)
+        ).all()
+    return sorted((RelayItem(r.id, r.body, r.created_at) for r in rows), key=lambda item: item.message_id)
+
+
+def unforward(sessions: sessionmaker[Session], message_ids: list[int]) -> None:
+    """The direct messages reached nobody: forward these replies again next time."""
+    if message_ids:
+        with sessions() as session, session.begin():
+            session.execute(
+                update(ConversationMessage)
+                .where(ConversationMessage.id.in_(message_ids))
+                .values(forwarded_at=None)
+            )
+
+
+def waiting_to_forward(sessions: sessionmaker[Session], now: datetime, limit: int = 100) -> list[int]:
+    """Conversations in back-off (see `defer`) with replies nobody forwarded yet (they arrived meanwhile)."""
+    return _conversations_with_unposted(
+        sessions,
+        now,
+        limit,
+        Conversation.relay_retry_at > now,
+        ConversationMessage.relay_claimed_at.is_(None),
+        ConversationMessage.forwarded_at.is_(None),
+    )
+
+
+def forward_recipients(sessions: sessionmaker[Session], conversation_id: int) -> tuple[str, ...]:
+    """Who gets a reply the channel refused: the Slack user who sent the alert it answers, else every admin
+    of the clinic with a linked Slack account."""
+    with sessions() as session:
+        conversation = session.get(Conversation, conversation_id)
+        if conversation is None:
+            return ()
+        if conversation.alert_id is not None:
+            sender = session.scalar(
+                select(MassAlert.slack_user_id).where(MassAlert.id == conversation.alert_id)
+            )
+            if sender:
+                return (sender,)
+        return tuple(
+            session.scalars(
+                select(ClinicUser.slack_user_id)
+                .where(
+                    ClinicUser.clinic_id == conversation.clinic_id,
+                    ClinicUser.role == Role.ADMIN,
+                    ClinicUser.slack_user_id.is_not(None),
+                )
+                .order_by(ClinicUser.id)
+            )
+        )

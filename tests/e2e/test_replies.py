@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import csv
+import itertools
 import json
+import re
 import threading
 import time
 import urllib.error
@@ -30,13 +32,31 @@ from bot.web import TwilioRoutes, WebApp, serve_in_thread
 from sandbox.polling import wait_for
 from sandbox.signing import SIGNATURE_HEADER, twilio_signature
 from sandbox.slack import SandboxSlack
+from sandbox.slack_events import (
+    channel_mention,
+    escape,
+    file_share_event,
+    link,
+    message_changed_event,
+    message_deleted_event,
+    message_event,
+    user_mention,
+)
 from sandbox.slack_requests import action, block_actions_payload, event_body, post
 from sandbox.twilio import SandboxTwilio
 from services import alerts
 from services.clock import ManualClock
 from services.db import make_session_factory
 from services.delivery import DispatchConfig, Dispatcher
-from services.models import AlertDelivery, Client, Conversation, ConversationMessage, InboundEvent, Role
+from services.models import (
+    AlertDelivery,
+    Client,
+    Clinic,
+    Conversation,
+    ConversationMessage,
+    InboundEvent,
+    Role,
+)
 from services.reports import write_report
 from services.settings import Settings
 from services.sms import TwilioGateway
@@ -86,12 +106,16 @@ class Stack:
     def thread(self, ts: str) -> list[dict[str, Any]]:
         return [m for m in self.slack.messages.get(CHANNEL, []) if m.get("thread_ts") == ts]
 
-    def alert(self, message: str = "Closing at 3 PM today (storm).") -> int:
+    def alert(self, message: str = "Closing at 3 PM today (storm).", sender: str | None = None) -> int:
         rng = TimeRange(self.clock.now(), self.clock.now() + timedelta(days=7))
         alert_id, _ = alerts.create_alert(
             self.sessions,
             alerts.AlertRequest(
-                clinic_id=self.clinic_id, created_by_name="Dr. Ana Lee", rng=rng, message=message
+                clinic_id=self.clinic_id,
+                created_by_name="Dr. Ana Lee",
+                rng=rng,
+                message=message,
+                slack_user_id=sender,
             ),
             now=self.clock.now(),
             default_pace=12.0,
@@ -113,6 +137,18 @@ class Stack:
         }
         status, _ = post(f"{self.base}/slack/events", event_body(event), SECRET)
         return status
+
+    def event(self, event: dict[str, Any]) -> int:
+        """Slack delivers one signed Events API callback; the HTTP status."""
+        status, _ = post(f"{self.base}/slack/events", event_body(event), SECRET)
+        return status
+
+    def send_answers(self) -> list[str]:
+        """Let the dispatcher send the queued staff answers; the bodies texted to Jane."""
+        for _ in range(3):  # conversation texts keep the sender's hard rate
+            self.clock.advance(1)
+            self.dispatcher.tick()
+        return [body for to, body in self.outbound() if to == JANE]
 
     def outbound(self) -> list[tuple[str, str]]:
         return [(m.to, m.body) for m in self.twilio.messages if m.direction == "outbound-api"]
@@ -498,3 +534,206 @@ def test_a_picture_without_text_is_noted_in_the_thread(stack: Stack) -> None:
     assert status == 200
     [root] = stack.top_level()
     assert "1 picture or file sent" in _texts(root["blocks"])
+
+
+# --- staff answers as written (issue 12, item 6) ------------------------------------------------------
+
+
+_STAMPS = itertools.count(1)
+
+
+def said(user: str, text: str, thread_ts: str) -> dict[str, Any]:
+    """A person's message in a thread, with a ts of its own (the sandbox's ts and the helper's can meet)."""
+    return message_event(CHANNEL, user, text, thread_ts=thread_ts, ts=f"1900000000.{next(_STAMPS):06d}")
+
+
+def _notes(stack: Stack, ts: str, words: str) -> list[dict[str, Any]]:
+    return [m for m in stack.thread(ts) if words in m["text"]]
+
+
+def test_staff_answer_is_texted_as_the_person_meant_it(stack: Stack) -> None:
+    stack.slack.add_user("U0VET", real_name="Ana Lee", display_name="Dr. Ana")
+    stack.text("Is Max ready?")
+    [root] = stack.top_level()
+    typed = (
+        f"Max {escape('&')} Bella are ready :dog: {user_mention('U0VET')} will call. "
+        f"See {link('https://vet.example/pickup?a=1&b=2', 'pick-up times')} or "
+        f"{link('https://vet.example')} ({channel_mention(CHANNEL, 'frontdesk')}, <!here>) {escape('<3')}"
+    )
+    assert stack.event(said(STAFF, typed, root["ts"])) == 200
+    assert stack.event(said(STAFF, f"{user_mention('U0VET')} again", root["ts"]))
+    assert stack.send_answers() == [
+        "Max & Bella are ready 🐶 Dr. Ana will call. See https://vet.example/pickup?a=1&b=2 or "
+        "https://vet.example (#frontdesk, @here) <3",
+        "Dr. Ana again",
+    ]
+    looked_up = [c for c in stack.slack.calls_to("users.info") if c.params.get("user") == "U0VET"]
+    assert len(looked_up) == 1  # the display name is cached
+
+
+def test_a_file_attached_to_an_answer_is_not_texted_and_the_author_is_told(stack: Stack) -> None:
+    stack.text("Can you send the invoice?")
+    [root] = stack.top_level()
+    invoice = stack.slack.add_user_file(STAFF, "invoice.pdf", b"%PDF-1.4", "application/pdf")
+    with_text = file_share_event(
+        CHANNEL, STAFF, f"Sent by email {escape('&')} attached here", [invoice], thread_ts=root["ts"]
+    )
+    with_text["ts"] = f"1900000000.{next(_STAMPS):06d}"
+    assert stack.event(with_text) == 200
+    told = wait_for(lambda: stack.slack.ephemerals.get(CHANNEL), "the note about the file", WAIT_SECONDS)
+    assert "attachments are not texted" in told[0]["text"] and "was sent" in told[0]["text"]
+    assert told[0]["user"] == STAFF and told[0]["thread_ts"] == root["ts"]
+    assert stack.send_answers() == ["Sent by email & attached here"]
+    alone = file_share_event(CHANNEL, STAFF, "", [invoice], thread_ts=root["ts"])
+    alone["ts"] = f"1900000000.{next(_STAMPS):06d}"
+    assert stack.event(alone) == 200
+    told = wait_for(lambda: stack.slack.ephemerals[CHANNEL][1:], "the refusal of a file alone", WAIT_SECONDS)
+    assert told[0]["text"].startswith("📎 Not sent")
+    assert stack.send_answers() == ["Sent by email & attached here"]
+    assert count(stack.sessions, ConversationMessage, ConversationMessage.direction == "outbound") == 1
+
+
+def test_an_answer_edited_or_deleted_after_it_went_out_gets_a_note_once(stack: Stack) -> None:
+    stack.text("What time tomorrow?")
+    [root] = stack.top_level()
+    typed = said(STAFF, "At 10", root["ts"])
+    assert stack.event(typed) == 200
+    assert stack.send_answers() == ["At 10"]
+    preview = message_changed_event(CHANNEL, typed, "At 10")  # Slack adds a link preview: same text
+    stack.event(preview)  # answered 200 once every event is (issue 12, item 1)
+    assert _notes(stack, root["ts"], "cannot be recalled") == []
+    edit = message_changed_event(CHANNEL, typed, "At 11")
+    assert stack.event(edit) == 200
+    assert stack.event(edit) == 200  # Slack's retry of the same event
+    [note] = _notes(stack, root["ts"], "cannot be recalled")
+    assert "edited" in note["text"] and "already went to Jane Doe" in note["text"]
+    assert stack.event(message_deleted_event(CHANNEL, typed)) == 200
+    assert "deleted" in _notes(stack, root["ts"], "cannot be recalled")[1]["text"]
+    outsider = said("U0OUTSIDER", "hmm", root["ts"])
+    assert stack.event(message_changed_event(CHANNEL, outsider, "hmm?")) == 200
+    assert len(_notes(stack, root["ts"], "cannot be recalled")) == 2
+    assert stack.send_answers() == ["At 10"]  # nothing texted again
+
+
+# --- what clients type is data (issue 12, item 7) -----------------------------------------------------
+
+HOSTILE = "<!channel> <@U123> &lt; *bold* <https://evil|x>"
+#: Markup the app itself writes: the staff member who closed a thread, the clinic's channel.
+_OURS = re.compile(rf"<@{STAFF}>|<#{CHANNEL}>")
+_ENTITY = re.compile(r"&(amp|lt|gt);")
+
+
+def _strings(value: Any) -> Iterator[str]:
+    """Every text a Slack call carries: `text` and each text object in its blocks."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if key == "text" and isinstance(item, str):
+                yield item
+            else:
+                yield from _strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(item)
+
+
+def assert_inert(stack: Stack) -> int:
+    """No Slack call carried `<`, `>` or `&` that Slack would parse as markup, except the app's own; the
+    number of texts checked."""
+    checked = 0
+    for call in stack.slack.calls:
+        if call.method not in ("chat.postMessage", "chat.update", "chat.postEphemeral"):
+            continue
+        for text in _strings({"text": call.params.get("text"), "blocks": call.params.get("blocks")}):
+            rest = _ENTITY.sub("", _OURS.sub("", text))
+            rest = re.sub(r"(?m)^>", "", rest)  # a block quote's marker
+            assert not set(rest) & set("<>&"), f"{call.method} carried markup: {text!r}"
+            checked += 1
+    return checked
+
+
+def test_what_a_client_texts_reaches_slack_as_text_in_every_field(stack: Stack) -> None:
+    with stack.sessions() as session, session.begin():
+        jane = session.get(Client, stack.client_ids["jane"])
+        assert jane is not None
+        jane.full_name = "Jane <!here> & Co"
+        b = Builder(session)
+        b.pet(jane, "<@U0STAFF> Rex")
+    stack.alert("Closing <early> & reopening", sender=STAFF)
+    stack.dispatcher.tick()
+    assert stack.text(HOSTILE) == 200  # opens the thread
+    assert stack.text(HOSTILE) == 200  # joins it
+    assert stack.text(HOSTILE, from_=STRANGER) == 200
+    assert stack.text(HOSTILE, from_="<!here>") == 200  # a sender id that is no phone number
+    assert stack.text("STOP", from_=BOB) == 200
+    [root, *_] = stack.top_level()
+    assert stack.staff_types(root["ts"], "Noted") == 200
+    stack.slack.remove_bot(CHANNEL)
+    assert stack.text(HOSTILE) == 200  # refused by the channel: forwarded by DM
+    assert stack.slack.messages.get(stack.slack.dm_channel(STAFF))
+    shown = _texts(root["blocks"])
+    assert "&lt;!channel&gt;" in shown and "Jane &lt;!here&gt; &amp; Co" in shown
+    assert assert_inert(stack) >= 10
+
+
+# --- replies the channel refuses (issue 12, item 5) ---------------------------------------------------
+
+
+def _dms(stack: Stack, user: str) -> list[dict[str, Any]]:
+    return stack.slack.messages.get(stack.slack.dm_channel(user), [])
+
+
+def test_replies_go_by_dm_while_the_bot_is_out_of_the_channel_and_are_posted_once_it_is_back(
+    stack: Stack,
+) -> None:
+    stack.alert(sender=STAFF)
+    stack.dispatcher.tick()
+    stack.slack.remove_bot(CHANNEL)
+    assert stack.text("Can we come at 4?") == 200
+    assert stack.top_level() == []
+    [dm] = _dms(stack, STAFF)
+    shown = _texts(dm["blocks"])
+    assert "Can we come at 4?" in shown and "Reply from Jane Doe" in shown and "not_in_channel" in shown
+    assert "/invite @Mass Text Alerts" in shown and f"<#{CHANNEL}>" in shown
+    assert stack.text("Or 5?") == 200  # no thread yet: the next sync tries once and forwards it
+    stack.relay.sync()
+    assert [_texts(m["blocks"]).count("Or 5?") for m in _dms(stack, STAFF)] == [0, 1]
+    posts = len(stack.slack.calls_to("chat.postMessage"))
+    stack.clock.advance(30)
+    assert stack.relay.sync() == 0
+    assert len(stack.slack.calls_to("chat.postMessage")) == posts  # backing off: no try, no second DM
+    stack.slack.invite_bot(CHANNEL)
+    stack.clock.advance(31)
+    assert stack.relay.sync() == 2
+    [root] = stack.top_level()
+    assert "Can we come at 4?" in _texts(root["blocks"])
+    assert ["Or 5?" in m["text"] for m in stack.thread(root["ts"])] == [True]
+    assert len(_dms(stack, STAFF)) == 2
+    assert stack.relay.sync() == 0
+
+
+@pytest.mark.parametrize("error", ["is_archived", "channel_not_found"])
+def test_a_refused_thread_reply_goes_to_the_clinic_admins_and_waits_longer_each_time(
+    stack: Stack, error: str
+) -> None:
+    with stack.sessions() as session, session.begin():
+        clinic = session.get(Clinic, stack.clinic_id)
+        assert clinic is not None
+        Builder(session).user(clinic, "boss@happypaws.example", Role.ADMIN, slack_user_id="U0BOSS")
+        Builder(session).user(clinic, "off@happypaws.example", Role.ADMIN)  # no Slack link
+    stack.slack.add_user("U0BOSS", real_name="Bo Ss")
+    stack.text("Hello")  # no alert answered: the clinic's admins are told
+    [root] = stack.top_level()
+    stack.slack.fail_next("chat.postMessage", error)  # the DM itself is a chat.postMessage: one at a time
+    stack.text("Are you there?")
+    [dm] = _dms(stack, "U0BOSS")
+    assert error in dm["text"] and "Are you there?" in _texts(dm["blocks"])
+    for _ in range(2):  # refused again: no second DM, a longer wait each time
+        stack.clock.advance(61)
+        stack.slack.fail_next("chat.postMessage", error)
+        stack.relay.sync()
+    assert len(_dms(stack, "U0BOSS")) == 1 and stack.thread(root["ts"]) == []
+    stack.clock.advance(61)
+    assert stack.relay.sync() == 0  # still waiting (the reply has waited over two minutes)
+    stack.clock.advance(240)
+    assert stack.relay.sync() == 1
+    assert [m["text"] for m in stack.thread(root["ts"])] == ["💬 *Jane Doe*: Are you there?"]
