@@ -75,7 +75,9 @@ class TokenBucket:
 
 
 @dataclass
-class _Edit:
+class ProgressEdit:
+    """One waiting chat.update of an activity entry: its workspace, fallback text and blocks."""
+
     team: str
     text: str
     blocks: list[dict[str, Any]]
@@ -91,7 +93,7 @@ class EditScheduler:
 
     budget: EditBudget
     monotonic: Callable[[], float] = time.monotonic
-    pending: dict[MessageKey, _Edit] = field(default_factory=dict)
+    pending: dict[MessageKey, ProgressEdit] = field(default_factory=dict)
     buckets: dict[str, TokenBucket] = field(default_factory=dict)
     finished: set[MessageKey] = field(default_factory=set)
     in_flight: set[MessageKey] = field(default_factory=set)
@@ -104,7 +106,7 @@ class EditScheduler:
             found = self.buckets[team] = TokenBucket(self.budget, float(self.budget.burst), self.monotonic())
         return found
 
-    def offer(self, key: MessageKey, edit: _Edit) -> None:
+    def offer(self, key: MessageKey, edit: ProgressEdit) -> None:
         """Keep `edit` as the message's latest progress (dropped if the message is finished)."""
         if key not in self.finished:
             self.pending[key] = edit
@@ -114,7 +116,7 @@ class EditScheduler:
         self.finished.add(key)
         self.pending.pop(key, None)
 
-    def next_progress(self) -> tuple[MessageKey, _Edit] | float | None:
+    def next_progress(self) -> tuple[MessageKey, ProgressEdit] | float | None:
         """The edit to send now (its token taken), else seconds to wait, else None when nothing waits."""
         if not self.pending:
             return None
@@ -194,7 +196,7 @@ class EditLane:
     def offer(self, team: str, channel: str, ts: str, text: str, blocks: list[dict[str, Any]]) -> None:
         """Show this progress on the message soon (an older waiting state of it is dropped)."""
         with self._cond:
-            self.scheduler.offer((channel, ts), _Edit(team, text, blocks))
+            self.scheduler.offer((channel, ts), ProgressEdit(team, text, blocks))
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="slack-progress-edits", daemon=True)
                 self._thread.start()
@@ -247,7 +249,7 @@ class EditLane:
                     self.scheduler.in_flight.discard(key)
                     self._cond.notify_all()
 
-    def _send(self, key: MessageKey, edit: _Edit) -> None:
+    def _send(self, key: MessageKey, edit: ProgressEdit) -> None:
         channel, ts = key
         try:
             self.client.chat_update(channel=channel, ts=ts, text=edit.text, blocks=edit.blocks)
