@@ -15,9 +15,10 @@ from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, R
 
 from bot.slack_edits import EditBudget, EditLane
 from bot.views import activity_message
+from bot.views.activity import report_comment
 from bot.views.common import escape
 from bot.views.models import ChannelAccess
-from bot.views.wording import BOT_MENTION, plural
+from bot.views.wording import BOT_MENTION
 from services.clock import Clock, SystemClock
 from services.notify import AlertSnapshot, PostedMessage
 from services.settings import Settings
@@ -236,14 +237,3 @@ class SlackNotifier:
             )
         self.client.chat_postMessage(channel=dm, text=text)
         return dm
-
-
-def report_comment(alert: AlertSnapshot) -> str:
-    """The upload's comment, in the entry's counts: `📎 Report of mass text alert #12: 23 clients texted,
-    2 failed · 5 not texted. Who and why is in the file.`"""
-    counts = f"{plural(alert.texted, 'client')} texted"
-    if alert.failed:
-        counts += f", {alert.failed:,} failed"
-    if alert.not_texted:
-        counts += f" · {alert.not_texted:,} not texted"
-    return f"📎 Report of mass text alert #{alert.id}: {counts}. Who and why is in the file."

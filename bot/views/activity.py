@@ -126,3 +126,14 @@ def activity_message(alert: AlertSnapshot, now: datetime) -> tuple[str, list[dic
         blocks.append(context(link, block_id=BlockId.ACTIVITY_REPORT))
     text = clip(f"Mass text alert #{s.id} by {escape(s.created_by_name)}: {fallback}", 3000)
     return text, [block.to_dict() for block in blocks]
+
+
+def report_comment(alert: AlertSnapshot) -> str:
+    """The upload's comment, in the entry's counts: `📎 Report of mass text alert #12: 23 clients texted,
+    2 failed · 5 not texted. Who and why is in the file.`"""
+    counts = texted(alert.texted, finished=True)
+    if alert.failed:
+        counts += f", {alert.failed:,} failed"
+    if alert.not_texted:
+        counts += f" · {alert.not_texted:,} not texted"
+    return f"📎 Report of mass text alert #{alert.id}: {counts}. Who and why is in the file."

@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 
 from bot.ids import ActionId, BlockId, CallbackId, keyed, keyed_pattern, split_key
-from bot.notifier import report_comment
 from bot.views import (
     RANGE_PRESETS,
     ComposeState,
@@ -25,6 +24,7 @@ from bot.views import (
     refusal_view,
     skipped_view,
 )
+from bot.views.activity import report_comment
 from bot.views.models import ChannelAccess
 from bot.views.wording import format_estimate, format_span, format_when, progress_bar, skipped_summary
 from services.notify import AlertSnapshot
