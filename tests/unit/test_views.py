@@ -577,21 +577,7 @@ def test_modal_confirmation_entry_home_and_report_comment_give_the_same_numbers_
     modal = all_text(compose_view(compose(recipients=23, skipped_by_reason=skipped)))
     assert "23 clients will be texted" in modal
     assert "5 will not be texted: 3 opted out, 2 have no mobile number" in modal
-    confirm = confirm_view(
-        ConfirmState(
-            tz=TZ,
-            clinic_name="Happy Paws",
-            recipients=23,
-            first_appointment=None,
-            last_appointment=None,
-            message="Closed",
-            pace_seconds=12,
-            eta=None,
-            skipped=5,
-            skipped_by_reason=skipped,
-            channel_id="C0FRONT",
-        )
-    )
+    confirm = confirm_view(confirm_state(recipients=23, skipped=5, skipped_by_reason=skipped))
     assert confirm["submit"]["text"] == "Send 23 texts"
     assert "5 clients in the range will not be texted: 3 opted out, 2 have no mobile number" in all_text(
         confirm
