@@ -215,3 +215,17 @@ def test_twenty_alerts_in_one_workspace_stay_within_the_chat_update_tier(busy: W
         assert "report below" in all_text(entry["blocks"])
         assert any(f.channels == [channel] and f.completed for f in world.slack.uploaded_files.values())
     assert len(world.slack.uploaded_files) == ALERTS
+
+
+def test_a_rate_limited_edit_waits_out_retry_after_and_the_outcome_still_shows(busy: World) -> None:
+    world = busy
+    world.slack.ratelimit_next("chat.update", retry_after=1, count=2)
+    alert_id = send(world, world.user())
+    done = world.wait_finished(alert_id)
+    updates = world.slack.calls_to("chat.update")
+    refused = [c for c in updates if c.status == 429]
+    assert len(refused) == 2
+    later = [c.at for c in updates if c.at > refused[-1].at]
+    assert later and min(later) - refused[-1].at >= 1.0  # nothing edited before Retry-After passed
+    (entry,) = top_level(world, CHANNEL)
+    assert "2 of 5 failed" in entry["text"] and done.report_permalink is not None
