@@ -37,6 +37,7 @@ class BlockId(StrEnum):
     CONFIRM_SUMMARY = "confirm_summary"
     CONFIRM_MESSAGE = "confirm_message"
     CONFIRM_ETA = "confirm_eta"
+    CONFIRM_CHANNEL = "confirm_channel"
     SKIPPED_LIST = "skipped_list"
     ACTIVITY_HEADER = "activity_header"
     ACTIVITY_MESSAGE = "activity_message"

@@ -13,7 +13,12 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
 
+from bot.slack_edits import EditBudget, EditLane
 from bot.views import activity_message
+from bot.views.activity import report_comment
+from bot.views.common import escape
+from bot.views.models import ChannelAccess
+from bot.views.wording import BOT_MENTION
 from services.clock import Clock, SystemClock
 from services.notify import AlertSnapshot, PostedMessage
 from services.settings import Settings
@@ -22,7 +27,6 @@ log = logging.getLogger(__name__)
 
 #: Slack errors meaning the bot cannot reach the channel: the admin hears about it by direct message.
 UNREACHABLE = frozenset({"not_in_channel", "channel_not_found", "is_archived"})
-BOT_NAME = "@Mass Text Alerts"
 #: How long completion waits for the activity entry to be posted before posting the outcome on its own.
 ENTRY_GRACE = timedelta(seconds=30)
 
@@ -49,12 +53,46 @@ def _error(error: SlackApiError) -> str:
     return str(error.response.get("error", ""))
 
 
+def edit_client(client: WebClient) -> WebClient:
+    """The same workspace's client without sleeping on 429: the edit lane pauses the workspace itself."""
+    return WebClient(
+        token=client.token,
+        base_url=client.base_url,
+        timeout=client.timeout,
+        retry_handlers=[ConnectionErrorRetryHandler(max_retry_count=1)],
+    )
+
+
+def channel_access(client: WebClient | None, channel_id: str | None) -> ChannelAccess:
+    """Can the bot post in `channel_id`: conversations.info's `is_member` (channels:read, groups:read).
+
+    A private channel the bot was never invited to answers `channel_not_found` (NOT_VISIBLE); a failed
+    look-up is UNKNOWN, never a refusal.
+    """
+    if client is None or not channel_id:
+        return ChannelAccess.UNKNOWN
+    try:
+        channel = client.conversations_info(channel=channel_id)["channel"]
+    except SlackApiError as error:
+        if _error(error) == "channel_not_found":
+            return ChannelAccess.NOT_VISIBLE
+        log.warning("conversations.info for %s failed: %s", channel_id, _error(error))
+        return ChannelAccess.UNKNOWN
+    if channel.get("is_archived"):
+        return ChannelAccess.NOT_MEMBER
+    return ChannelAccess.MEMBER if channel.get("is_member") else ChannelAccess.NOT_MEMBER
+
+
 class SlackNotifier:
     """Posts and edits the alert's activity entry; DMs the admin when the bot cannot reach the channel."""
 
-    def __init__(self, client: WebClient, clock: Clock | None = None) -> None:
+    def __init__(
+        self, client: WebClient, clock: Clock | None = None, *, edit_budget: EditBudget | None = None
+    ) -> None:
         self.client = client
         self.clock: Clock = clock or SystemClock()
+        #: Progress and outcome edits (chat.update, Tier 3) within the per-workspace budget.
+        self.edits = EditLane(edit_client(client), edit_budget, ignore=UNREACHABLE | {"message_not_found"})
         self._lock = threading.Lock()
         #: Reports already shared, by alert id: a retried completion never uploads twice.
         self._shared: dict[int, tuple[str, str | None]] = {}
@@ -62,7 +100,8 @@ class SlackNotifier:
     # --- the Notifier port -----------------------------------------------------------------
 
     def alert_started(self, alert: AlertSnapshot) -> PostedMessage | None:
-        """Post the entry where the alert was asked for; the admin's DM when the bot is not there."""
+        """Post the entry in the clinic's channel (the admin's DM when the bot is not there); point an
+        admin who asked elsewhere to it."""
         text, blocks = activity_message(alert, self.clock.now())
         if alert.slack_channel_id:
             try:
@@ -73,6 +112,7 @@ class SlackNotifier:
                     unfurl_links=False,
                     unfurl_media=False,
                 )
+                self._point_to_channel(alert)
                 return PostedMessage(posted["channel"], posted["ts"])
             except SlackApiError as error:
                 if _error(error) not in UNREACHABLE:
@@ -84,18 +124,17 @@ class SlackNotifier:
         return PostedMessage(posted["channel"], posted["ts"])
 
     def alert_progress(self, alert: AlertSnapshot) -> None:
-        """Edit the entry with the counts and time left (the dispatcher spaces these out)."""
+        """Queue the entry's edit with the counts and time left; returns at once.
+
+        Edits leave through the workspace's budget (bot.slack_edits): a newer state of the same entry
+        replaces one still waiting, so only the latest progress is shown.
+        """
         if not (alert.slack_channel_id and alert.slack_message_ts):
             return
         text, blocks = activity_message(alert, self.clock.now())
-        try:
-            self.client.chat_update(
-                channel=alert.slack_channel_id, ts=alert.slack_message_ts, text=text, blocks=blocks
-            )
-        except SlackApiError as error:
-            if _error(error) not in UNREACHABLE | {"message_not_found"}:
-                raise
-            log.warning("progress of alert %s not shown: %s", alert.id, _error(error))
+        self.edits.offer(
+            alert.slack_team_id or "", alert.slack_channel_id, alert.slack_message_ts, text, blocks
+        )
 
     def alert_completed(self, alert: AlertSnapshot, report: Path) -> str | None:
         """Share the report, then turn the entry green or red; raises on failure so it is retried."""
@@ -124,7 +163,7 @@ class SlackNotifier:
         text, blocks = activity_message(shown, self.clock.now())
         if ts:
             try:
-                self.client.chat_update(channel=channel, ts=ts, text=text, blocks=blocks)
+                self.edits.update_now(alert.slack_team_id or "", channel, ts, text, blocks)
                 return permalink
             except SlackApiError as error:
                 if _error(error) != "message_not_found":
@@ -138,20 +177,43 @@ class SlackNotifier:
             done = self._shared.get(alert.id)
         if done is not None and done[0] == channel:
             return done[1]
-        outcome = "all sent" if alert.succeeded else f"{alert.failed:,} failed: who and why"
         uploaded = self.client.files_upload_v2(
             channel=channel,
             thread_ts=ts,
             file=str(report),
             filename=report.name,
             title=f"Mass text alert #{alert.id} report",
-            initial_comment=f"📎 Report of mass text alert #{alert.id} ({outcome}).",
+            initial_comment=report_comment(alert),
         )
         file: dict[str, Any] = uploaded.get("file") or (uploaded.get("files") or [{}])[0]
         permalink: str | None = file.get("permalink")
         with self._lock:
             self._shared[alert.id] = (channel, permalink)
         return permalink
+
+    def _point_to_channel(self, alert: AlertSnapshot) -> None:
+        """Tell an admin who typed /mass-alert elsewhere where the alert is shown (never the report).
+
+        Ephemeral where they typed; by direct message when the bot cannot post there (a DM between
+        people, a channel the bot is not in). Best effort: the alert goes on either way.
+        """
+        asked_in, user = alert.asked_in_channel_id, alert.slack_user_id
+        if not (asked_in and user and alert.slack_channel_id) or asked_in == alert.slack_channel_id:
+            return
+        text = (
+            f"Mass text alert #{alert.id} for *{escape(alert.clinic_name)}* is under way. Its progress, "
+            f"outcome and report are in <#{alert.slack_channel_id}>, the clinic's channel."
+        )
+        try:
+            self.client.chat_postEphemeral(channel=asked_in, user=user, text=text)
+            return
+        except SlackApiError as error:
+            log.info("pointer for alert %s not shown in %s: %s", alert.id, asked_in, _error(error))
+        try:
+            dm: str = self.client.conversations_open(users=user)["channel"]["id"]
+            self.client.chat_postMessage(channel=dm, text=text)
+        except SlackApiError as error:
+            log.warning("could not point the sender of alert %s to its channel: %s", alert.id, _error(error))
 
     def _explain_to_admin(self, alert: AlertSnapshot) -> str | None:
         """Open a DM with whoever sent the alert and say how to let the bot into the channel."""
@@ -165,11 +227,11 @@ class SlackNotifier:
                 f"I could not post mass text alert #{alert.id} in <#{alert.slack_channel_id}>: I am not a "
                 f"member of that channel. Nothing is lost: the texts are going out, and I will show the "
                 f"progress, the outcome and the report here. To see alerts in the channel next time, open "
-                f"<#{alert.slack_channel_id}> and type `/invite {BOT_NAME}`."
+                f"<#{alert.slack_channel_id}> and type `/invite {BOT_MENTION}`."
             )
         else:
             text = (
-                f"{alert.clinic_name} has no Slack channel linked, so mass text alert #{alert.id} is "
+                f"{escape(alert.clinic_name)} has no Slack channel linked, so mass text alert #{alert.id} is "
                 "reported here: progress, the outcome and the report. Ask whoever set the app up to link "
                 "the clinic's channel."
             )

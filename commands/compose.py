@@ -13,6 +13,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot.container import AppContext
 from bot.ids import ActionId
+from bot.notifier import channel_access
 from bot.views import (
     ComposeState,
     ConfirmState,
@@ -174,8 +175,11 @@ def push_skipped(ack: Ack, body: dict[str, Any], client: WebClient, context: dic
     client.views_push(trigger_id=body["trigger_id"], view=skipped_view(people))
 
 
-def review_view(ctx: AppContext, meta: ComposeMeta, message: str, now: datetime) -> dict[str, Any]:
-    """The answer to Review: inline errors by block id, or the confirmation view pushed."""
+def review_view(
+    ctx: AppContext, meta: ComposeMeta, message: str, now: datetime, client: WebClient | None = None
+) -> dict[str, Any]:
+    """The answer to Review: inline errors by block id, or the confirmation view pushed (warning when the
+    bot cannot post in the clinic's channel, checked with `client`)."""
     try:
         rng: TimeRange | InvalidInput | None = resolve_range(meta, now, strict=True)
     except InvalidInput as refused:
@@ -186,7 +190,6 @@ def review_view(ctx: AppContext, meta: ComposeMeta, message: str, now: datetime)
         clinic_id=meta.clinic_id,
         rng=rng,
         message=message,
-        channel_id=meta.channel_id,
         now=now,
         default_pace=ctx.settings.alert_pace_seconds,
         max_chars=ctx.settings.alert_max_chars,
@@ -195,7 +198,8 @@ def review_view(ctx: AppContext, meta: ComposeMeta, message: str, now: datetime)
     if done is None:
         errors = {str(field_block(r.field)): refusal_text(r) for r in reviewed.refusals}
         return {"response_action": "errors", "errors": errors}
-    carried = ConfirmMeta(meta.clinic_id, done.rng.start, done.rng.end, message, done.channel_id)
+    # The channel carried on is where /mass-alert was typed: the alert reports in the clinic's own channel.
+    carried = ConfirmMeta(meta.clinic_id, done.rng.start, done.rng.end, message, meta.channel_id)
     view = confirm_view(
         ConfirmState(
             tz=meta.tz,
@@ -209,14 +213,16 @@ def review_view(ctx: AppContext, meta: ComposeMeta, message: str, now: datetime)
             segments=done.segments,
             encoding=done.encoding,
             skipped=done.summary.skipped_total,
+            skipped_by_reason={str(k): n for k, n in done.summary.skipped_by_reason.items()},
             channel_id=done.channel_id,
+            channel_access=channel_access(client, done.channel_id),
             private_metadata=carried.dumps(),
         )
     )
     return {"response_action": "push", "view": view}
 
 
-def review(ack: Ack, body: dict[str, Any], context: dict[str, Any]) -> None:
+def review(ack: Ack, body: dict[str, Any], context: dict[str, Any], client: WebClient | None = None) -> None:
     """Review (the compose view's submission): inline errors, or push the confirmation."""
     ctx = app_context(context)
     view = body["view"]
@@ -225,4 +231,4 @@ def review(ack: Ack, body: dict[str, Any], context: dict[str, Any]) -> None:
     if clinic_id != meta.clinic_id:
         meta = with_clinic(ctx, meta, clinic_id)
     typed = ComposeInput.from_view(view)
-    ack(**review_view(ctx, typed.over(meta), typed.message.strip(), ctx.clock.now()))
+    ack(**review_view(ctx, typed.over(meta), typed.message.strip(), ctx.clock.now(), client))

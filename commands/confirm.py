@@ -30,7 +30,6 @@ def send_alert(ack: Ack, body: dict[str, Any], context: dict[str, Any]) -> None:
         message=carried.message,
         created_by_user_id=choice.clinic_user_id,
         slack_user_id=context[IDENTITY].user_id,
-        slack_channel_id=carried.channel_id,
         idempotency_key=idempotency_key(view["id"]),
     )
     alert_id, created = alerts.create_alert(
@@ -42,4 +41,6 @@ def send_alert(ack: Ack, body: dict[str, Any], context: dict[str, Any]) -> None:
     )
     ack(response_action="clear")
     if created and ctx.notifier is not None:
-        alerts.start_notification(ctx.sessions, alert_id, ctx.notifier, ctx.clock.now())
+        alerts.start_notification(
+            ctx.sessions, alert_id, ctx.notifier, ctx.clock.now(), asked_in=carried.channel_id
+        )

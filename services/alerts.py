@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, insert, select, update
@@ -37,7 +37,10 @@ INSERT_BATCH = 5000
 
 @dataclass(frozen=True)
 class AlertRequest:
-    """What a confirmation (or `mass-alert send`) asks for."""
+    """What a confirmation (or `mass-alert send`) asks for.
+
+    The alert always reports in the clinic's own channel (`Clinic.slack_channel_id`), wherever it was asked.
+    """
 
     clinic_id: int
     created_by_name: str
@@ -45,7 +48,6 @@ class AlertRequest:
     message: str
     created_by_user_id: int | None = None
     slack_user_id: str | None = None
-    slack_channel_id: str | None = None
     idempotency_key: str | None = None
 
 
@@ -122,7 +124,7 @@ def create_alert(
             created_by_user_id=request.created_by_user_id,
             created_by_name=request.created_by_name,
             slack_user_id=request.slack_user_id,
-            slack_channel_id=request.slack_channel_id or clinic.slack_channel_id,
+            slack_channel_id=clinic.slack_channel_id,
             idempotency_key=request.idempotency_key,
             sender_key=sender_key,
             pace_seconds=effective_pace(clinic, default_pace),
@@ -184,10 +186,21 @@ def create_alert(
 
 
 def start_notification(
-    sessions: sessionmaker[Session], alert_id: int, notifier: Notifier, now: datetime
+    sessions: sessionmaker[Session],
+    alert_id: int,
+    notifier: Notifier,
+    now: datetime,
+    *,
+    asked_in: str | None = None,
 ) -> None:
-    """Post the activity entry and remember where it went (best effort; the finalizer reports anyway)."""
+    """Post the activity entry and remember where it went (best effort; the finalizer reports anyway).
+
+    `asked_in` is the channel /mass-alert was typed in; when it is not the clinic's channel the notifier
+    points the admin to the clinic's channel there (issue 12: the report goes only to the clinic's channel).
+    """
     snap = snapshot(sessions, alert_id, now)
+    if asked_in and asked_in != snap.slack_channel_id:
+        snap = replace(snap, asked_in_channel_id=asked_in)
     try:
         posted = notifier.alert_started(snap)
     except Exception:
@@ -238,22 +251,6 @@ def status_counts(session: Session, alert_id: int) -> Counter[str]:
     return Counter({status: count for status, count in rows})
 
 
-def failure_reasons(session: Session, alert_id: int) -> Counter[str]:
-    """Failed deliveries grouped into the short categories the status line shows."""
-    rows = session.execute(
-        select(AlertDelivery.error_code, func.count())
-        .where(
-            AlertDelivery.alert_id == alert_id,
-            AlertDelivery.status.in_((DeliveryStatus.FAILED, DeliveryStatus.UNDELIVERED)),
-        )
-        .group_by(AlertDelivery.error_code)
-    )
-    counts: Counter[str] = Counter()
-    for code, count in rows:
-        counts[outcomes.category(code)] += count
-    return counts
-
-
 def snapshot(sessions: sessionmaker[Session], alert_id: int, now: datetime) -> AlertSnapshot:
     """The alert with live counts and ETA."""
     with read_sessions(sessions)() as session:
@@ -263,8 +260,36 @@ def snapshot(sessions: sessionmaker[Session], alert_id: int, now: datetime) -> A
         return _snapshot(session, alert, now)
 
 
+@dataclass(frozen=True)
+class _Counts:
+    """An alert's deliveries counted once: by status, skip reason and failure category."""
+
+    by_status: Counter[str]
+    not_texted_reasons: Counter[str]
+    failure_reasons: Counter[str]
+
+
+def _counts(session: Session, alert_id: int) -> _Counts:
+    rows = session.execute(
+        select(AlertDelivery.status, AlertDelivery.skip_reason, AlertDelivery.error_code, func.count())
+        .where(AlertDelivery.alert_id == alert_id)
+        .group_by(AlertDelivery.status, AlertDelivery.skip_reason, AlertDelivery.error_code)
+    )
+    by_status: Counter[str] = Counter()
+    skipped: Counter[str] = Counter()
+    failed: Counter[str] = Counter()
+    for status, reason, code, count in rows:
+        by_status[str(status)] += count
+        if status == DeliveryStatus.SKIPPED:
+            skipped[str(reason) if reason else "other"] += count
+        elif status in (DeliveryStatus.FAILED, DeliveryStatus.UNDELIVERED):
+            failed[outcomes.category(code)] += count
+    return _Counts(by_status, skipped, failed)
+
+
 def _snapshot(session: Session, alert: MassAlert, now: datetime) -> AlertSnapshot:
-    counts = status_counts(session, alert.id)
+    found = _counts(session, alert.id)
+    counts = found.by_status
     sent = sum(counts[s] for s in ("accepted", "sent", "delivered"))
     failed = counts["failed"] + counts["undelivered"]
     pending = counts["pending"] + counts["sending"] + counts["in_doubt"]
@@ -289,9 +314,8 @@ def _snapshot(session: Session, alert: MassAlert, now: datetime) -> AlertSnapsho
         last_appointment=alert.last_appointment,
         state=alert.state,
         pace_seconds=alert.pace_seconds,
-        total_clients=alert.total_clients,
-        to_send=alert.to_send,
-        skipped_count=alert.skipped_count,
+        texted=sent + failed + pending,
+        not_texted=counts["skipped"],
         sent=sent,
         failed=failed,
         pending=pending,
@@ -304,7 +328,9 @@ def _snapshot(session: Session, alert: MassAlert, now: datetime) -> AlertSnapsho
         report_permalink=alert.report_permalink,
         slack_channel_id=alert.slack_channel_id,
         slack_message_ts=alert.slack_message_ts,
-        failure_reasons=failure_reasons(session, alert.id),
+        failure_reasons=found.failure_reasons,
+        not_texted_reasons=found.not_texted_reasons,
+        slack_team_id=alert.clinic.slack_team_id,
     )
 
 

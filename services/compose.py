@@ -79,13 +79,13 @@ def review(
     clinic_id: int,
     rng: TimeRange | InvalidInput,
     message: str,
-    channel_id: str | None,
     now: datetime,
     default_pace: float,
     max_chars: int,
 ) -> Review:
     """Check the range (`rng` is the refusal when it could not be resolved), the message and that someone
-    can be texted; the confirmation when all pass. `channel_id` falls back to the clinic's own channel.
+    can be texted; the confirmation when all pass. Its channel is always the clinic's own (where the alert
+    reports), wherever /mass-alert was typed (issue 12).
     """
     refusals: list[InvalidInput] = []
     if isinstance(rng, InvalidInput):
@@ -109,7 +109,7 @@ def review(
         [],
         Confirmation(
             clinic_name=facts.name,
-            channel_id=channel_id or facts.channel_id,
+            channel_id=facts.channel_id,
             rng=rng,
             summary=summary,
             segments=info.segments,

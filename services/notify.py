@@ -13,7 +13,12 @@ from services.outcomes import plural_category
 
 @dataclass(frozen=True)
 class AlertSnapshot:
-    """An alert as people see it: who, what, how far along, and the outcome."""
+    """An alert as people see it: who, what, how far along, and the outcome.
+
+    One set of counts for every screen (issue 12, "counts that agree"): `texted` clients were handed
+    to the send queue, `not_texted` were skipped with a reason, and `sent + failed + pending == texted`
+    (failed is part of texted).
+    """
 
     id: int
     clinic_id: int
@@ -28,9 +33,10 @@ class AlertSnapshot:
     last_appointment: datetime | None
     state: str
     pace_seconds: float
-    total_clients: int
-    to_send: int
-    skipped_count: int
+    #: Clients handed to the send queue and not taken back (sent + failed + pending).
+    texted: int
+    #: Clients in the range skipped with a reason (at confirmation, or later: opted out, cancelled, stopped).
+    not_texted: int
     sent: int
     failed: int
     pending: int
@@ -44,6 +50,27 @@ class AlertSnapshot:
     slack_channel_id: str | None = None
     slack_message_ts: str | None = None
     failure_reasons: Counter[str] = field(default_factory=Counter)
+    #: Why clients were not texted: services.models.SkipReason value -> clients.
+    not_texted_reasons: Counter[str] = field(default_factory=Counter)
+    #: The workspace of the clinic's channel (Slack's rate limits are per workspace).
+    slack_team_id: str | None = None
+    #: Where /mass-alert was typed, when that is not the clinic's channel (the start notice only).
+    asked_in_channel_id: str | None = None
+
+    @property
+    def to_send(self) -> int:
+        """The same number as `texted` (older name)."""
+        return self.texted
+
+    @property
+    def skipped_count(self) -> int:
+        """The same number as `not_texted` (older name)."""
+        return self.not_texted
+
+    @property
+    def total_clients(self) -> int:
+        """Every client with an appointment in the range: texted + not texted."""
+        return self.texted + self.not_texted
 
     @property
     def finished(self) -> bool:

@@ -9,7 +9,16 @@ from slack_sdk.models.blocks import Block, ButtonElement, ConfirmObject
 
 from bot.ids import ActionId, BlockId
 from bot.views.common import clip, context, escape, mrkdwn_section, plain, quote
-from bot.views.wording import format_estimate, format_span, format_time, plural, progress_bar
+from bot.views.wording import (
+    format_estimate,
+    format_span,
+    format_time,
+    not_texted,
+    plural,
+    progress_bar,
+    texted,
+)
+from services.models import SkipReason
 from services.notify import AlertSnapshot
 
 #: How much of the message the channel entry quotes (the report has it whole).
@@ -45,8 +54,11 @@ def _time_left(alert: AlertSnapshot, now: datetime) -> str:
 
 
 def _status(s: AlertSnapshot, now: datetime) -> tuple[str, str, bool]:
-    """(fallback text, status mrkdwn, show the cancel button)."""
-    total = s.to_send
+    """(fallback text, status mrkdwn, show the cancel button); both texts escaped.
+
+    Every count is the snapshot's: `texted` is the denominator of "sent" and "failed" alike.
+    """
+    total = s.texted
     done = s.sent + s.failed
     failed = f" · {s.failed:,} failed" if s.failed else ""
     report = " · report below" if s.report_permalink else ""
@@ -58,16 +70,16 @@ def _status(s: AlertSnapshot, now: datetime) -> tuple[str, str, bool]:
         return f"{s.sent:,} of {total:,} sent{failed}", text, True
     if s.state == "cancelled":
         who = f" by {escape(s.cancelled_by)}" if s.cancelled_by else ""
-        not_sent = max(0, total - done)
+        cancelled = s.not_texted_reasons.get(str(SkipReason.CANCELLED), 0)
         text = (
             f"⏹️ *Cancelled{who}* · {s.sent:,} of {total:,} sent{failed} · "
-            f"{plural(not_sent, 'client')} not texted{report}"
+            f"{plural(cancelled, 'client')} not texted{report}"
         )
-        return f"Cancelled: {s.sent:,} of {total:,} sent", text, False
+        return f"Cancelled{who}: {s.sent:,} of {total:,} sent", text, False
     if s.state == "failed":
         reason = escape(s.error or "the alert could not be sent")
         text = f"🔴 *Alert stopped*: {reason} · {s.sent:,} of {total:,} sent{failed}{report}"
-        return f"Alert stopped: {s.error or 'could not be sent'}", text, False
+        return f"Alert stopped: {reason}", text, False
     finished = f" · finished {format_time(s.completed_at, s.timezone)}" if s.completed_at else ""
     if s.failed == 0:
         text = f"✅ *All {plural(total, 'text')} sent*{finished}{report}"
@@ -80,6 +92,14 @@ def _status(s: AlertSnapshot, now: datetime) -> tuple[str, str, bool]:
     return f"{s.failed:,} of {total:,} failed · {s.sent:,} sent", text, False
 
 
+def counts_line(s: AlertSnapshot) -> str:
+    """`42 clients to be texted · 3 not texted: 2 opted out, 1 has no mobile number` (mrkdwn-safe)."""
+    line = texted(s.texted, finished=s.finished)
+    if s.not_texted:
+        line += f" · {escape(not_texted(s.not_texted, dict(s.not_texted_reasons)))}"
+    return line
+
+
 def activity_message(alert: AlertSnapshot, now: datetime) -> tuple[str, list[dict[str, Any]]]:
     """(fallback text, blocks) of the channel entry for one alert, in any state, as of `now` (aware)."""
     s = alert
@@ -90,10 +110,7 @@ def activity_message(alert: AlertSnapshot, now: datetime) -> tuple[str, list[dic
     scope = []
     if s.first_appointment and s.last_appointment:
         scope.append(f"Appointments {format_span(s.first_appointment, s.last_appointment, s.timezone)}")
-    clients = plural(s.total_clients, "client")
-    if s.skipped_count:
-        clients += f" ({s.skipped_count:,} not texted)"
-    scope.append(clients)
+    scope.append(counts_line(s))
     fallback, status, cancellable = _status(s, now)
     blocks: list[Block] = [
         mrkdwn_section(header, BlockId.ACTIVITY_HEADER),
@@ -107,5 +124,16 @@ def activity_message(alert: AlertSnapshot, now: datetime) -> tuple[str, list[dic
     if s.report_permalink:
         link = f"📎 <{s.report_permalink}|Open the report> (CSV: who was texted, who was not and why)"
         blocks.append(context(link, block_id=BlockId.ACTIVITY_REPORT))
-    text = clip(f"Mass text alert #{s.id} by {s.created_by_name}: {fallback}", 3000)
+    text = clip(f"Mass text alert #{s.id} by {escape(s.created_by_name)}: {fallback}", 3000)
     return text, [block.to_dict() for block in blocks]
+
+
+def report_comment(alert: AlertSnapshot) -> str:
+    """The upload's comment, in the entry's counts: `📎 Report of mass text alert #12: 23 clients texted,
+    2 failed · 5 not texted. Who and why is in the file.`"""
+    counts = texted(alert.texted, finished=True)
+    if alert.failed:
+        counts += f", {alert.failed:,} failed"
+    if alert.not_texted:
+        counts += f" · {alert.not_texted:,} not texted"
+    return f"📎 Report of mass text alert #{alert.id}: {counts}. Who and why is in the file."

@@ -36,7 +36,8 @@ from bot.views.wording import (
     format_span,
     plural,
     reason_label,
-    skipped_summary,
+    will_be_texted,
+    will_not_be_texted,
     zone_abbreviation,
 )
 
@@ -166,16 +167,15 @@ def _recipient_blocks(state: ComposeState) -> list[Block]:
         if not state.skipped_total:
             text = "👥 *No clients will be texted*: there are no upcoming appointments in this range."
     else:
-        text = f"👥 *{plural(state.recipients, 'client')} will be texted*"
+        text = f"👥 *{will_be_texted(state.recipients)}*"
         if state.first_appointment and state.last_appointment:
             span = format_span(state.first_appointment, state.last_appointment, state.tz)
             text += f"\nappointments {span}"
     blocks: list[Block] = [mrkdwn_section(text, BlockId.RECIPIENTS)]
     if state.skipped_total:
-        summary = skipped_summary(state.skipped_by_reason)
         blocks.append(
             mrkdwn_section(
-                f"{state.skipped_total:,} will not be texted: {summary}",
+                will_not_be_texted(state.skipped_total, state.skipped_by_reason),
                 BlockId.SKIPPED_SUMMARY,
                 accessory=ButtonElement(
                     text=plain("See who", 75), action_id=ActionId.SEE_WHO, value="see_who"

@@ -9,8 +9,17 @@ from slack_sdk.models.views import View
 
 from bot.ids import BlockId, CallbackId
 from bot.views.common import context, escape, mrkdwn_section, plain, quote
-from bot.views.models import ConfirmState
-from bot.views.wording import format_pace, format_span, format_time, plural
+from bot.views.models import ChannelAccess, ConfirmState
+from bot.views.wording import BOT_MENTION, format_pace, format_span, format_time, plural, skipped_summary
+
+
+def _not_in_channel(channel_id: str) -> str:
+    """The warning shown before Send when the bot cannot post in the clinic's channel."""
+    return (
+        f"⚠️ *I am not in <#{channel_id}>*, so I cannot post the progress, the outcome or the report "
+        f"there. Open <#{channel_id}>, type `/invite {BOT_MENTION}`, then click Send. If you send now, "
+        "I will tell you by direct message instead."
+    )
 
 
 def confirm_view(state: ConfirmState) -> dict[str, Any]:
@@ -23,7 +32,9 @@ def confirm_view(state: ConfirmState) -> dict[str, Any]:
         summary = f"Send this text to {who}?"
     details = [f"From *{escape(state.clinic_name)}*."]
     if state.skipped:
-        details.append(f"{plural(state.skipped, 'client')} in the range will not be texted.")
+        reasons = skipped_summary(state.skipped_by_reason)
+        why = f": {reasons}" if reasons else ""
+        details.append(f"{plural(state.skipped, 'client')} in the range will not be texted{why}.")
     if state.segments > 1:
         details.append(f"Each client gets {state.segments} texts ({state.encoding}).")
     pace = format_pace(state.pace_seconds)
@@ -31,13 +42,21 @@ def confirm_view(state: ConfirmState) -> dict[str, Any]:
         pace += f": done around {format_time(state.eta, state.tz)}."
     else:
         pace += "."
-    where = f"<#{state.channel_id}>" if state.channel_id else "this channel"
-    replies = f"Replies will reach {where} as conversations."
+    if state.channel_id:
+        where = f"<#{state.channel_id}>"
+        replies = f"Progress, the outcome and the report go to {where}; replies reach it as conversations."
+    else:
+        replies = (
+            f"*{escape(state.clinic_name)}* has no Slack channel linked: progress, the outcome and the "
+            "report will reach you by direct message."
+        )
     blocks: list[Block] = [
         mrkdwn_section(summary, BlockId.CONFIRM_SUMMARY),
         mrkdwn_section(quote(state.message), BlockId.CONFIRM_MESSAGE),
         context(" ".join(details), f"{pace} {replies}", block_id=BlockId.CONFIRM_ETA),
     ]
+    if state.channel_id and state.channel_access in (ChannelAccess.NOT_MEMBER, ChannelAccess.NOT_VISIBLE):
+        blocks.append(mrkdwn_section(_not_in_channel(state.channel_id), BlockId.CONFIRM_CHANNEL))
     view = View(
         type="modal",
         callback_id=str(CallbackId.CONFIRM),

@@ -4,6 +4,7 @@ An alert itself reaches the views as services.notify.AlertSnapshot."""
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -67,6 +68,18 @@ class ComposeState:
         return sum(self.skipped_by_reason.values())
 
 
+class ChannelAccess(enum.StrEnum):
+    """Can the bot post in the clinic channel: conversations.info `is_member` (channels:read/groups:read)."""
+
+    MEMBER = "member"
+    #: A channel the bot can see but is not in: posts answer `not_in_channel`.
+    NOT_MEMBER = "not_member"
+    #: Slack answers `channel_not_found`: a private channel the bot was never invited to, or a deleted one.
+    NOT_VISIBLE = "not_visible"
+    #: Not checked (no Slack client) or Slack did not say.
+    UNKNOWN = "unknown"
+
+
 @dataclass(frozen=True)
 class ConfirmState:
     """The pushed confirmation: recipients, span, ETA and the message."""
@@ -82,8 +95,12 @@ class ConfirmState:
     segments: int = 1
     encoding: str = "GSM-7"
     skipped: int = 0
+    #: The clinic's own channel: progress, outcome and report go there, wherever /mass-alert was typed.
     channel_id: str | None = None
     private_metadata: str = ""
+    #: Why the `skipped` clients will not be texted: services.models.SkipReason value -> clients.
+    skipped_by_reason: dict[str, int] = field(default_factory=dict)
+    channel_access: ChannelAccess = ChannelAccess.UNKNOWN
 
 
 @dataclass(frozen=True)

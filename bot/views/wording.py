@@ -1,7 +1,10 @@
 """The words every screen uses: clinic-time clocks and spans, estimates, pace, counts, skip reasons, progress.
 
 One module so the compose modal, the confirmation, the channel entry, App Home and the terminal say
-the same thing the same way. The arithmetic behind the words lives in services/ (the sending time in
+the same thing the same way. Counts use one vocabulary (issue 12, "counts that agree"): clients
+*texted* were handed to the send queue, clients *not texted* were skipped with a reason, and *failed*
+texts are part of the texted ones; the numbers come from `services.notify.AlertSnapshot`.
+The arithmetic behind the words lives in services/ (the sending time in
 `services.alerts.estimate_duration`, the clinic-time calendar in `services.timeranges`, the skip
 reasons in `services.outcomes`, shared with the CSV report), since services never import bot.
 """
@@ -15,17 +18,25 @@ from services.outcomes import skip_words
 from services.timeranges import format_instant, format_span
 
 __all__ = [
+    "BOT_MENTION",
     "format_estimate",
     "format_pace",
     "format_span",
     "format_time",
     "format_when",
+    "not_texted",
     "plural",
     "progress_bar",
     "reason_label",
     "skipped_summary",
+    "texted",
+    "will_be_texted",
+    "will_not_be_texted",
     "zone_abbreviation",
 ]
+
+#: The bot as people type it after /invite (app.yaml: features.bot_user.display_name).
+BOT_MENTION = "@Mass Text Alerts"
 
 
 def plural(count: int, one: str, many: str | None = None) -> str:
@@ -77,6 +88,28 @@ def skipped_summary(by_reason: dict[str, int]) -> str:
             words = skip_words(reason)
             parts.append(f"{count:,} {words.one if count == 1 else words.many}")
     return ", ".join(parts)
+
+
+def will_be_texted(count: int) -> str:
+    """Before sending: `23 clients will be texted` (the modal; the confirmation counts the same)."""
+    return f"{plural(count, 'client')} will be texted"
+
+
+def will_not_be_texted(count: int, by_reason: dict[str, int]) -> str:
+    """Before sending: `5 will not be texted: 3 opted out, 2 have no mobile number`."""
+    summary = skipped_summary(by_reason)
+    return f"{count:,} will not be texted" + (f": {summary}" if summary else "")
+
+
+def texted(count: int, *, finished: bool) -> str:
+    """`23 clients texted` once the alert is over, `23 clients to be texted` while it runs."""
+    return f"{plural(count, 'client')} {'texted' if finished else 'to be texted'}"
+
+
+def not_texted(count: int, by_reason: dict[str, int]) -> str:
+    """`5 not texted: 3 opted out, 2 have no mobile number` (reasons: services.models.SkipReason values)."""
+    summary = skipped_summary(by_reason)
+    return f"{count:,} not texted" + (f": {summary}" if summary else "")
 
 
 def reason_label(reason: str) -> str:

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot import serve
 from bot.container import AppContext
+from bot.main import Overrides
 from sandbox import polling
 from sandbox.slack import SandboxSlack
 from sandbox.slack_user import SlackUser
@@ -157,7 +158,9 @@ def seed_database(url: str, team_id: str) -> tuple[int, int, dict[str, str]]:
 
 
 @contextmanager
-def running_world(url: str, reports: Path, *, pace: float = 0.2) -> Iterator[World]:
+def running_world(
+    url: str, reports: Path, *, pace: float = 0.2, overrides: Callable[[Settings], Overrides] | None = None
+) -> Iterator[World]:
     """Migrate `url`, seed it, start both sandboxes and serve the app with its dispatcher."""
     db.upgrade(url)
     slack = SandboxSlack().start()
@@ -191,7 +194,14 @@ def running_world(url: str, reports: Path, *, pace: float = 0.2) -> Iterator[Wor
             twilio_api_url=twilio.url,
         )
         clinic_id, uptown_id, names = seed_database(url, slack.team_id)
-        served = serve.start(settings, host="127.0.0.1", port=0, callbacks_to_self=True, finalize_every=0.25)
+        served = serve.start(
+            settings,
+            overrides(settings) if overrides is not None else None,
+            host="127.0.0.1",
+            port=0,
+            callbacks_to_self=True,
+            finalize_every=0.25,
+        )
         yield World(slack, twilio, served.context, served, clinic_id, uptown_id, names)
     finally:
         if served is not None:

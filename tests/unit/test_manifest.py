@@ -76,3 +76,33 @@ def test_message_events_have_their_history_scopes(manifest: dict[str, Any]) -> N
     scopes = set(manifest["oauth_config"]["scopes"]["bot"])
     for event in manifest["settings"]["event_subscriptions"]["bot_events"]:
         assert needs.get(event, "commands") in scopes
+
+
+#: Each bot scope and the Web API calls (or events) in the source that need it: a scope nothing uses goes.
+SCOPE_USES = {
+    "commands": ("app.command(",),
+    "chat:write": ("chat_postMessage(", "chat_update(", "chat_postEphemeral("),
+    "files:write": ("files_upload_v2(",),
+    "users:read": ("users_info(",),
+    "users:read.email": ('get("email")',),
+    # the confirmation's warning when the bot is not in the clinic's channel (public, private)
+    "channels:read": ("conversations_info(",),
+    "groups:read": ("conversations_info(",),
+    # staff replies in conversation threads: message.channels / message.groups events
+    "channels:history": ('"message"',),
+    "groups:history": ('"message"',),
+    "im:write": ("conversations_open(",),
+}
+
+
+def test_every_scope_is_used_by_the_code(manifest: dict[str, Any]) -> None:
+    root = MANIFEST.parent
+    source = "\n".join(
+        path.read_text(encoding="utf-8")
+        for folder in ("bot", "commands")
+        for path in (root / folder).rglob("*.py")
+    )
+    for scope in manifest["oauth_config"]["scopes"]["bot"]:
+        uses = SCOPE_USES.get(scope)
+        assert uses is not None, f"{scope}: no known use; drop it from app.yaml or say what needs it"
+        assert any(use in source for use in uses), f"{scope} is requested but nothing calls {uses}"

@@ -24,6 +24,8 @@ from bot.views import (
     refusal_view,
     skipped_view,
 )
+from bot.views.activity import report_comment
+from bot.views.models import ChannelAccess
 from bot.views.wording import format_estimate, format_span, format_when, progress_bar, skipped_summary
 from services.notify import AlertSnapshot
 from tests.blockkit import all_text, assert_valid_message, assert_valid_view, check_message, check_view
@@ -75,9 +77,9 @@ def snapshot(**changes: Any) -> AlertSnapshot:
         range_end=NINE_AM + timedelta(days=3),
         state="sending",
         pace_seconds=12.0,
-        total_clients=45,
-        to_send=42,
-        skipped_count=3,
+        texted=42,
+        not_texted=3,
+        not_texted_reasons=Counter({"opted_out": 2, "no_mobile": 1}),
         sent=17,
         failed=1,
         pending=24,
@@ -95,7 +97,7 @@ def home_item(
     created_at: datetime,
     created_by_name: str,
     state: str,
-    to_send: int,
+    texted: int,
     sent: int,
     failed: int,
     **changes: Any,
@@ -106,10 +108,10 @@ def home_item(
         created_at=created_at,
         created_by_name=created_by_name,
         state=state,
-        to_send=to_send,
+        texted=texted,
         sent=sent,
         failed=failed,
-        pending=to_send - sent - failed,
+        pending=texted - sent - failed,
         eta=None,
     )
     return snapshot(**(fields | changes))
@@ -452,7 +454,9 @@ def test_sending_activity_shows_progress_eta_and_a_guarded_cancel_button() -> No
     assert "Mass text alert #12" in header and "Dr. Ana Lee" in header and "9:00 AM CST" in header
     scope = all_text(block(blocks, BlockId.ACTIVITY_SCOPE))
     assert "Appointments Wed 2 Dec 9:00 AM – Thu 3 Dec 9:00 AM CST" in scope
-    assert "45 clients (3 not texted)" in scope
+    # texted and not texted side by side, never a total that mixes them (issue 12, item 11)
+    assert "42 clients to be texted · 3 not texted: 2 opted out, 1 has no mobile number" in scope
+    assert "45" not in scope
 
 
 def test_queued_activity_can_be_cancelled() -> None:
@@ -503,13 +507,25 @@ def test_completed_with_failures_is_red_with_count_and_reasons() -> None:
 
 
 def test_cancelled_activity_says_who_and_how_many_were_not_texted() -> None:
-    text, blocks = activity_message(
-        snapshot(state="cancelled", sent=17, failed=1, pending=0, cancelled_by="Sam Ortiz"), AS_OF
+    cancelled = snapshot(
+        state="cancelled",
+        sent=17,
+        failed=1,
+        pending=0,
+        texted=18,
+        not_texted=27,
+        not_texted_reasons=Counter({"cancelled": 24, "opted_out": 2, "no_mobile": 1}),
+        cancelled_by="Sam Ortiz",
     )
+    text, blocks = activity_message(cancelled, AS_OF)
     assert_valid_message(text, blocks)
     status = block(blocks, BlockId.ACTIVITY_STATUS)
     assert "Cancelled by Sam Ortiz" in status["text"]["text"]
-    assert "24 clients not texted" in status["text"]["text"]
+    assert "17 of 18 sent · 1 failed · 24 clients not texted" in status["text"]["text"]
+    scope = all_text(block(blocks, BlockId.ACTIVITY_SCOPE))
+    assert (
+        "18 clients texted · 27 not texted: 24 were cancelled, 2 opted out, 1 has no mobile number" in scope
+    )
     assert "accessory" not in status
 
 
@@ -533,6 +549,109 @@ def test_a_very_long_message_is_clipped_in_the_channel_entry() -> None:
     text, blocks = activity_message(snapshot(message="word " * 1000), AS_OF)
     assert_valid_message(text, blocks)
     assert len(block(blocks, BlockId.ACTIVITY_MESSAGE)["text"]["text"]) <= 1200
+
+
+def test_operator_strings_are_escaped_in_the_entry_blocks_and_fallback_text() -> None:
+    hostile = "<!channel> Ana & <@U0BOSS>"
+    stopped = snapshot(
+        state="failed",
+        pending=0,
+        created_by_name=hostile,
+        error="Twilio said <!here> & more",
+        message="<!everyone> come & see",
+    )
+    cancelled = snapshot(state="cancelled", pending=0, created_by_name=hostile, cancelled_by=hostile)
+    for alert in (stopped, cancelled):
+        text, blocks = activity_message(alert, AS_OF)
+        assert_valid_message(text, blocks)
+        for shown in (text, all_text(blocks)):
+            assert "<!" not in shown and "<@" not in shown, shown
+            assert "&lt;!channel&gt; Ana &amp; &lt;@U0BOSS&gt;" in shown
+
+
+# ---------------------------------------------------------------- counts that agree (issue 12, item 11)
+
+
+def test_modal_confirmation_entry_home_and_report_comment_give_the_same_numbers_in_the_same_words() -> None:
+    skipped = {"opted_out": 3, "no_mobile": 2}
+    modal = all_text(compose_view(compose(recipients=23, skipped_by_reason=skipped)))
+    assert "23 clients will be texted" in modal
+    assert "5 will not be texted: 3 opted out, 2 have no mobile number" in modal
+    confirm = confirm_view(confirm_state(recipients=23, skipped=5, skipped_by_reason=skipped))
+    assert confirm["submit"]["text"] == "Send 23 texts"
+    assert "5 clients in the range will not be texted: 3 opted out, 2 have no mobile number" in all_text(
+        confirm
+    )
+    done = snapshot(
+        state="completed",
+        texted=23,
+        not_texted=5,
+        not_texted_reasons=Counter(skipped),
+        sent=21,
+        failed=2,
+        pending=0,
+        failure_reasons=Counter({"landline": 2}),
+        report_permalink="https://sandbox.slack.com/files/U1/F1/r.csv",
+    )
+    text, blocks = activity_message(done, AS_OF)
+    entry = all_text(blocks)
+    assert "23 clients texted · 5 not texted: 3 opted out, 2 have no mobile number" in entry
+    assert "2 of 23 failed" in entry and "2 of 23 failed" in text
+    assert "28" not in entry and "28" not in text
+    home = all_text(home_view("Happy Paws", [done], TZ, now=AS_OF))
+    assert "21/23 sent · 2 failed" in home
+    assert report_comment(done) == (
+        "📎 Report of mass text alert #12: 23 clients texted, 2 failed · 5 not texted. "
+        "Who and why is in the file."
+    )
+
+
+def test_snapshot_counts_add_up() -> None:
+    alert = snapshot(texted=23, not_texted=5, sent=10, failed=2, pending=11)
+    assert alert.total_clients == 28 and alert.to_send == 23 and alert.skipped_count == 5
+    assert alert.sent + alert.failed + alert.pending == alert.texted
+
+
+# ---------------------------------------------------------------- the bot's place in the channel (item 5)
+
+
+def confirm_state(**changes: Any) -> ConfirmState:
+    base: dict[str, Any] = dict(
+        tz=TZ,
+        clinic_name="Paws & Claws",
+        recipients=3,
+        first_appointment=None,
+        last_appointment=None,
+        message="Closed",
+        pace_seconds=12,
+        eta=None,
+        channel_id="C0FRONT",
+    )
+    return ConfirmState(**(base | changes))
+
+
+@pytest.mark.parametrize("access", [ChannelAccess.NOT_MEMBER, ChannelAccess.NOT_VISIBLE])
+def test_confirmation_warns_when_the_bot_cannot_post_in_the_clinics_channel(access: ChannelAccess) -> None:
+    view = confirm_view(confirm_state(channel_access=access))
+    assert_valid_view(view)
+    warning = all_text(block(view, BlockId.CONFIRM_CHANNEL))
+    assert "I am not in <#C0FRONT>" in warning and "`/invite @Mass Text Alerts`" in warning
+    assert "Progress, the outcome and the report go to <#C0FRONT>" in all_text(view)
+
+
+@pytest.mark.parametrize("access", [ChannelAccess.MEMBER, ChannelAccess.UNKNOWN])
+def test_confirmation_has_no_warning_when_the_bot_is_in_the_channel(access: ChannelAccess) -> None:
+    view = confirm_view(confirm_state(channel_access=access))
+    assert_valid_view(view)
+    assert all(b.get("block_id") != BlockId.CONFIRM_CHANNEL for b in view["blocks"])
+
+
+def test_confirmation_of_a_clinic_without_a_channel_says_the_admin_hears_by_dm() -> None:
+    view = confirm_view(confirm_state(channel_id=None, channel_access=ChannelAccess.NOT_VISIBLE))
+    assert_valid_view(view)
+    text = all_text(view)
+    assert "*Paws &amp; Claws* has no Slack channel linked" in text and "direct message" in text
+    assert "this channel" not in text
 
 
 # ---------------------------------------------------------------- home
