@@ -26,7 +26,7 @@ from services.models import (
 )
 from services.notify import AlertSnapshot, Notifier
 from services.recipients import compute
-from services.segments import SegmentInfo, measure
+from services.segments import SegmentInfo, count_message, measure
 from services.timeranges import TimeRange
 
 log = logging.getLogger(__name__)
@@ -66,14 +66,14 @@ def check_message(message: str, max_chars: int) -> SegmentInfo:
     """
     if not message:
         raise InvalidInput("Type the message to send.", field="message")
-    info = measure(message, max_chars)
-    if info.too_long:
+    seen = count_message(message, max_chars)  # characters as a person counts them, like the modal
+    if seen.too_long:
         raise InvalidInput(
-            f"The message is {info.length:,} characters; the limit is {max_chars:,}. "
-            f"Shorten it by {-info.remaining:,}.",
+            f"The message is {seen.characters:,} characters; the limit is {max_chars:,}. "
+            f"Shorten it by {-seen.remaining:,}.",
             field="message",
         )
-    return info
+    return measure(message, max_chars)
 
 
 def check_recipients(count: int, skipped_by_reason: dict[str, int]) -> None:

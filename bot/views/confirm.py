@@ -10,7 +10,7 @@ from slack_sdk.models.views import View
 from bot.ids import BlockId, CallbackId
 from bot.views.common import context, escape, mrkdwn_section, plain, quote
 from bot.views.models import ConfirmState
-from bot.views.wording import format_pace, format_span, format_time, plural
+from bot.views.wording import format_pace, format_span, format_time, plural, texts_per_client
 
 
 def confirm_view(state: ConfirmState) -> dict[str, Any]:
@@ -25,7 +25,7 @@ def confirm_view(state: ConfirmState) -> dict[str, Any]:
     if state.skipped:
         details.append(f"{plural(state.skipped, 'client')} in the range will not be texted.")
     if state.segments > 1:
-        details.append(f"Each client gets {state.segments} texts ({state.encoding}).")
+        details.append(f"{texts_per_client(state.segments).capitalize()}.")
     pace = format_pace(state.pace_seconds)
     if state.eta is not None:
         pace += f": done around {format_time(state.eta, state.tz)}."
