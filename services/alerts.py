@@ -309,16 +309,22 @@ def _snapshot(session: Session, alert: MassAlert, now: datetime) -> AlertSnapsho
 
 
 def recent_alerts(
-    sessions: sessionmaker[Session], clinic_ids: list[int], now: datetime, limit: int = 10
+    sessions: sessionmaker[Session],
+    clinic_ids: list[int],
+    now: datetime,
+    limit: int = 10,
+    *,
+    since: datetime | None = None,
+    offset: int = 0,
 ) -> list[AlertSnapshot]:
-    """The newest alerts of these clinics, newest first."""
+    """The newest alerts of these clinics, newest first: at most `limit`, skipping the first `offset`,
+    only those created at or after `since` (aware) when given."""
+    query = select(MassAlert).where(MassAlert.clinic_id.in_(clinic_ids))
+    if since is not None:
+        query = query.where(MassAlert.created_at >= since)
+    query = query.order_by(MassAlert.created_at.desc(), MassAlert.id.desc()).offset(offset).limit(limit)
     with read_sessions(sessions)() as session:
-        alerts = session.scalars(
-            select(MassAlert)
-            .where(MassAlert.clinic_id.in_(clinic_ids))
-            .order_by(MassAlert.created_at.desc(), MassAlert.id.desc())
-            .limit(limit)
-        ).all()
+        alerts = session.scalars(query).all()
         return [_snapshot(session, alert, now) for alert in alerts]
 
 
