@@ -58,6 +58,19 @@ def _delivered(name: str, e164: str) -> dict[str, Any]:
     return dict(client_full_name=name, phone=e164, phone_e164=e164, status=DeliveryStatus.DELIVERED)
 
 
+def _failed(
+    name: str, e164: str, status: DeliveryStatus, code: str, message: str | None = None
+) -> dict[str, Any]:
+    return dict(
+        client_full_name=name,
+        phone=e164,
+        phone_e164=e164,
+        status=status,
+        error_code=code,
+        error_message=message,
+    )
+
+
 def _skipped(name: str, phone: str | None, reason: SkipReason, detail: str | None) -> dict[str, Any]:
     return dict(
         client_full_name=name,
@@ -73,13 +86,7 @@ def _skipped(name: str, phone: str | None, reason: SkipReason, detail: str | Non
 ROWS = [
     _delivered("Zoë Álvarez", "+13125550128"),
     _skipped("Bea Opted", "(312) 555-0129", SkipReason.OPTED_OUT, "Opted out of texts on 2026-11-20"),
-    dict(
-        client_full_name="carl Doe",
-        phone="+13125550130",
-        phone_e164="+13125550130",
-        status=DeliveryStatus.UNDELIVERED,
-        error_code="30003",
-    ),
+    _failed("carl Doe", "+13125550130", DeliveryStatus.UNDELIVERED, "30003"),
     _delivered("Gus Overseas", "+447700900123"),
     _skipped(
         "Dan Nomobile",
@@ -87,14 +94,7 @@ ROWS = [
         SkipReason.NO_MOBILE,
         "No usable mobile number: '312-555-01289' is not a valid phone number: too long",
     ),
-    dict(
-        client_full_name="Adam Brook",
-        phone="+13125550131",
-        phone_e164="+13125550131",
-        status=DeliveryStatus.FAILED,
-        error_code="30006",
-        error_message="Failed: the number is a landline",
-    ),
+    _failed("Adam Brook", "+13125550131", DeliveryStatus.FAILED, "30006", "Failed: the number is a landline"),
     _skipped("Eve Empty", None, SkipReason.NO_MOBILE, "No mobile number on file"),
     _skipped("Hal Cancelled", "+13125550132", SkipReason.CANCELLED, None),
     _skipped("Ivy Formula", "=1+2", SkipReason.NO_MOBILE, "No usable mobile number: '=1+2'"),
