@@ -49,6 +49,8 @@ class BlockId(StrEnum):
     HOME_NOTICE = "home_notice"
     HOME_ALERT = "home_alert"
     HOME_MORE = "home_more"
+    HOME_FILTER = "home_filter"
+    HOME_PAGES = "home_pages"
     CONVERSATION_ROOT = "conversation_root"
     CONVERSATION_QUOTE = "conversation_quote"
     CONVERSATION_CONTEXT = "conversation_context"
@@ -67,6 +69,9 @@ class ActionId(StrEnum):
     OPEN_REPORT = "open_report"
     CLOSE_CONVERSATION = "close_conversation"
     HOME_NEW_ALERT = "home_new_alert"
+    HOME_CLINIC_FILTER = "home_clinic_filter"
+    HOME_PREVIOUS = "home_previous"
+    HOME_NEXT = "home_next"
 
 
 _SEPARATOR = ":"

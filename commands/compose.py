@@ -40,7 +40,7 @@ from services.alerts import NobodyToText
 from services.authorization import Authorized
 from services.compose import clinic_facts
 from services.errors import InvalidInput
-from services.segments import measure
+from services.segments import count_message
 from services.timeranges import TimeRange
 
 log = logging.getLogger(__name__)
@@ -72,7 +72,7 @@ def recount(ctx: AppContext, meta: ComposeMeta, now: datetime) -> ComposeMeta:
 def render(ctx: AppContext, meta: ComposeMeta, message: str, now: datetime) -> dict[str, Any]:
     """The compose view for this metadata and the message typed so far."""
     max_chars = ctx.settings.alert_max_chars
-    stats = MessageStats.of(measure(message, max_chars), max_chars) if message else None
+    stats = MessageStats.of(count_message(message, max_chars), max_chars) if message else None
     counted = meta.counted
     return compose_view(
         ComposeState(

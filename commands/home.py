@@ -1,41 +1,75 @@
-"""App Home: the Activity list of the clinic's recent alerts, published when the Home tab opens."""
+"""App Home: the history of the person's clinics' alerts, published when the Home tab opens, when the
+clinic filter changes and when Next / Previous is pressed."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 from slack_sdk import WebClient
 
 from bot.container import AppContext
 from bot.views import home_view
+from bot.views.home import HISTORY_DAYS, PAGE_SIZE, HomeClinic, HomePage, HomeQuery
 from commands.context import app_context
-from commands.gate import SlackIdentity, check_sender, identity_of
+from commands.gate import SlackIdentity, email_of, identity_of
 from services import alerts
-from services.authorization import NotAuthorized
-from services.compose import clinic_facts
-
-#: How many recent alerts the Home tab lists.
-HOME_LIMIT = 20
+from services.authorization import memberships, not_linked
 
 
-def home_for(ctx: AppContext, client: WebClient, identity: SlackIdentity) -> dict[str, Any]:
-    """The Home view for one person: their clinics' recent alerts, or why they have none."""
+def home_for(
+    ctx: AppContext, client: WebClient, identity: SlackIdentity, query: HomeQuery | None = None
+) -> dict[str, Any]:
+    """The Home view for one person: a page of their clinics' alerts of the last 90 days, or why none.
+
+    Staff see the same history read-only; a `query` naming a clinic they are not in shows all of theirs.
+    """
     now = ctx.clock.now()
-    try:
-        sender = check_sender(ctx, client, identity)
-    except NotAuthorized as refusal:
-        return home_view(None, [], "UTC", now=now, notice=str(refusal))
-    snaps = alerts.recent_alerts(ctx.sessions, [c.clinic_id for c in sender.choices], now, limit=HOME_LIMIT)
-    name = " · ".join(c.clinic_name for c in sender.choices)
-    facts = clinic_facts(ctx.sessions, sender.choices[0].clinic_id, ctx.settings.alert_pace_seconds)
-    return home_view(name, snaps, facts.tz, now=now)
+    email = email_of(client, identity.user_id)
+    with ctx.sessions() as session:
+        mine = memberships(session, team_id=identity.team_id, user_id=identity.user_id, email=email)
+        if not mine:
+            return home_view(None, now=now, notice=str(not_linked(session, identity.team_id, email)))
+    query = query or HomeQuery()
+    if query.clinic_id not in {m.clinic_id for m in mine}:
+        query = HomeQuery(None, query.page)
+    shown = [m.clinic_id for m in mine if query.clinic_id in (None, m.clinic_id)]
+    found = alerts.recent_alerts(
+        ctx.sessions,
+        shown,
+        now,
+        limit=PAGE_SIZE + 1,
+        since=now - timedelta(days=HISTORY_DAYS),
+        offset=query.page * PAGE_SIZE,
+    )
+    page = HomePage(
+        clinics=[HomeClinic(m.clinic_id, m.clinic_name) for m in mine],
+        items=found[:PAGE_SIZE],
+        query=query,
+        can_send=any(m.can_send for m in mine),
+        has_next=len(found) > PAGE_SIZE,
+    )
+    return home_view(page, now=now)
 
 
 def publish_home(
     body: dict[str, Any], event: dict[str, Any], client: WebClient, context: dict[str, Any]
 ) -> None:
-    """app_home_opened on the Home tab: publish the person's Activity list."""
+    """app_home_opened on the Home tab: publish the person's history, first page."""
     if event.get("tab", "home") != "home":
         return
     identity = identity_of(body)
     client.views_publish(user_id=identity.user_id, view=home_for(app_context(context), client, identity))
+
+
+def turn_page(
+    ack: Callable[[], None], body: dict[str, Any], client: WebClient, context: dict[str, Any]
+) -> None:
+    """The clinic filter or a Next / Previous button: publish that page of the history."""
+    ack()
+    action = (body.get("actions") or [{}])[0]
+    value = (action.get("selected_option") or {}).get("value") or action.get("value")
+    identity = identity_of(body)
+    view = home_for(app_context(context), client, identity, HomeQuery.parse(value))
+    client.views_publish(user_id=identity.user_id, view=view)

@@ -26,7 +26,7 @@ from services.models import (
 )
 from services.notify import AlertSnapshot, Notifier
 from services.recipients import compute
-from services.segments import SegmentInfo, measure
+from services.segments import SegmentInfo, count_message, measure
 from services.timeranges import TimeRange
 
 log = logging.getLogger(__name__)
@@ -68,14 +68,14 @@ def check_message(message: str, max_chars: int) -> SegmentInfo:
     """
     if not message:
         raise InvalidInput("Type the message to send.", field="message")
-    info = measure(message, max_chars)
-    if info.too_long:
+    seen = count_message(message, max_chars)  # characters as a person counts them, like the modal
+    if seen.too_long:
         raise InvalidInput(
-            f"The message is {info.length:,} characters; the limit is {max_chars:,}. "
-            f"Shorten it by {-info.remaining:,}.",
+            f"The message is {seen.characters:,} characters; the limit is {max_chars:,}. "
+            f"Shorten it by {-seen.remaining:,}.",
             field="message",
         )
-    return info
+    return measure(message, max_chars)
 
 
 def check_recipients(count: int, skipped_by_reason: dict[str, int]) -> None:
@@ -335,16 +335,22 @@ def _snapshot(session: Session, alert: MassAlert, now: datetime) -> AlertSnapsho
 
 
 def recent_alerts(
-    sessions: sessionmaker[Session], clinic_ids: list[int], now: datetime, limit: int = 10
+    sessions: sessionmaker[Session],
+    clinic_ids: list[int],
+    now: datetime,
+    limit: int = 10,
+    *,
+    since: datetime | None = None,
+    offset: int = 0,
 ) -> list[AlertSnapshot]:
-    """The newest alerts of these clinics, newest first."""
+    """The newest alerts of these clinics, newest first: at most `limit`, skipping the first `offset`,
+    only those created at or after `since` (aware) when given."""
+    query = select(MassAlert).where(MassAlert.clinic_id.in_(clinic_ids))
+    if since is not None:
+        query = query.where(MassAlert.created_at >= since)
+    query = query.order_by(MassAlert.created_at.desc(), MassAlert.id.desc()).offset(offset).limit(limit)
     with read_sessions(sessions)() as session:
-        alerts = session.scalars(
-            select(MassAlert)
-            .where(MassAlert.clinic_id.in_(clinic_ids))
-            .order_by(MassAlert.created_at.desc(), MassAlert.id.desc())
-            .limit(limit)
-        ).all()
+        alerts = session.scalars(query).all()
         return [_snapshot(session, alert, now) for alert in alerts]
 
 

@@ -80,8 +80,27 @@ def _memberships(
     return list(found.values())
 
 
-def _not_linked(session: Session, team_id: str, email: str | None) -> NotAuthorized:
-    """The refusal for a Slack user who matches no clinic user."""
+@dataclass(frozen=True)
+class Membership:
+    """A clinic the Slack user belongs to, whatever their role: what App Home may show them."""
+
+    clinic_id: int
+    clinic_name: str
+    timezone: str
+    can_send: bool
+
+
+def memberships(session: Session, *, team_id: str, user_id: str, email: str | None) -> list[Membership]:
+    """Every clinic this Slack user is a clinic user of (Staff too), by name; `can_send` as `authorize`."""
+    found = [
+        Membership(clinic.id, clinic.name, clinic.timezone, _refusal(user, clinic) is None)
+        for user, clinic in _memberships(session, team_id, user_id, email)
+    ]
+    return sorted(found, key=lambda m: (m.clinic_name.lower(), m.clinic_id))
+
+
+def not_linked(session: Session, team_id: str, email: str | None) -> NotAuthorized:
+    """The refusal for a Slack user who matches no clinic user (it says what to do)."""
     workspace_clinics = session.scalar(
         select(func.count()).select_from(Clinic).where(Clinic.slack_team_id == team_id)
     )
@@ -140,7 +159,7 @@ def authorize(
         )
     memberships = _memberships(session, team_id, user_id, email)
     if not memberships:
-        raise _not_linked(session, team_id, email)
+        raise not_linked(session, team_id, email)
     if clinic_id is not None:
         memberships = [(user, clinic) for user, clinic in memberships if clinic.id == clinic_id]
         if not memberships:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import regex
+
 GSM7 = "GSM-7"
 UCS2 = "UCS-2"
 
@@ -73,3 +75,59 @@ def measure(text: str, max_chars: int = 320) -> SegmentInfo:
         segments = _count_parts(units, _PART[encoding])
     remaining = max_chars - length
     return SegmentInfo(length, remaining, segments, encoding, remaining < 0)
+
+
+#: One extended grapheme cluster (Unicode UAX #29): what a person sees as one character.
+_GRAPHEME = regex.compile(r"\X")
+
+
+@dataclass(frozen=True)
+class MessageCount:
+    """The message as a person counts it, and as the clinic is billed for it.
+
+    `characters` and `remaining` count what a person sees (grapheme clusters: one emoji, even a
+    family or a flag, is one); `segments` and `encoding` follow the SMS rules of `measure`.
+    `forcing` is the first character that needs UCS-2 (the 70-per-text encoding), None under GSM-7.
+    """
+
+    characters: int
+    remaining: int
+    segments: int
+    encoding: str
+    forcing: str | None
+
+    @property
+    def too_long(self) -> bool:
+        """True when the message is over the clinic's limit."""
+        return self.remaining < 0
+
+
+def characters(text: str) -> int:
+    """How many characters a person sees in `text`: extended grapheme clusters (Unicode UAX #29).
+
+    `regex`'s `\\X` follows the current Unicode segmentation rules (emoji ZWJ sequences, flags,
+    combining marks); Python's own `re` has no grapheme support.
+    """
+    return len(_GRAPHEME.findall(text))
+
+
+def forcing_character(text: str) -> str | None:
+    """The first character (grapheme cluster) of `text` that makes it UCS-2, or None when it is GSM-7."""
+    return _first_ucs2(text) if measure(text).encoding == UCS2 else None
+
+
+def _first_ucs2(text: str) -> str | None:
+    return next((g for g in _GRAPHEME.findall(text) if measure(g).encoding == UCS2), None)
+
+
+def count_message(text: str, max_chars: int = 320) -> MessageCount:
+    """Characters (as seen) left under `max_chars`, and the texts (segments) each client receives.
+
+    Raises ValueError when `max_chars` < 1. The limit counts what a person sees, so the compose
+    modal's "characters left" and the refusal at Review agree; the segments still count septets or
+    UTF-16 units (3GPP TS 23.038), which is what Twilio bills.
+    """
+    info = measure(text, max_chars)
+    seen = characters(text)
+    forcing = _first_ucs2(text) if info.encoding == UCS2 else None
+    return MessageCount(seen, max_chars - seen, info.segments, info.encoding, forcing)

@@ -31,11 +31,13 @@ from bot.views.common import (
 )
 from bot.views.models import CUSTOM_PRESET, RANGE_PRESETS, ComposeState, MessageStats, SkippedPerson
 from bot.views.wording import (
+    forcing_words,
     format_estimate,
     format_pace,
     format_span,
     plural,
     reason_label,
+    texts_per_client,
     will_be_texted,
     will_not_be_texted,
     zone_abbreviation,
@@ -188,13 +190,12 @@ def _recipient_blocks(state: ComposeState) -> list[Block]:
 def _stats_text(stats: MessageStats | None, max_chars: int) -> str:
     if stats is None or stats.length == 0:
         return f"Up to {max_chars:,} characters · 160 per text, 70 if it contains emoji"
-    texts = plural(stats.segments, "text")
-    per_text = " · contains emoji or special characters: 70 per text" if stats.encoding == "UCS-2" else ""
+    texts = texts_per_client(stats.segments)
+    encoding = f" · {escape(forcing_words(stats.forcing))}" if stats.forcing else ""
     if stats.too_long:
-        over = -stats.remaining
-        excess = f"⚠️ *{plural(over, 'character')} too many*"
-        return f"{excess}: the limit is {stats.max_chars:,} · {texts}{per_text}"
-    return f"{plural(stats.remaining, 'character')} left · {texts} ({stats.encoding}){per_text}"
+        excess = f"⚠️ *{plural(-stats.remaining, 'character')} too many*"
+        return f"{excess}: the limit is {stats.max_chars:,} · {texts}{encoding}"
+    return f"{plural(stats.remaining, 'character')} left · {texts}{encoding}"
 
 
 def _message_blocks(state: ComposeState) -> list[Block]:

@@ -10,7 +10,15 @@ from slack_sdk.models.views import View
 from bot.ids import BlockId, CallbackId
 from bot.views.common import context, escape, mrkdwn_section, plain, quote
 from bot.views.models import ChannelAccess, ConfirmState
-from bot.views.wording import BOT_MENTION, format_pace, format_span, format_time, plural, skipped_summary
+from bot.views.wording import (
+    BOT_MENTION,
+    format_pace,
+    format_span,
+    format_time,
+    plural,
+    skipped_summary,
+    texts_per_client,
+)
 
 
 def _not_in_channel(channel_id: str) -> str:
@@ -36,7 +44,7 @@ def confirm_view(state: ConfirmState) -> dict[str, Any]:
         why = f": {reasons}" if reasons else ""
         details.append(f"{plural(state.skipped, 'client')} in the range will not be texted{why}.")
     if state.segments > 1:
-        details.append(f"Each client gets {state.segments} texts ({state.encoding}).")
+        details.append(f"{texts_per_client(state.segments).capitalize()}.")
     pace = format_pace(state.pace_seconds)
     if state.eta is not None:
         pace += f": done around {format_time(state.eta, state.tz)}."

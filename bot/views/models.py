@@ -8,7 +8,7 @@ import enum
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from services.segments import SegmentInfo
+from services.segments import MessageCount
 from services.timeranges import PRESETS
 
 CUSTOM_PRESET = "custom"
@@ -19,18 +19,22 @@ DEFAULT_PRESET = "rest-of-today"
 
 @dataclass(frozen=True)
 class MessageStats:
-    """Length arithmetic of the message being typed."""
+    """Length arithmetic of the message being typed: characters as a person sees them, texts as billed."""
 
     length: int
     remaining: int
     segments: int
     encoding: str  # "GSM-7" | "UCS-2"
     max_chars: int
+    #: The character that forces UCS-2 (70 per text), None under GSM-7.
+    forcing: str | None = None
 
     @classmethod
-    def of(cls, info: SegmentInfo, max_chars: int) -> MessageStats:
-        """From a services.segments measurement and the clinic's limit."""
-        return cls(info.length, info.remaining, info.segments, info.encoding, max_chars)
+    def of(cls, count: MessageCount, max_chars: int) -> MessageStats:
+        """From a services.segments.count_message result and the clinic's limit."""
+        return cls(
+            count.characters, count.remaining, count.segments, count.encoding, max_chars, count.forcing
+        )
 
     @property
     def too_long(self) -> bool:

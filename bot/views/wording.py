@@ -12,6 +12,7 @@ reasons in `services.outcomes`, shared with the CSV report), since services neve
 from __future__ import annotations
 
 import math
+import unicodedata
 from datetime import datetime
 
 from services.outcomes import skip_words
@@ -19,17 +20,20 @@ from services.timeranges import format_instant, format_span
 
 __all__ = [
     "BOT_MENTION",
+    "forcing_words",
     "format_estimate",
     "format_pace",
     "format_span",
     "format_time",
     "format_when",
     "not_texted",
+    "outcome_counts",
     "plural",
     "progress_bar",
     "reason_label",
     "skipped_summary",
     "texted",
+    "texts_per_client",
     "will_be_texted",
     "will_not_be_texted",
     "zone_abbreviation",
@@ -124,3 +128,40 @@ def progress_bar(done: int, total: int, width: int = 14, marks: tuple[str, str] 
     """
     filled = 0 if total <= 0 else min(width, math.floor(width * done / total))
     return marks[0] * filled + marks[1] * (width - filled)
+
+
+#: Zero-width joiner and the emoji / text variation selectors.
+_SILENT = frozenset("\u200d\ufe0e\ufe0f")
+
+
+def texts_per_client(segments: int) -> str:
+    """What the message's SMS segments mean for the clinic: `fits in one text`, or `long message: each
+    client receives it as 2 texts and the clinic is billed for 2` (Twilio bills each segment as a text).
+    """
+    if segments <= 1:
+        return "fits in one text"
+    return (
+        f"long message: each client receives it as {segments:,} texts "
+        f"and the clinic is billed for {segments:,}"
+    )
+
+
+def forcing_words(character: str) -> str:
+    """Why texts hold 70 characters, naming the character that forces it:
+    `🐾 (paw prints) needs the UCS-2 encoding: 70 characters per text instead of 160`.
+
+    The limits are those of a single SMS segment (3GPP TS 23.038: 160 GSM-7, 70 UCS-2 characters).
+    """
+    # A cluster's joiners, variation selectors and skin tones add no meaning to its name.
+    names = [
+        unicodedata.name(ch, f"U+{ord(ch):04X}")
+        for ch in character
+        if ch not in _SILENT and not 0x1F3FB <= ord(ch) <= 0x1F3FF
+    ]
+    name = " + ".join(names or [f"U+{ord(character[0]):04X}"]).lower()
+    return f"{character} ({name}) needs the UCS-2 encoding: 70 characters per text instead of 160"
+
+
+def outcome_counts(texted: int, failed: int, not_texted: int) -> str:
+    """`42 texted · 3 failed · 2 not texted`: the activity entry's three words (failed are among the texted)."""
+    return f"{texted:,} texted · {failed:,} failed · {not_texted:,} not texted"

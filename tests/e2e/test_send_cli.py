@@ -105,8 +105,8 @@ def test_send_wait_delivers_paced_alert_with_report(
     assert all(b - a >= timedelta(seconds=0.4) for a, b in pairwise(requested))
     assert len(times) == 4
     report = Path(alert.report_path or "")
-    with report.open(newline="") as handle:
-        table = {r["Client Phone Number"]: r for r in csv.DictReader(handle)}
+    with report.open(newline="", encoding="utf-8-sig") as handle:
+        table = {r["Client Phone Number"].removeprefix("\u00a0"): r for r in csv.DictReader(handle)}
     assert table["+13125550101"]["SMS Status"] == "Delivered"
     assert table["+13125550104"]["SMS Status"] == "Undelivered"
     assert "30003" in table["+13125550104"]["Error Details"]

@@ -17,6 +17,7 @@ import pytest
 from sqlalchemy import update
 
 from bot.ids import ActionId, BlockId, CallbackId
+from sandbox.slack_requests import action, block_actions_payload
 from sandbox.slack_user import Answer, SlackUser
 from services.models import Clinic, Role
 from tests.blockkit import all_text
@@ -83,7 +84,7 @@ def report_rows(world: World, alert_id: int) -> dict[str, dict[str, str]]:
     upload = next(
         f for f in world.slack.uploaded_files.values() if f.filename.startswith(f"mass-alert-{alert_id}-")
     )
-    text = (upload.content or b"").decode("utf-8")
+    text = (upload.content or b"").decode("utf-8-sig")
     return {row["Client Full Name"]: row for row in csv.DictReader(io.StringIO(text))}
 
 
@@ -100,7 +101,9 @@ def test_custom_range_alert_turns_green_with_the_report_in_the_entrys_thread(wor
     assert "9:00 AM – 11:00 AM CST" in counted or "9:00 AM – 11:00 AM CDT" in counted
     ana.type_message(view["id"], MESSAGE)
     view = ana.view(view["id"])
-    assert f"{320 - len(MESSAGE)} characters left · 1 text (GSM-7)" in block_text(view, BlockId.MESSAGE_STATS)
+    assert f"{320 - len(MESSAGE)} characters left · fits in one text" in block_text(
+        view, BlockId.MESSAGE_STATS
+    )
 
     confirm = ana.submit(view["id"])
     assert confirm.body["response_action"] == "push"
@@ -149,7 +152,7 @@ def test_partial_failure_turns_red_with_the_count_and_the_reports_rows(world: Wo
     assert unreachable["SMS Status"] == "Undelivered" and "30003" in unreachable["Error Details"]
     assert (
         by_name["Olive Optout"]["SMS Status"] == "Not sent"
-        and "opted out" in by_name["Olive Optout"]["Error Details"]
+        and "opted out" in by_name["Olive Optout"]["Error Details"].lower()
     )
     assert by_name["Nora Nophone"]["SMS Status"] == "Not sent"
     assert all(row["Message Text"] == MESSAGE for row in rows.values())
@@ -275,7 +278,7 @@ def test_cancel_mid_send_is_for_admins_and_stops_the_rest(world: World) -> None:
     final = world.slack.message(CHANNEL, entry["ts"])
     assert final is not None and "Cancelled" in final["text"]
     rows = report_rows(world, alert_id)
-    assert any("alert cancelled" in row["Error Details"] for row in rows.values())
+    assert any("alert cancelled" in row["Error Details"].lower() for row in rows.values())
 
 
 def test_see_who_lists_the_clients_not_texted_and_why(lite: World) -> None:
@@ -321,11 +324,37 @@ def test_app_home_lists_recent_alerts_with_their_report(lite: World) -> None:
     home = ana.open_home()
     text = all_text(home)
     assert "Recent mass text alerts: Happy Paws, Downtown" in text
-    assert f"*#{alert_id}*" in text and "Dr. Ana Lee" in text and "3/5 sent" in text
+    assert f"*#{alert_id} · Happy Paws, Downtown*" in text and "Dr. Ana Lee" in text and "5 texted" in text
     buttons = [b["accessory"] for b in home["blocks"] if (b.get("accessory") or {}).get("url")]
     assert [b["url"] for b in buttons] == [done.report_permalink]
     stranger_home = lite.user(STRANGER, OTHER_CHANNEL).open_home()
     assert "not linked to a clinic user yet" in all_text(stranger_home)
+
+
+def test_staff_follow_the_history_read_only_and_the_filter_republishes_it(lite: World) -> None:
+    alert_id = send(lite, lite.user())
+    lite.wait_finished(alert_id)
+    sam = lite.user(STAFF)
+    home = sam.open_home()
+    text = all_text(home)
+    assert f"*#{alert_id} · Happy Paws, Downtown*" in text and "5 texted · 2 failed" in text
+    assert all(b.get("block_id") != BlockId.HOME_ACTIONS for b in home["blocks"])  # no New alert button
+    before = len(lite.slack.calls_to("views.publish"))
+    choice = action("static_select", ActionId.HOME_CLINIC_FILTER, BlockId.HOME_FILTER, f"{lite.clinic_id}:0")
+    body = block_actions_payload(
+        user_id=STAFF,
+        team_id=lite.slack.team_id,
+        api_app_id=lite.slack.app_id,
+        trigger_id=lite.slack.new_trigger_id(),
+        view=home,
+        actions=[choice],
+    )
+    assert sam.send(body)[0] == 200
+    lite.wait_for(lambda: len(lite.slack.calls_to("views.publish")) > before, "the filtered Home tab")
+    filtered = lite.slack.calls_to("views.publish")[before]
+    assert filtered.response["ok"] and f"*#{alert_id} · Happy Paws, Downtown*" in all_text(
+        filtered.params["view"]
+    )
 
 
 def test_an_unexpected_failure_shows_a_code_the_person_can_quote(

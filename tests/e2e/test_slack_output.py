@@ -137,7 +137,7 @@ def test_the_entry_home_and_report_count_like_the_modal(world: World) -> None:
     assert "5 clients texted · 2 not texted: 1 has no mobile number, 1 opted out" in shown
     assert "2 of 5 failed" in shown and "7 clients" not in shown
     assert (done.texted, done.not_texted, done.failed) == (5, 2, 2)
-    assert "3/5 sent · 2 failed" in all_text(ana.open_home())
+    assert "5 texted · 2 failed · 2 not texted" in all_text(ana.open_home())
     (upload,) = world.slack.uploaded_files.values()
     assert (
         upload.initial_comment is not None

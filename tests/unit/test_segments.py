@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bot.views import ComposeState, MessageStats, compose_view
-from services.segments import GSM7, UCS2, SegmentInfo, is_gsm7, measure
+from services.segments import GSM7, UCS2, SegmentInfo, count_message, is_gsm7, measure
 from services.settings import load_settings
 from tests.blockkit import all_text
 
@@ -101,17 +101,25 @@ def test_a_maximum_below_one_is_a_programming_error() -> None:
 
 def _modal_words(text: str) -> str:
     """The compose modal's text when `text` is typed (320 characters allowed)."""
-    state = ComposeState(tz="America/Chicago", message=text, stats=MessageStats.of(measure(text, 320), 320))
+    state = ComposeState(
+        tz="America/Chicago", message=text, stats=MessageStats.of(count_message(text, 320), 320)
+    )
     return all_text(compose_view(state))
 
 
-def test_the_modal_describes_the_measurement() -> None:
-    assert "233 characters left · 1 text (GSM-7)" in _modal_words("a" * 87)
-    assert "1 character left · 3 texts (GSM-7)" in _modal_words("a" * 319)
-    assert "2 characters too many*: the limit is 320 · 3 texts" in _modal_words("a" * 322)
-    assert "318 characters left · 1 text (UCS-2) · contains emoji or special characters: 70 per text" in (
-        _modal_words("🐾")
+def test_the_modal_says_what_the_length_means_for_the_clinic() -> None:
+    assert "233 characters left · fits in one text" in _modal_words("a" * 87)
+    assert (
+        "1 character left · long message: each client receives it as 3 texts and the clinic is billed for 3"
+    ) in _modal_words("a" * 319)
+    assert "2 characters too many*: the limit is 320 · long message: each client receives it as 3 texts" in (
+        _modal_words("a" * 322)
     )
+    assert "GSM-7" not in _modal_words("a" * 200) and "UCS-2" not in _modal_words("a" * 200)
+    assert (
+        "319 characters left · fits in one text · 🐾 (paw prints) needs the UCS-2 encoding: "
+        "70 characters per text instead of 160"
+    ) in _modal_words("🐾")
 
 
 @given(st.text(max_size=500))

@@ -25,6 +25,7 @@ from bot.views import (
     skipped_view,
 )
 from bot.views.activity import report_comment
+from bot.views.home import HomeClinic, HomePage
 from bot.views.models import ChannelAccess
 from bot.views.wording import format_estimate, format_span, format_when, progress_bar, skipped_summary
 from services.notify import AlertSnapshot
@@ -176,7 +177,7 @@ def test_compose_view_shows_count_span_skipped_characters_and_pace() -> None:
     assert "42 clients will be texted" in text
     assert "Wed 2 Dec 9:00 AM – Thu 3 Dec 4:30 PM CST" in text
     assert "3 will not be texted: 2 opted out, 1 has no mobile number" in text
-    assert "270 characters left · 1 text (GSM-7)" in text
+    assert "270 characters left · fits in one text" in text
     assert "1 text every 12 s: about 9 min for 42 clients" in text
     see_who = block(view, BlockId.SKIPPED_SUMMARY)["accessory"]
     assert see_who["action_id"] == ActionId.SEE_WHO
@@ -298,12 +299,12 @@ def test_zero_recipients_because_everyone_is_skipped() -> None:
 
 
 def test_ucs2_message_says_seventy_per_text() -> None:
-    stats = MessageStats(length=75, remaining=245, segments=2, encoding="UCS-2", max_chars=320)
+    stats = MessageStats(length=75, remaining=245, segments=2, encoding="UCS-2", max_chars=320, forcing="🌩️")
     view = compose_view(compose(message="Closed today 🌩️ " * 4, stats=stats))
     assert_valid_view(view)
     text = all_text(block(view, BlockId.MESSAGE_STATS))
-    assert "245 characters left · 2 texts (UCS-2)" in text
-    assert "70 per text" in text
+    assert "245 characters left · long message: each client receives it as 2 texts" in text
+    assert "🌩️ (cloud with lightning) needs the UCS-2 encoding: 70 characters per text" in text
 
 
 def test_too_long_message_is_flagged_with_the_excess() -> None:
@@ -322,12 +323,12 @@ def test_empty_message_states_the_limits() -> None:
 
 
 def test_stats_come_straight_from_the_segments_service() -> None:
-    from services.segments import measure
+    from services.segments import count_message
 
-    emoji = MessageStats.of(measure("Closed today 🌩", 320), 320)
-    assert emoji.encoding == "UCS-2" and emoji.max_chars == 320
-    assert "70 per text" in all_text(compose_view(compose(stats=emoji)))
-    empty = compose_view(compose(message="", stats=MessageStats.of(measure("", 320), 320)))
+    emoji = MessageStats.of(count_message("Closed today 🌩", 320), 320)
+    assert emoji.encoding == "UCS-2" and emoji.max_chars == 320 and emoji.forcing == "🌩"
+    assert "70 characters per text" in all_text(compose_view(compose(stats=emoji)))
+    empty = compose_view(compose(message="", stats=MessageStats.of(count_message("", 320), 320)))
     assert "Up to 320 characters" in all_text(block(empty, BlockId.MESSAGE_STATS))
 
 
@@ -419,7 +420,7 @@ def test_confirm_view_for_one_client_and_a_huge_count_fits_the_button() -> None:
     )
     assert_valid_view(one)
     assert one["submit"]["text"] == "Send 1 text"
-    assert "Each client gets 2 texts (UCS-2)" in all_text(one)
+    assert "Long message: each client receives it as 2 texts and the clinic is billed for 2." in all_text(one)
     many = confirm_view(
         ConfirmState(
             tz=TZ,
@@ -598,8 +599,8 @@ def test_modal_confirmation_entry_home_and_report_comment_give_the_same_numbers_
     assert "23 clients texted · 5 not texted: 3 opted out, 2 have no mobile number" in entry
     assert "2 of 23 failed" in entry and "2 of 23 failed" in text
     assert "28" not in entry and "28" not in text
-    home = all_text(home_view("Happy Paws", [done], TZ, now=AS_OF))
-    assert "21/23 sent · 2 failed" in home
+    home = all_text(home_view(HomePage(clinics=[HomeClinic(1, "Happy Paws")], items=[done]), now=AS_OF))
+    assert "23 texted · 2 failed · 5 not texted" in home
     assert report_comment(done) == (
         "📎 Report of mass text alert #12: 23 clients texted, 2 failed · 5 not texted. "
         "Who and why is in the file."
@@ -667,6 +668,7 @@ def test_home_lists_recent_alerts_with_state_counts_sender_time_and_report() -> 
             42,
             39,
             3,
+            not_texted=3,
             report_permalink="https://sandbox.slack.com/files/U1/F12/r.csv",
         ),
         home_item(
@@ -677,17 +679,20 @@ def test_home_lists_recent_alerts_with_state_counts_sender_time_and_report() -> 
             18,
             18,
             0,
+            not_texted=0,
             report_permalink="https://sandbox.slack.com/files/U1/F11/r.csv",
         ),
         home_item(10, NINE_AM, "Sam Ortiz", "sending", 30, 7, 0, eta=NINE_AM + timedelta(minutes=4)),
     ]
-    view = home_view("Happy Paws, Downtown", items, TZ, now=NINE_AM)
+    page = HomePage(clinics=[HomeClinic(1, "Happy Paws")], items=items, can_send=True)
+    view = home_view(page, now=NINE_AM)
     assert_valid_view(view)
     assert view["type"] == "home"
     text = all_text(view)
-    assert "Recent mass text alerts: Happy Paws, Downtown" in text
-    assert "*#12*  Tue 1 Dec 10:34 AM CST  Dr. Ana Lee\n🔴 39/42 sent · 3 failed" in text
-    assert "✅ 18/18 sent" in text
+    assert "Recent mass text alerts: Happy Paws" in text
+    assert "*#12 · Happy Paws*  Tue 1 Dec 10:34 AM CST  by Dr. Ana Lee\n" in text
+    assert "🔴 42 texted · 3 failed · 3 not texted" in text
+    assert "✅ 18 texted · 0 failed · 0 not texted" in text
     assert "sending 7 of 30 · about 4 min left" in text
     report = block(view, keyed(BlockId.HOME_ALERT, 12))["accessory"]
     assert report["url"].endswith("F12/r.csv") and report["action_id"] == "open_report:12"
@@ -695,10 +700,10 @@ def test_home_lists_recent_alerts_with_state_counts_sender_time_and_report() -> 
 
 
 def test_home_without_alerts_or_clinic() -> None:
-    empty = home_view("Happy Paws", [], TZ)
+    empty = home_view(HomePage(clinics=[HomeClinic(1, "Happy Paws")], items=[], can_send=True))
     assert_valid_view(empty)
-    assert "No mass text alerts yet" in all_text(empty)
-    unlinked = home_view(None, [], TZ, notice="Your Slack account is not linked to a clinic user.")
+    assert "No mass text alerts in the last 90 days" in all_text(empty)
+    unlinked = home_view(None, notice="Your Slack account is not linked to a clinic user.")
     assert_valid_view(unlinked)
     assert "not linked" in all_text(unlinked)
     assert all(b.get("block_id") != BlockId.HOME_ACTIONS for b in unlinked["blocks"])
@@ -709,9 +714,11 @@ def test_home_with_hundreds_of_alerts_stays_under_the_block_limit() -> None:
         home_item(i, NINE_AM, "Sam", "completed", 5, 5, 0, report_permalink=f"https://x.test/{i}")
         for i in range(300)
     ]
-    view = home_view("Happy Paws", items, TZ)
+    view = home_view(HomePage(clinics=[HomeClinic(1, "Happy Paws")], items=items, has_next=True))
     assert_valid_view(view)
-    assert "…and 210 older alerts." in all_text(view)
+    assert len(view["blocks"]) <= 100
+    assert "Alerts 1–20 of the last 90 days" in all_text(view)
+    assert block(view, BlockId.HOME_PAGES)["elements"][0]["action_id"] == ActionId.HOME_NEXT
 
 
 # ---------------------------------------------------------------- the checker itself
