@@ -163,5 +163,5 @@ def forcing_words(character: str) -> str:
 
 
 def outcome_counts(texted: int, failed: int, not_texted: int) -> str:
-    """`42 texted · 3 failed · 2 not texted`: the activity entry's three words (failed are among the texted)."""
+    """`42 texted · 3 failed · 2 not texted`, as the activity entry counts (failed are among the texted)."""
     return f"{texted:,} texted · {failed:,} failed · {not_texted:,} not texted"
