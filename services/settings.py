@@ -54,6 +54,8 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 3000
     log_level: str = "WARNING"
+    #: Largest request body the web routes accept (bytes); larger ones get 413 before they are read.
+    max_request_bytes: int = 1024 * 1024
 
 
 def _url(name: str, value: str, problems: list[str]) -> str:
@@ -104,6 +106,7 @@ def load_settings(environ: Mapping[str, str] | None = None, require: Iterable[st
         "TWILIO_TIMEOUT_SECONDS": ("twilio_timeout_seconds", 0.1, False),
         "DELIVERY_LEASE_SECONDS": ("lease_seconds", 0.5, False),
         "PORT": ("port", 0, True),
+        "MAX_REQUEST_BYTES": ("max_request_bytes", 1024, True),
     }
     for name, (attr, minimum, integer) in numeric.items():
         if (raw := get(name)) is not None:
