@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from sqlalchemy import create_engine, func, insert, select, text
+from sqlalchemy import Connection, create_engine, func, insert, select, text
 
 from bot import serve
 from bot.ids import ActionId, BlockId
@@ -62,6 +62,38 @@ class TimedSlack(SandboxSlack):
         return super().handle(method, params, token)
 
 
+def insert_clinic(conn: Connection, team_id: str, now: datetime) -> None:
+    """Clinic 1 ("Bench Clinic", linked to CHANNEL) and its admin ADMIN, Slack-linked in `team_id`."""
+    conn.execute(
+        insert(Clinic),
+        [
+            {
+                "id": 1,
+                "name": "Bench Clinic",
+                "timezone": TZ,
+                "two_way_texting": True,
+                "sms_from": "+15005550006",
+                "slack_team_id": team_id,
+                "slack_channel_id": CHANNEL,
+                "created_at": now,
+            }
+        ],
+    )
+    conn.execute(
+        insert(ClinicUser),
+        [
+            {
+                "clinic_id": 1,
+                "full_name": "Dr. Bench",
+                "email": "bench@clinic.test",
+                "role": "admin",
+                "slack_team_id": team_id,
+                "slack_user_id": ADMIN,
+            }
+        ],
+    )
+
+
 def _load(url: str, team_id: str) -> None:
     """One clinic: 25,000 clients, 35,000 pets, 100,000 appointments over a year around now."""
     engine = db.make_engine(url)
@@ -69,34 +101,7 @@ def _load(url: str, team_id: str) -> None:
     now = datetime.now(UTC)
     started = time.perf_counter()
     with engine.begin() as conn:
-        conn.execute(
-            insert(Clinic),
-            [
-                {
-                    "id": 1,
-                    "name": "Bench Clinic",
-                    "timezone": TZ,
-                    "two_way_texting": True,
-                    "sms_from": "+15005550006",
-                    "slack_team_id": team_id,
-                    "slack_channel_id": CHANNEL,
-                    "created_at": now,
-                }
-            ],
-        )
-        conn.execute(
-            insert(ClinicUser),
-            [
-                {
-                    "clinic_id": 1,
-                    "full_name": "Dr. Bench",
-                    "email": "bench@clinic.test",
-                    "role": "admin",
-                    "slack_team_id": team_id,
-                    "slack_user_id": ADMIN,
-                }
-            ],
-        )
+        insert_clinic(conn, team_id, now)
         clients = []
         for cid in range(1, CLIENTS + 1):
             roll = rnd.random()
@@ -170,7 +175,8 @@ def _sqlite_url(fresh: bool, team_id: str) -> str:
     return url
 
 
-def _postgres_url(fresh: bool, team_id: str) -> str | None:
+def postgres_schema_url(schema: str, fresh: bool) -> str | None:
+    """A migrated PostgreSQL schema at BENCH_DATABASE_URL (else TEST_DATABASE_URL); None when unreachable."""
     base = os.environ.get("BENCH_DATABASE_URL") or os.environ.get("TEST_DATABASE_URL")
     if not base:
         return None
@@ -178,15 +184,22 @@ def _postgres_url(fresh: bool, team_id: str) -> str | None:
         admin = create_engine(base, isolation_level="AUTOCOMMIT")
         with admin.connect() as conn:
             if fresh:
-                conn.execute(text(f'DROP SCHEMA IF EXISTS "{SCHEMA}" CASCADE'))
-            conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{SCHEMA}"'))
+                conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+            conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
         admin.dispose()
     except Exception as error:
         print(f"postgresql: skipped ({type(error).__name__}: {error})")
         return None
     sep = "&" if "?" in base else "?"
-    url = f"{base}{sep}options={quote(f'-csearch_path={SCHEMA}')}"
+    url = f"{base}{sep}options={quote(f'-csearch_path={schema}')}"
     db.upgrade(url)
+    return url
+
+
+def _postgres_url(fresh: bool, team_id: str) -> str | None:
+    url = postgres_schema_url(SCHEMA, fresh)
+    if url is None:
+        return None
     engine = db.make_engine(url)
     with engine.connect() as conn:
         loaded = conn.scalar(select(func.count()).select_from(Appointment))
@@ -206,11 +219,8 @@ def _percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
 
 
-def measure(url: str, runs: int) -> dict[str, list[float]]:
-    """Serve the app on `url` and time `runs` range changes; milliseconds per run."""
-    slack = TimedSlack(team_id="T0BENCH01").start()
-    slack.add_channel(CHANNEL, "frontdesk")
-    slack.add_user(ADMIN, email="bench@clinic.test", real_name="Dr. Bench")
+def serve_without_worker(url: str, slack: SandboxSlack) -> serve.Served:
+    """The app served on loopback over `url` and `slack`, with no dispatcher (nothing is texted)."""
     settings = Settings(
         database_url=url,
         slack_bot_token=slack.bot_token,
@@ -219,7 +229,15 @@ def measure(url: str, runs: int) -> dict[str, list[float]]:
         twilio_account_sid="AC" + "0" * 32,
         twilio_auth_token="x",
     )
-    served = serve.start(settings, host="127.0.0.1", port=0, worker=False)
+    return serve.start(settings, host="127.0.0.1", port=0, worker=False)
+
+
+def measure(url: str, runs: int) -> dict[str, list[float]]:
+    """Serve the app on `url` and time `runs` range changes; milliseconds per run."""
+    slack = TimedSlack(team_id="T0BENCH01").start()
+    slack.add_channel(CHANNEL, "frontdesk")
+    slack.add_user(ADMIN, email="bench@clinic.test", real_name="Dr. Bench")
+    served = serve_without_worker(url, slack)
     acks: list[float] = []
     updates: list[float] = []
     try:

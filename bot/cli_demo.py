@@ -282,7 +282,11 @@ def run_demo(out: Path, *, pace: float | None = None, stream: TextIO = sys.stdou
         sent = ana.submit(answer.shown["id"])
         if sent.body.get("response_action") != "clear":
             raise RuntimeError(f"the confirmation was refused: {sent.body}")
-        newest = alerts.recent_alerts(ctx.sessions, [summary.clinic_id], ctx.clock.now(), limit=1)
+        # Slack gets its answer first; the alert is created right after it.
+        newest = ana.wait_for(
+            lambda: alerts.recent_alerts(ctx.sessions, [summary.clinic_id], ctx.clock.now(), limit=1),
+            "the confirmed alert to be created",
+        )
         snap = _watch(ctx, newest[0].id, say, stream)
 
         say.heading(f"What #{CHANNEL_NAME} shows (as a Slack user reads it)")

@@ -8,14 +8,13 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from slack_bolt import App
-from slack_bolt.adapter.wsgi import SlackRequestHandler
 
 from bot.app import create_app
 from bot.container import AppContext
 from bot.conversation_relay import SYNC_JOB_ID
 from bot.inbound import make_inbound_handler
 from bot.main import Overrides, build, delivery_worker
-from bot.web import TwilioRoutes, WebApp, serve_in_thread
+from bot.web import SlackRoute, TwilioRoutes, WebApp, serve_in_thread
 from services.scheduler import DeliveryWorker
 from services.settings import Settings
 
@@ -90,7 +89,11 @@ def start(
     """
     late = _LateApp()
     http = serve_in_thread(
-        late, host or settings.host, settings.port if port is None else port, threads=threads
+        late,
+        host or settings.host,
+        settings.port if port is None else port,
+        threads=threads,
+        max_request_bytes=settings.max_request_bytes,
     )
     served: Served | None = None
     try:
@@ -103,7 +106,9 @@ def start(
         served = Served(app, ctx, http)
         if ctx.relay is None:
             raise RuntimeError("serving Slack needs SLACK_BOT_TOKEN")
-        slack: WSGIApp | None = SlackRequestHandler(app)
+        slack: WSGIApp | None = SlackRoute(
+            app, settings.slack_signing_secret or "", settings.max_request_bytes
+        )
         if settings.slack_app_token:
             from slack_bolt.adapter.socket_mode import SocketModeHandler
 
@@ -118,7 +123,7 @@ def start(
             settings.public_base_url,
             inbound=make_inbound_handler(ctx, ctx.relay),
         )
-        late.app = WebApp(ctx.sessions, twilio, slack=slack)
+        late.app = WebApp(ctx.sessions, twilio, slack=slack, max_request_bytes=settings.max_request_bytes)
         if worker:
             served.worker = delivery_worker(ctx, finalize_every=finalize_every)
             served.worker.add_job(SYNC_JOB_ID, ctx.relay.sync, 2.0)

@@ -3,16 +3,25 @@
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import logging
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
 
+from slack_bolt import App
+from slack_bolt.adapter.wsgi.http_request import WsgiHttpRequest
+from slack_bolt.adapter.wsgi.http_response import WsgiHttpResponse
+from slack_bolt.request import BoltRequest
+from slack_sdk.signature import SignatureVerifier
 from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
+from commands.envelope import check_shape
+from commands.errors import MalformedRequest
 from services.clock import Clock
 from services.delivery.callbacks import apply_status_callback
 from services.sms import validate_signature
@@ -20,7 +29,10 @@ from services.sms import validate_signature
 log = logging.getLogger(__name__)
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
-MAX_BODY = 1024 * 1024
+#: MAX_REQUEST_BYTES's default: 1 MiB, far above any request Slack or Twilio sends.
+MAX_REQUEST_BYTES = 1024 * 1024
+#: X-Slack-Request-Timestamp is Unix time in whole seconds.
+_TIMESTAMP = re.compile(r"[0-9]{1,12}")
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
 
 
@@ -34,11 +46,111 @@ class Reply:
 
 
 def _read_body(environ: dict[str, Any]) -> bytes:
+    """The body `take_body` left in `environ` (at most the cap)."""
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    return environ["wsgi.input"].read(length) if length > 0 else b""
+
+
+def take_body(environ: dict[str, Any], max_bytes: int) -> bytes | None:
+    """Read the request body, never more than `max_bytes` + 1 bytes; None when it is larger.
+
+    A declared Content-Length over the cap is refused before a byte of the body is read; a body without
+    one (chunked) is read up to the cap and refused past it. The body read is put back into `environ`.
+    """
     try:
-        length = int(environ.get("CONTENT_LENGTH") or 0)
+        declared = int(environ.get("CONTENT_LENGTH") or -1)
     except ValueError:
-        length = 0
-    return environ["wsgi.input"].read(min(length, MAX_BODY)) if length > 0 else b""
+        declared = -1
+    if declared > max_bytes:
+        return None
+    chunked = "chunked" in str(environ.get("HTTP_TRANSFER_ENCODING", "")).lower()
+    if declared < 0 and not chunked:
+        body = b""
+    else:
+        body = environ["wsgi.input"].read(max_bytes + 1 if declared < 0 else declared)
+    if len(body) > max_bytes:
+        return None
+    environ["wsgi.input"] = io.BytesIO(body)
+    environ["CONTENT_LENGTH"] = str(len(body))
+    return body
+
+
+def _answer(start_response: Callable[..., Any], reply: Reply) -> list[bytes]:
+    body = reply.body.encode("utf-8")
+    start_response(reply.status, [("Content-Type", reply.content_type), ("Content-Length", str(len(body)))])
+    return [body]
+
+
+def parse_slack_body(text: str, content_type: str | None) -> dict[str, Any]:
+    """The body as Bolt reads it (JSON; a form, whose `payload` field is JSON); ValueError when it is
+    not an object in one of these forms."""
+    if not text:
+        return {}
+    if (content_type or "").startswith("application/json") or text.startswith("{"):
+        parsed: Any = json.loads(text)
+    else:
+        form = dict(parse_qsl(text, keep_blank_values=True))
+        parsed = json.loads(form["payload"]) if "payload" in form else form
+    if not isinstance(parsed, dict):
+        raise ValueError("the body is not a JSON object or a form")
+    return parsed
+
+
+class SlackRoute:
+    """/slack/events: size, signature and syntax checked before Bolt sees anything.
+
+    In that order: a body over `max_bytes` is 413 (before it is read whole); a missing, stale or wrong
+    X-Slack-Signature or a non-integer X-Slack-Request-Timestamp is 401; a body that is not UTF-8 JSON or
+    a form (with JSON in `payload`), or lacks a field Slack always sends (`commands.envelope.check_shape`),
+    is 400. Only then does Bolt dispatch it, so nothing unverified reaches
+    a listener or the error handler. Signing: https://docs.slack.dev/authentication/verifying-requests-from-slack
+    (v0 HMAC-SHA256, requests older than 5 minutes refused).
+    """
+
+    def __init__(self, app: App, signing_secret: str, max_bytes: int = MAX_REQUEST_BYTES) -> None:
+        self.app = app
+        self.verifier = SignatureVerifier(signing_secret)
+        self.has_secret = bool(signing_secret)
+        self.max_bytes = max_bytes
+
+    def _refusal(self, environ: dict[str, Any]) -> tuple[Reply | None, str]:
+        """(A refusal, or None and the verified body text)."""
+        if environ.get("REQUEST_METHOD", "GET") != "POST":
+            return Reply("405 Method Not Allowed", "POST only"), ""
+        body = take_body(environ, self.max_bytes)
+        if body is None:
+            return Reply("413 Content Too Large", f"the body is over {self.max_bytes} bytes"), ""
+        timestamp = str(environ.get("HTTP_X_SLACK_REQUEST_TIMESTAMP") or "")
+        signature = environ.get("HTTP_X_SLACK_SIGNATURE")
+        try:
+            text = body.decode("utf-8")
+        except UnicodeDecodeError:
+            return Reply("400 Bad Request", "the body is not UTF-8"), ""
+        if not (
+            self.has_secret
+            and _TIMESTAMP.fullmatch(timestamp)
+            and self.verifier.is_valid(text, timestamp, signature)
+        ):
+            log.warning("refused a Slack request with a missing, stale or wrong signature")
+            return Reply("401 Unauthorized", "invalid request"), ""
+        try:
+            check_shape(parse_slack_body(text, environ.get("CONTENT_TYPE")))
+        except (ValueError, KeyError, MalformedRequest) as error:
+            log.warning("refused a signed Slack request that does not parse: %s", error)
+            return Reply("400 Bad Request", "malformed request"), ""
+        return None, text
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        refusal, text = self._refusal(environ)
+        if refusal is not None:
+            return _answer(start_response, refusal)
+        request = WsgiHttpRequest(environ)
+        answer = self.app.dispatch(
+            BoltRequest(body=text, query=request.query_string, headers=request.get_headers())
+        )
+        response = WsgiHttpResponse(status=answer.status, headers=answer.headers, body=answer.body)
+        start_response(response.status, response.get_headers())
+        return response.get_body()
 
 
 def public_url(environ: dict[str, Any], base_url: str | None) -> str:
@@ -104,11 +216,16 @@ class WebApp:
     """Routes requests to Bolt's WSGI handler, the Twilio webhooks and the health check."""
 
     def __init__(
-        self, sessions: sessionmaker[Session], twilio: TwilioRoutes | None, slack: WSGIApp | None = None
+        self,
+        sessions: sessionmaker[Session],
+        twilio: TwilioRoutes | None,
+        slack: WSGIApp | None = None,
+        max_request_bytes: int = MAX_REQUEST_BYTES,
     ) -> None:
         self.sessions = sessions
         self.twilio = twilio
         self.slack = slack
+        self.max_request_bytes = max_request_bytes
 
     def health(self) -> Reply:
         """200 when the database answers, 503 otherwise."""
@@ -134,6 +251,8 @@ class WebApp:
         elif path in ("/twilio/status", "/twilio/inbound") and self.twilio is not None:
             if method != "POST":
                 reply = Reply("405 Method Not Allowed", "POST only")
+            elif take_body(environ, self.max_request_bytes) is None:
+                reply = Reply("413 Content Too Large", f"the body is over {self.max_request_bytes} bytes")
             else:
                 try:
                     reply = (
@@ -146,23 +265,25 @@ class WebApp:
                     reply = Reply("500 Internal Server Error", "error")
         else:
             reply = Reply("404 Not Found", "not found")
-        body = reply.body.encode("utf-8")
-        start_response(
-            reply.status, [("Content-Type", reply.content_type), ("Content-Length", str(len(body)))]
-        )
-        return [body]
+        return _answer(start_response, reply)
 
 
 class HttpServer:
     """waitress running on a background thread; `close()` stops it from its own loop thread."""
 
-    def __init__(self, app: WSGIApp, host: str, port: int, threads: int) -> None:
+    def __init__(self, app: WSGIApp, host: str, port: int, threads: int, max_request_bytes: int) -> None:
         import threading
 
         from waitress.server import create_server
 
+        # waitress answers 413 itself for a body over the cap (declared or chunked) before buffering it.
         self.server: Any = create_server(
-            app, host=host, port=port, threads=threads, clear_untrusted_proxy_headers=False
+            app,
+            host=host,
+            port=port,
+            threads=threads,
+            clear_untrusted_proxy_headers=False,
+            max_request_body_size=max_request_bytes,
         )
         self.task_dispatcher = self.server.task_dispatcher
         self.thread = threading.Thread(target=self._run, name="http", daemon=True)
@@ -191,6 +312,12 @@ class HttpServer:
         self.thread.join(timeout=5)
 
 
-def serve_in_thread(app: WSGIApp, host: str = "127.0.0.1", port: int = 0, threads: int = 8) -> HttpServer:
+def serve_in_thread(
+    app: WSGIApp,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    threads: int = 8,
+    max_request_bytes: int = MAX_REQUEST_BYTES,
+) -> HttpServer:
     """Start waitress on a background thread (``.effective_port``, ``.close()``)."""
-    return HttpServer(app, host, port, threads)
+    return HttpServer(app, host, port, threads, max_request_bytes)

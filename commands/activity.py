@@ -11,6 +11,7 @@ from slack_sdk import WebClient
 from bot.container import AppContext
 from bot.views import activity_message
 from commands.context import app_context
+from commands.errors import MalformedRequest
 from commands.gate import chosen
 from services import alerts
 
@@ -26,14 +27,19 @@ class CancelClick:
 
     @classmethod
     def of(cls, body: dict[str, Any]) -> CancelClick:
-        """Parse a block_actions body from a channel message."""
+        """Parse a block_actions body from a channel message (MalformedRequest when it lacks a field)."""
         container = body.get("container") or {}
-        return cls(
-            int(body["actions"][0]["value"]),
-            container.get("channel_id") or body["channel"]["id"],
-            container.get("message_ts") or body["message"]["ts"],
-            body["user"]["id"],
-        )
+        try:
+            return cls(
+                int(body["actions"][0]["value"]),
+                container.get("channel_id") or body["channel"]["id"],
+                container.get("message_ts") or body["message"]["ts"],
+                body["user"]["id"],
+            )
+        except (KeyError, IndexError, TypeError, ValueError) as error:
+            raise MalformedRequest(
+                f"a Cancel click without its alert, channel or message: {error!r}"
+            ) from None
 
 
 def alert_clinic(body: dict[str, Any], ctx: AppContext) -> int:

@@ -34,6 +34,7 @@ from commands.compose_state import (
     resolve_range,
 )
 from commands.context import app_context
+from commands.errors import LOADING_VIEW
 from commands.gate import check_sender, chosen, identity_of
 from services import alerts, compose
 from services.alerts import NobodyToText
@@ -46,8 +47,6 @@ from services.timeranges import TimeRange
 log = logging.getLogger(__name__)
 
 COMMAND = "/mass-alert"
-#: Bolt context key: the loading modal opened for this request (the error handler shows refusals there).
-LOADING_VIEW = "loading_view_id"
 RANGE_ACTIONS = (ActionId.CLINIC_SELECT, ActionId.RANGE_SELECT, ActionId.CUSTOM_START, ActionId.CUSTOM_END)
 
 
@@ -55,6 +54,15 @@ def with_clinic(ctx: AppContext, meta: ComposeMeta, clinic_id: int) -> ComposeMe
     """The metadata switched to another clinic (its zone and pace)."""
     facts = clinic_facts(ctx.sessions, clinic_id, ctx.settings.alert_pace_seconds)
     return replace(meta, clinic_id=clinic_id, tz=facts.tz, pace=facts.pace)
+
+
+def authorized(
+    ctx: AppContext, client: WebClient, body: dict[str, Any], meta: ComposeMeta, clinic_id: int
+) -> ComposeMeta:
+    """The metadata for `clinic_id` once the acting person is authorized for it again (NotAuthorized
+    otherwise), with the clinic's time zone and pace read from the database, not from the view."""
+    check_sender(ctx, client, identity_of(body), clinic_id)
+    return with_clinic(ctx, meta, clinic_id)
 
 
 def recount(ctx: AppContext, meta: ComposeMeta, now: datetime) -> ComposeMeta:
@@ -147,8 +155,8 @@ def recount_view(ack: Ack, body: dict[str, Any], client: WebClient, context: dic
     meta = ComposeMeta.loads(view["private_metadata"])
     typed = ComposeInput.from_view(view, body["actions"][0])
     offered = {c for c, _ in meta.choices}
-    if typed.clinic_id is not None and typed.clinic_id != meta.clinic_id and typed.clinic_id in offered:
-        meta = with_clinic(ctx, meta, typed.clinic_id)
+    picked = typed.clinic_id if typed.clinic_id is not None and typed.clinic_id in offered else None
+    meta = authorized(ctx, client, body, meta, picked if picked is not None else meta.clinic_id)
     now = ctx.clock.now()
     update_view(client, view, render(ctx, recount(ctx, typed.over(meta), now), typed.message, now))
 
@@ -168,6 +176,7 @@ def push_skipped(ack: Ack, body: dict[str, Any], client: WebClient, context: dic
     ack()
     ctx = app_context(context)
     meta = ComposeMeta.loads(body["view"]["private_metadata"])
+    meta = authorized(ctx, client, body, meta, meta.clinic_id)
     now = ctx.clock.now()
     rng = resolve_range(meta, now, strict=False)
     found = compose.skipped(ctx.sessions, meta.clinic_id, rng, now) if rng is not None else []
@@ -227,8 +236,7 @@ def review(ack: Ack, body: dict[str, Any], context: dict[str, Any], client: WebC
     ctx = app_context(context)
     view = body["view"]
     meta = ComposeMeta.loads(view["private_metadata"])
-    clinic_id = chosen(context).clinic_id  # authorized again by the middleware, for this clinic
-    if clinic_id != meta.clinic_id:
-        meta = with_clinic(ctx, meta, clinic_id)
+    # Authorized again by the middleware, for this clinic; its zone and pace come from the database.
+    meta = with_clinic(ctx, meta, chosen(context).clinic_id)
     typed = ComposeInput.from_view(view)
     ack(**review_view(ctx, typed.over(meta), typed.message.strip(), ctx.clock.now(), client))

@@ -435,3 +435,12 @@ class DispatcherLock(Base):
     name: Mapped[str] = mapped_column(String(32), primary_key=True)
     holder: Mapped[str] = mapped_column(String(128))
     heartbeat_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class SlackEventReceipt(Base):
+    """An Events API delivery already taken in, by its event_id: Slack's retries are recognised."""
+
+    __tablename__ = "slack_event_receipts"
+
+    event_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)

@@ -193,6 +193,8 @@ class Settings:
     #: A TCP port: 1-65535 (RFC 793 gives it 16 bits; 0 asks the system for any port).
     port: Annotated[Whole, Field(ge=1, le=65535)] = 3000
     log_level: Annotated[str, AfterValidator(_log_level)] = "WARNING"
+    #: Largest request body the web routes accept (bytes); larger ones get 413 before they are read whole.
+    max_request_bytes: Annotated[Whole, Field(ge=1024)] = 1024 * 1024
 
 
 def _fields() -> dict[str, FieldInfo]:

@@ -76,7 +76,12 @@ def send(world: World, user: SlackUser, preset: str = "today+1") -> int:
     assert answer.shown is not None
     sent = user.submit(answer.shown["id"])
     assert sent.body == {"response_action": "clear"}
-    return world.alert_ids()[-1]
+    return created_alert(world)[-1]
+
+
+def created_alert(world: World) -> list[int]:
+    """The alerts once the confirmation's alert exists (Slack is answered before it is created)."""
+    return world.wait_for(lambda: world.alert_ids() or None, "the confirmed alert to be created")
 
 
 def report_rows(world: World, alert_id: int) -> dict[str, dict[str, str]]:
@@ -114,7 +119,7 @@ def test_custom_range_alert_turns_green_with_the_report_in_the_entrys_thread(wor
 
     assert ana.submit(confirm.shown["id"]).body == {"response_action": "clear"}
     assert confirm.shown["id"] not in world.slack.views  # the whole modal stack closed
-    (alert_id,) = world.alert_ids()
+    (alert_id,) = created_alert(world)
     first_post = world.wait_for(lambda: world.slack.calls_to("chat.postMessage"), "the activity entry")[0]
     assert first_post.params["channel"] == CHANNEL
     assert ActionId.CANCEL_ALERT in all_text(first_post.params["blocks"]) or any(
@@ -171,8 +176,9 @@ def test_a_double_clicked_confirm_creates_one_alert(world: World) -> None:
         click.join()
     assert [status for status, _ in answers] == [200, 200]
     assert all('"clear"' in text for _, text in answers)
-    (alert_id,) = world.alert_ids()
+    (alert_id,) = created_alert(world)
     world.wait_finished(alert_id)
+    assert world.alert_ids() == [alert_id]
     entries = [c for c in world.slack.calls_to("chat.postMessage") if c.params["channel"] == CHANNEL]
     assert len(entries) == 1
     assert len(world.twilio.messages) == 4  # five recipients; the landline is refused at create

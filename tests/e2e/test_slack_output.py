@@ -31,7 +31,7 @@ from tests.e2e.slack_world import (
     running_world,
     tomorrow_at,
 )
-from tests.e2e.test_slack_flow import block_text, report_rows, review, send
+from tests.e2e.test_slack_flow import block_text, created_alert, report_rows, review, send
 from tests.integration.recipient_builders import Builder
 
 #: A direct message between the admin and a colleague: the bot is not in it.
@@ -61,7 +61,7 @@ def test_typed_anywhere_the_alert_reports_only_in_the_clinics_channel(world: Wor
     eta = block_text(confirm.shown, BlockId.CONFIRM_ETA)
     assert f"<#{CHANNEL}>" in eta and f"<#{typed_in}>" not in all_text(confirm.shown)
     assert ana.submit(confirm.shown["id"]).body == {"response_action": "clear"}
-    (alert_id,) = world.alert_ids()
+    (alert_id,) = created_alert(world)
     done = world.wait_finished(alert_id)
     assert world.snapshot(alert_id).slack_channel_id == CHANNEL
 
