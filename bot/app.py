@@ -13,6 +13,7 @@ from slack_sdk.errors import SlackApiError
 
 import commands
 from bot.container import AppContext
+from bot.oauth import forget_on_uninstall, oauth_flow
 from bot.views import refusal_view
 from commands.compose import LOADING_VIEW
 from services.errors import DomainError
@@ -91,6 +92,8 @@ def handle_error(
 
 def create_app(ctx: AppContext) -> App:
     """The Bolt app over `ctx.client`; every HTTP request must carry a valid, fresh Slack signature."""
+    if ctx.installations is not None:
+        return create_oauth_app(ctx)
     app = App(
         client=ctx.slack,
         signing_secret=ctx.settings.slack_signing_secret or "",
@@ -100,6 +103,28 @@ def create_app(ctx: AppContext) -> App:
         raise_error_for_unhandled_request=False,
         logger=logging.getLogger("slack_bolt.app"),
     )
+    app.error(handle_error)
+    commands.register(app, ctx)
+    return app
+
+
+def create_oauth_app(ctx: AppContext) -> App:
+    """OAuth mode: Bolt authorizes each request with its workspace's installation (team or Enterprise
+    Grid org), serves /slack/install and /slack/oauth_redirect, and forgets a workspace's tokens on
+    app_uninstalled and tokens_revoked (Bolt's token revocation listeners)."""
+    assert ctx.installations is not None
+    app = App(
+        client=ctx.slack,
+        signing_secret=ctx.settings.slack_signing_secret or "",
+        oauth_flow=oauth_flow(ctx.settings, ctx.installations.engine, ctx.installations),
+        installation_store=ctx.installations,
+        request_verification_enabled=True,
+        token_verification_enabled=False,
+        process_before_response=False,
+        raise_error_for_unhandled_request=False,
+        logger=logging.getLogger("slack_bolt.app"),
+    )
+    forget_on_uninstall(app, ctx.installations)
     app.error(handle_error)
     commands.register(app, ctx)
     return app

@@ -48,6 +48,7 @@ class BlockId(StrEnum):
     HOME_NOTICE = "home_notice"
     HOME_ALERT = "home_alert"
     HOME_MORE = "home_more"
+    HOME_LINK = "home_link"
     CONVERSATION_ROOT = "conversation_root"
     CONVERSATION_QUOTE = "conversation_quote"
     CONVERSATION_CONTEXT = "conversation_context"
@@ -66,6 +67,7 @@ class ActionId(StrEnum):
     OPEN_REPORT = "open_report"
     CLOSE_CONVERSATION = "close_conversation"
     HOME_NEW_ALERT = "home_new_alert"
+    HOME_LINK_CLINIC = "home_link_clinic"
 
 
 _SEPARATOR = ":"

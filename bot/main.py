@@ -10,10 +10,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
 from bot.console import ConsoleNotifier
 from bot.container import AppContext
 from bot.conversation_relay import ConversationRelay
 from bot.notifier import SlackNotifier, build_client
+from bot.oauth import WorkspaceNotifier, WorkspaceTokens, installation_store, refuse_socket_mode
 from services.clock import Clock, SystemClock
 from services.db import make_engine, make_session_factory
 from services.delivery import DispatchConfig, Dispatcher
@@ -86,23 +90,13 @@ def build(settings: Settings, overrides: Overrides | None = None) -> AppContext:
     engine = make_engine(settings.database_url)
     sessions = make_session_factory(engine)
     clock = overrides.clock or SystemClock()
+    if settings.oauth_enabled:
+        return _build_oauth(settings, overrides, engine, sessions, clock)
     client = build_client(settings) if settings.slack_bot_token else None
     notifier = overrides.notifier or (
         SlackNotifier(client, clock) if client is not None else ConsoleNotifier()
     )
     relay = ConversationRelay(sessions, client, clock, lanes=RELAY_LANES) if client is not None else None
-    gateway = overrides.gateway or build_gateway(settings)
-    dispatcher = None
-    if gateway is not None:
-        dispatcher = Dispatcher(
-            sessions,
-            gateway,
-            clock,
-            dispatch_config(settings, overrides.progress_interval_seconds),
-            notifier,
-            capacity=settings.send_concurrency,
-            crash_points=overrides.crash_points,
-        )
     return AppContext(
         settings=settings,
         sessions=sessions,
@@ -111,7 +105,55 @@ def build(settings: Settings, overrides: Overrides | None = None) -> AppContext:
         engine=engine,
         notifier=notifier,
         relay=relay,
-        dispatcher=dispatcher,
+        dispatcher=_dispatcher(settings, overrides, sessions, clock, notifier),
+    )
+
+
+def _dispatcher(
+    settings: Settings,
+    overrides: Overrides,
+    sessions: sessionmaker[Session],
+    clock: Clock,
+    notifier: Notifier,
+) -> Dispatcher | None:
+    """The dispatcher, when an SMS gateway is configured (Twilio or an override)."""
+    gateway = overrides.gateway or build_gateway(settings)
+    if gateway is None:
+        return None
+    return Dispatcher(
+        sessions,
+        gateway,
+        clock,
+        dispatch_config(settings, overrides.progress_interval_seconds),
+        notifier,
+        capacity=settings.send_concurrency,
+        crash_points=overrides.crash_points,
+    )
+
+
+def _build_oauth(
+    settings: Settings, overrides: Overrides, engine: Engine, sessions: sessionmaker[Session], clock: Clock
+) -> AppContext:
+    """OAuth mode: the installation store, a token per workspace for notices and the relay (bot.oauth)."""
+    refuse_socket_mode(settings)
+    store = installation_store(settings, engine)
+    client = build_client(settings)  # no token: Bolt and WorkspaceTokens add each workspace's
+    tokens = WorkspaceTokens(sessions, client, store)
+    notifier = overrides.notifier or WorkspaceNotifier(tokens, clock)
+    relay = ConversationRelay(
+        sessions, client, clock, lanes=RELAY_LANES, client_for_channel=tokens.for_channel
+    )
+    return AppContext(
+        settings=settings,
+        sessions=sessions,
+        clock=clock,
+        client=client,
+        engine=engine,
+        notifier=notifier,
+        relay=relay,
+        dispatcher=_dispatcher(settings, overrides, sessions, clock, notifier),
+        installations=store,
+        tokens=tokens,
     )
 
 

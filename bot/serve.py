@@ -102,7 +102,7 @@ def start(
         app = create_app(ctx)
         served = Served(app, ctx, http)
         if ctx.relay is None:
-            raise RuntimeError("serving Slack needs SLACK_BOT_TOKEN")
+            raise RuntimeError("serving Slack needs SLACK_BOT_TOKEN (or the SLACK_CLIENT_* OAuth settings)")
         slack: WSGIApp | None = SlackRequestHandler(app)
         if settings.slack_app_token:
             from slack_bolt.adapter.socket_mode import SocketModeHandler
@@ -118,7 +118,7 @@ def start(
             settings.public_base_url,
             inbound=make_inbound_handler(ctx, ctx.relay),
         )
-        late.app = WebApp(ctx.sessions, twilio, slack=slack)
+        late.app = WebApp(ctx.sessions, twilio, slack=slack, oauth=settings.oauth_enabled)
         if worker:
             served.worker = delivery_worker(ctx, finalize_every=finalize_every)
             served.worker.add_job(SYNC_JOB_ID, ctx.relay.sync, 2.0)

@@ -1,4 +1,5 @@
-"""The HTTP surface as one WSGI app: /slack/events, /twilio/status, /twilio/inbound, /healthz."""
+"""The HTTP surface as one WSGI app: /slack/events, /twilio/status, /twilio/inbound, /healthz, and in OAuth
+mode /slack/install and /slack/oauth_redirect."""
 
 from __future__ import annotations
 
@@ -21,6 +22,9 @@ log = logging.getLogger(__name__)
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 MAX_BODY = 1024 * 1024
+SLACK_PATHS = frozenset({"/slack/events"})
+#: Bolt's OAuth flow (bot.oauth.INSTALL_PATH, REDIRECT_PATH).
+OAUTH_PATHS = frozenset({"/slack/install", "/slack/oauth_redirect"})
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
 
 
@@ -104,11 +108,18 @@ class WebApp:
     """Routes requests to Bolt's WSGI handler, the Twilio webhooks and the health check."""
 
     def __init__(
-        self, sessions: sessionmaker[Session], twilio: TwilioRoutes | None, slack: WSGIApp | None = None
+        self,
+        sessions: sessionmaker[Session],
+        twilio: TwilioRoutes | None,
+        slack: WSGIApp | None = None,
+        *,
+        oauth: bool = False,
     ) -> None:
         self.sessions = sessions
         self.twilio = twilio
         self.slack = slack
+        #: OAuth mode: Bolt also answers Add to Slack and Slack's redirect back (GET).
+        self.slack_paths = SLACK_PATHS | (OAUTH_PATHS if oauth else frozenset())
 
     def health(self) -> Reply:
         """200 when the database answers, 503 otherwise."""
@@ -126,7 +137,7 @@ class WebApp:
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
         method = environ.get("REQUEST_METHOD", "GET")
-        if path == "/slack/events" and self.slack is not None:
+        if path in self.slack_paths and self.slack is not None:
             return self.slack(environ, start_response)
         reply: Reply
         if path == "/healthz" and method in ("GET", "HEAD"):

@@ -36,6 +36,7 @@ def register(app: App, ctx: AppContext) -> None:
     )
     app.action(keyed_pattern(ActionId.OPEN_REPORT))(activity.ack_only)
     app.event("app_home_opened")(home.publish_home)
+    app.action(keyed_pattern(ActionId.HOME_LINK_CLINIC))(home.link_clinic_from_home)
     # Conversation threads: only users of the conversation's clinic answer or close them.
     app.event(
         "message", matchers=[conversations.is_thread_reply], middleware=[conversations.thread_of_clinic_user]
