@@ -87,6 +87,7 @@ def crash_points(environ: Mapping[str, str]) -> dict[str, int]:
 def build(settings: Settings, overrides: Overrides | None = None) -> AppContext:
     """Everything this process runs on, from validated settings; `close()` releases it."""
     overrides = overrides or Overrides()
+    refuse_socket_mode(settings)
     engine = make_engine(settings.database_url)
     sessions = make_session_factory(engine)
     clock = overrides.clock or SystemClock()
@@ -135,7 +136,6 @@ def _build_oauth(
     settings: Settings, overrides: Overrides, engine: Engine, sessions: sessionmaker[Session], clock: Clock
 ) -> AppContext:
     """OAuth mode: the installation store, a token per workspace for notices and the relay (bot.oauth)."""
-    refuse_socket_mode(settings)
     store = installation_store(settings, engine)
     client = build_client(settings)  # no token: Bolt and WorkspaceTokens add each workspace's
     tokens = WorkspaceTokens(sessions, client, store)

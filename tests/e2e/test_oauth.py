@@ -18,19 +18,21 @@ from urllib.parse import parse_qs, urlencode, urlparse
 
 import pytest
 from sqlalchemy import select, update
+from sqlalchemy.orm import Session, sessionmaker
 
 from bot import serve
 from bot.ids import ActionId, BlockId
 from sandbox import polling
 from sandbox.slack import SandboxSlack
 from sandbox.slack_events import EventSender, app_uninstalled_event, tokens_revoked_event
-from sandbox.slack_requests import event_body
+from sandbox.slack_requests import action, block_actions_payload, event_body
 from sandbox.slack_user import Answer, SlackUser
 from sandbox.twilio import SandboxTwilio
 from services import alerts, db
 from services.models import Clinic, MassAlert, Role, slack_bots, slack_installations
 from services.notify import AlertSnapshot
 from services.settings import Settings
+from tests.blockkit import all_text
 from tests.e2e.slack_world import SECRET, TWILIO_SID, TWILIO_TOKEN, TZ, tomorrow_at
 from tests.integration.recipient_builders import Builder
 
@@ -38,6 +40,7 @@ SOUTH, NORTH = "T0SANDBOX", "T0NORTH"
 SOUTH_CHANNEL, NORTH_CHANNEL = "C0SOUTHDESK", "C0NORTHDESK"
 SOUTH_ADMIN, NORTH_ADMIN = "U0SOUTHADMIN", "U0NORTHADMIN"
 STATE_SECRET = "e2e-state-secret"
+NORTH_SENDER = "+13125559999"
 MESSAGE = "The clinic closes at 3 PM today because of the storm. Please call to reschedule."
 
 
@@ -81,7 +84,7 @@ class Clinics:
     north_id: int
 
     @property
-    def sessions(self) -> Any:
+    def sessions(self) -> sessionmaker[Session]:
         return self.served.context.sessions
 
     def user(self, team_id: str, user_id: str, channel_id: str) -> TeamUser:
@@ -140,8 +143,12 @@ class Clinics:
         return polling.wait_for(found, f"the alert of clinic {clinic_id}", 15.0, interval=0.02)
 
     def wait_finished(self, alert_id: int, timeout: float = 30.0) -> AlertSnapshot:
+        def finished() -> AlertSnapshot | None:
+            snap = self.snapshot(alert_id)
+            return snap if snap.finished and snap.report_permalink else None
+
         return polling.wait_for(
-            lambda: (s := self.snapshot(alert_id)).finished and s.report_permalink and s,
+            finished,
             f"alert {alert_id} to finish with its report shared",
             timeout,
             interval=0.02,
@@ -157,7 +164,7 @@ def _seed(url: str) -> tuple[int, int]:
             for number, (name, team, channel, email, sender) in enumerate(
                 (
                     ("Happy Paws, South", SOUTH, SOUTH_CHANNEL, "ana@south.test", "+15005550006"),
-                    ("Happy Paws, North", NORTH, NORTH_CHANNEL, "nick@north.test", "+13125559999"),
+                    ("Happy Paws, North", NORTH, NORTH_CHANNEL, "nick@north.test", NORTH_SENDER),
                 )
             ):
                 clinic = b.clinic(
@@ -277,7 +284,7 @@ def test_two_workspaces_send_at_once_each_with_its_own_token(world: Clinics) -> 
     assert all(snap.succeeded and snap.sent == 3 for snap in done.values()), done
     assert {(m.from_, m.to[:9]) for m in world.twilio.messages} == {
         ("+15005550006", "+13125550"),
-        ("+13125559999", "+13125551"),
+        (NORTH_SENDER, "+13125551"),
     }
     channels = {world.south_id: SOUTH_CHANNEL, world.north_id: NORTH_CHANNEL}
     for clinic, snap in done.items():
@@ -294,6 +301,23 @@ def test_two_workspaces_send_at_once_each_with_its_own_token(world: Clinics) -> 
             assert call.team_id == (SOUTH if channel == SOUTH_CHANNEL else NORTH), call.method
     for team in (SOUTH, NORTH):
         assert world.slack.call_times("files.completeUploadExternal", team, answered_ok=True)
+    # A client's reply opens a thread in their own clinic's channel, posted with that workspace's token.
+    inbound = f"{world.served.base_url}/twilio/inbound"
+    assert (
+        world.twilio.simulate_inbound(inbound, from_="+13125551100", to=NORTH_SENDER, body="Thanks!") == 200
+    )
+    thread = polling.wait_for(
+        lambda: [
+            c
+            for c in world.slack.calls
+            if c.method == "chat.postMessage"
+            and c.params.get("channel") == NORTH_CHANNEL
+            and "Thanks!" in str(c.params)
+        ],
+        "the reply in North's channel",
+        15.0,
+    )
+    assert thread[0].response["ok"] and thread[0].token == tokens[NORTH]
 
 
 def test_uninstall_mid_alert_holds_the_notices_and_a_reinstall_delivers_them(
@@ -316,7 +340,8 @@ def test_uninstall_mid_alert_holds_the_notices_and_a_reinstall_delivers_them(
     polling.wait_for(lambda: "held" in caplog.text, "the held notice in the log", 15.0)
     assert len(world.twilio.messages) == 3
     with world.sessions() as session:
-        assert session.get(MassAlert, alert_id).completion_notified_at is None  # type: ignore[union-attr]
+        held = session.get(MassAlert, alert_id)
+        assert held is not None and held.completion_notified_at is None
     assert "uninstalled from Slack workspace T0NORTH" in caplog.text
     world.install(NORTH, NORTH_ADMIN)
     done = world.wait_finished(alert_id)
@@ -346,7 +371,9 @@ def test_a_request_from_one_workspace_cannot_act_on_anothers_clinic(world: Clini
     entry_ts = polling.wait_for(lambda: world.snapshot(alert_id).slack_message_ts, "the entry", 15.0)
     # North's admin is also on South's clinic list (same email), but asks from North's workspace.
     with world.sessions() as session, session.begin():
-        Builder(session).user(session.get(Clinic, world.south_id), "nick@north.test", Role.ADMIN, name="Nick")
+        south = session.get(Clinic, world.south_id)
+        assert south is not None
+        Builder(session).user(south, "nick@north.test", Role.ADMIN, name="Nick")
     nick = world.user(NORTH, NORTH_ADMIN, SOUTH_CHANNEL)  # as if the channel were shared with North
     before = len(world.slack.calls)
     nick.click_message_button(
@@ -367,3 +394,33 @@ def test_a_request_from_one_workspace_cannot_act_on_anothers_clinic(world: Clini
     # The refusal went out with North's token, never South's.
     south_token = world.slack.workspace(SOUTH).bot_token
     assert all(c.token != south_token for c in world.slack.calls if c.team_id == NORTH)
+
+
+def test_an_admin_links_the_clinic_the_operator_created_unlinked_from_app_home(world: Clinics) -> None:
+    with world.sessions() as session, session.begin():
+        session.execute(update(Clinic).where(Clinic.id == world.south_id).values(slack_team_id=None))
+    world.install(SOUTH, SOUTH_ADMIN)
+    ana = world.user(SOUTH, SOUTH_ADMIN, SOUTH_CHANNEL)
+    home = ana.open_home()
+    assert "not linked to a clinic yet" in all_text(home)
+    link = next(b for b in home["blocks"] if b.get("block_id") == BlockId.HOME_LINK)
+    assert [e["text"]["text"] for e in link["elements"]] == ["Link Happy Paws, South to this workspace"]
+    before = len(world.slack.calls_to("views.publish"))
+    click = action("button", link["elements"][0]["action_id"], BlockId.HOME_LINK, str(world.south_id))
+    body = block_actions_payload(
+        user_id=SOUTH_ADMIN,
+        trigger_id=world.slack.new_trigger_id(),
+        actions=[click],
+        view=home,
+        team_id=SOUTH,
+    )
+    assert ana.send(body)[0] == 200
+    polling.wait_for(
+        lambda: len(world.slack.calls_to("views.publish")) > before, "Home published again", 15.0
+    )
+    assert "Recent mass text alerts: Happy Paws, South" in all_text(world.slack.home_views[SOUTH_ADMIN])
+    with world.sessions() as session:
+        linked = session.get(Clinic, world.south_id)
+        assert linked is not None and linked.slack_team_id == SOUTH
+    send(ana)  # and the clinic's admin can now send from the workspace
+    assert world.wait_finished(world.alert_of(world.south_id)).succeeded

@@ -166,7 +166,10 @@ def test_oauth_mode_needs_no_bot_token_and_needs_all_three_variables() -> None:
     partial = {"SLACK_CLIENT_ID": "1.2", "SLACK_CLIENT_SECRET": "cs", "SLACK_SIGNING_SECRET": "s"}
     with pytest.raises(SettingsError) as raised:
         load_settings(partial, require=(SLACK,))
-    assert "SLACK_BOT_TOKEN is required (the bot token, xoxb-..., from OAuth & Permissions)" in raised.value.problems
+    assert (
+        "SLACK_BOT_TOKEN is required (the bot token, xoxb-..., from OAuth & Permissions)"
+        in raised.value.problems
+    )
 
 
 def test_secrets_are_read_from_name_file_variables(tmp_path: Path) -> None:
