@@ -10,9 +10,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
-from sqlalchemy import Engine
-from sqlalchemy.orm import Session, sessionmaker
-
 from bot.console import ConsoleNotifier
 from bot.container import AppContext
 from bot.conversation_relay import ConversationRelay
@@ -91,58 +88,40 @@ def build(settings: Settings, overrides: Overrides | None = None) -> AppContext:
     engine = make_engine(settings.database_url)
     sessions = make_session_factory(engine)
     clock = overrides.clock or SystemClock()
-    if settings.oauth_enabled:
-        return _build_oauth(settings, overrides, engine, sessions, clock)
-    client = build_client(settings) if settings.slack_bot_token else None
+    # OAuth mode: no token of its own; Bolt and WorkspaceTokens use each workspace's installation.
+    client = build_client(settings) if settings.slack_bot_token or settings.oauth_enabled else None
+    store = installation_store(settings, engine) if settings.oauth_enabled else None
+    tokens = WorkspaceTokens(sessions, client, store) if store is not None and client is not None else None
     notifier = overrides.notifier or (
-        SlackNotifier(client, clock) if client is not None else ConsoleNotifier()
+        WorkspaceNotifier(tokens, clock)
+        if tokens is not None
+        else SlackNotifier(client, clock)
+        if client is not None
+        else ConsoleNotifier()
     )
-    relay = ConversationRelay(sessions, client, clock, lanes=RELAY_LANES) if client is not None else None
-    return AppContext(
-        settings=settings,
-        sessions=sessions,
-        clock=clock,
-        client=client,
-        engine=engine,
-        notifier=notifier,
-        relay=relay,
-        dispatcher=_dispatcher(settings, overrides, sessions, clock, notifier),
+    relay = (
+        ConversationRelay(
+            sessions,
+            client,
+            clock,
+            lanes=RELAY_LANES,
+            client_for_channel=tokens.for_channel if tokens is not None else None,
+        )
+        if client is not None
+        else None
     )
-
-
-def _dispatcher(
-    settings: Settings,
-    overrides: Overrides,
-    sessions: sessionmaker[Session],
-    clock: Clock,
-    notifier: Notifier,
-) -> Dispatcher | None:
-    """The dispatcher, when an SMS gateway is configured (Twilio or an override)."""
     gateway = overrides.gateway or build_gateway(settings)
-    if gateway is None:
-        return None
-    return Dispatcher(
-        sessions,
-        gateway,
-        clock,
-        dispatch_config(settings, overrides.progress_interval_seconds),
-        notifier,
-        capacity=settings.send_concurrency,
-        crash_points=overrides.crash_points,
-    )
-
-
-def _build_oauth(
-    settings: Settings, overrides: Overrides, engine: Engine, sessions: sessionmaker[Session], clock: Clock
-) -> AppContext:
-    """OAuth mode: the installation store, a token per workspace for notices and the relay (bot.oauth)."""
-    store = installation_store(settings, engine)
-    client = build_client(settings)  # no token: Bolt and WorkspaceTokens add each workspace's
-    tokens = WorkspaceTokens(sessions, client, store)
-    notifier = overrides.notifier or WorkspaceNotifier(tokens, clock)
-    relay = ConversationRelay(
-        sessions, client, clock, lanes=RELAY_LANES, client_for_channel=tokens.for_channel
-    )
+    dispatcher = None
+    if gateway is not None:
+        dispatcher = Dispatcher(
+            sessions,
+            gateway,
+            clock,
+            dispatch_config(settings, overrides.progress_interval_seconds),
+            notifier,
+            capacity=settings.send_concurrency,
+            crash_points=overrides.crash_points,
+        )
     return AppContext(
         settings=settings,
         sessions=sessions,
@@ -151,7 +130,7 @@ def _build_oauth(
         engine=engine,
         notifier=notifier,
         relay=relay,
-        dispatcher=_dispatcher(settings, overrides, sessions, clock, notifier),
+        dispatcher=dispatcher,
         installations=store,
         tokens=tokens,
     )
