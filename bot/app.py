@@ -11,6 +11,7 @@ from slack_sdk import WebClient
 
 import commands
 from bot.container import AppContext
+from bot.oauth import forget_on_uninstall, oauth_flow
 from bot.views import refusal_view
 from commands.errors import MalformedRequest, log_error, tell, user_message
 
@@ -49,6 +50,8 @@ def create_app(ctx: AppContext) -> App:
     `bot.web.SlackRoute` verifies the signature (and the body's size and syntax) before Bolt sees the
     request; Bolt's own check stays on as a second line.
     """
+    if ctx.installations is not None:
+        return create_oauth_app(ctx)
     app = App(
         client=ctx.slack,
         signing_secret=ctx.settings.slack_signing_secret or "",
@@ -58,6 +61,28 @@ def create_app(ctx: AppContext) -> App:
         raise_error_for_unhandled_request=False,
         logger=logging.getLogger("slack_bolt.app"),
     )
+    app.error(handle_error)
+    commands.register(app, ctx)
+    return app
+
+
+def create_oauth_app(ctx: AppContext) -> App:
+    """OAuth mode: Bolt authorizes each request with its workspace's installation (team or Enterprise
+    Grid org), serves /slack/install and /slack/oauth_redirect, and forgets a workspace's tokens on
+    app_uninstalled and tokens_revoked (Bolt's token revocation listeners)."""
+    assert ctx.installations is not None
+    app = App(
+        client=ctx.slack,
+        signing_secret=ctx.settings.slack_signing_secret or "",
+        oauth_flow=oauth_flow(ctx.settings, ctx.installations.engine, ctx.installations),
+        installation_store=ctx.installations,
+        request_verification_enabled=True,
+        token_verification_enabled=False,
+        process_before_response=False,
+        raise_error_for_unhandled_request=False,
+        logger=logging.getLogger("slack_bolt.app"),
+    )
+    forget_on_uninstall(app, ctx.installations)
     app.error(handle_error)
     commands.register(app, ctx)
     return app

@@ -31,6 +31,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     add.add_argument("--slack-team", help="the Slack workspace id (T...)")
     add.add_argument("--slack-channel", help="the Slack channel for alert activity (C...)")
+    add.add_argument(
+        "--slack-enterprise", help="OAuth mode, Enterprise Grid org-wide install: the organization id (E...)"
+    )
     add.add_argument("--contact-phone", help="the clinic's phone number for clients")
     add.set_defaults(func=_clinic_add)
     listing = clinic_verbs.add_parser("list", help="list clinics")
@@ -83,6 +86,7 @@ def _clinic_add(args: argparse.Namespace) -> int:
                 slack_channel_id=args.slack_channel,
                 contact_phone=args.contact_phone,
                 region=runtime.settings.default_region,
+                slack_enterprise_id=args.slack_enterprise,
             )
             print(
                 f"added clinic {clinic.id}: {clinic.name} ({clinic.timezone}), sender "

@@ -14,7 +14,10 @@ from services.notify import Notifier
 from services.settings import Settings
 
 if TYPE_CHECKING:
+    from slack_sdk.oauth.installation_store.sqlalchemy import SQLAlchemyInstallationStore
+
     from bot.conversation_relay import ConversationRelay
+    from bot.oauth import WorkspaceTokens
     from services.delivery import Dispatcher
 
 
@@ -22,7 +25,8 @@ if TYPE_CHECKING:
 class AppContext:
     """Settings, the database, the clock and the parts built from them for this process.
 
-    `client` (the Slack Web API) and `relay` exist when a Slack bot token is configured; `dispatcher` when
+    `client` (the Slack Web API) and `relay` exist when a Slack bot token is configured (in OAuth mode
+    `client` carries no token and `installations`/`tokens` are set); `dispatcher` when
     an SMS gateway is (Twilio credentials or an override); `engine` when this context owns the database
     connection pool (`close` disposes it).
     """
@@ -35,6 +39,9 @@ class AppContext:
     notifier: Notifier | None = None
     relay: ConversationRelay | None = None
     dispatcher: Dispatcher | None = None
+    #: OAuth mode only: the installations (slack_sdk's SQLAlchemy store) and each workspace's client.
+    installations: SQLAlchemyInstallationStore | None = None
+    tokens: WorkspaceTokens | None = None
 
     @property
     def slack(self) -> WebClient:

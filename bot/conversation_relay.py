@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
@@ -81,9 +82,12 @@ class ConversationRelay:
         *,
         lanes: int = 0,
         max_backlog: int = 2000,
+        client_for_channel: Callable[[str], WebClient] | None = None,
     ) -> None:
         self.sessions = sessions
         self.client = client
+        #: OAuth mode: the client carrying the token of the workspace a channel's clinic belongs to.
+        self.client_for_channel = client_for_channel
         self.clock = clock
         self.max_backlog = max_backlog
         self._lanes = [ThreadPoolExecutor(1, thread_name_prefix=f"slack-relay-{i}") for i in range(lanes)]
@@ -93,6 +97,10 @@ class ConversationRelay:
         self._unsaved_since = 0.0
         #: Names for mentions in staff answers (users.info, conversations.info), cached.
         self.directory = SlackDirectory()
+
+    def _slack(self, channel_id: str) -> WebClient:
+        """The client to post into `channel_id` with (its workspace's token in OAuth mode)."""
+        return self.client if self.client_for_channel is None else self.client_for_channel(channel_id)
 
     def after_inbound(self, result: InboundResult) -> None:
         """Post what an inbound text did (now, or on a background lane when the relay has lanes)."""
@@ -236,7 +244,7 @@ class ConversationRelay:
         if reply.channel_id is None or reply.thread_ts is None:
             return
         line = status_line(replace(reply, status="queued"))
-        response = self.client.chat_postMessage(
+        response = self._slack(reply.channel_id).chat_postMessage(
             channel=reply.channel_id, thread_ts=reply.thread_ts, text=line, blocks=[context(line)]
         )
         conv.record_ack(self.sessions, message_id, str(response["ts"]), "queued")
@@ -249,7 +257,9 @@ class ConversationRelay:
         if reply.status not in conv.SHOWN_STATUSES:
             return 0
         line = status_line(reply)
-        self.client.chat_update(channel=reply.channel_id, ts=reply.ack_ts, text=line, blocks=[context(line)])
+        self._slack(reply.channel_id).chat_update(
+            channel=reply.channel_id, ts=reply.ack_ts, text=line, blocks=[context(line)]
+        )
         conv.mark_shown(self.sessions, message_id, reply.ack_ts, reply.shown, reply.status)
         return 1
 
@@ -258,7 +268,7 @@ class ConversationRelay:
         header = conv.thread_header(self.sessions, conversation_id)
         if header.channel_id is None or header.thread_ts is None:
             return
-        self.client.chat_update(
+        self._slack(header.channel_id).chat_update(
             channel=header.channel_id,
             ts=header.thread_ts,
             text=root_text(header, header.root_body),
@@ -278,9 +288,13 @@ class ConversationRelay:
     def tell(self, channel_id: str, user_id: str, thread_ts: str | None, text: str) -> None:
         """A message only `user_id` sees, in the thread (refusals of staff answers)."""
         try:
-            self.client.chat_postEphemeral(channel=channel_id, user=user_id, thread_ts=thread_ts, text=text)
+            self._slack(channel_id).chat_postEphemeral(
+                channel=channel_id, user=user_id, thread_ts=thread_ts, text=text
+            )
         except SlackApiError as error:
             log.warning("could not tell %s: %s", user_id, error.response.get("error"))
+        except LookupError as error:  # OAuth mode: the workspace has no installation
+            log.warning("could not tell %s: %s", user_id, error)
 
     # --- posting -------------------------------------------------------------------------------------
 
@@ -291,7 +305,7 @@ class ConversationRelay:
             conv.release(self.sessions, message_ids=ids, conversation_id=header.conversation_id)
             return None
         try:
-            response = self.client.chat_postMessage(
+            response = self._slack(header.channel_id).chat_postMessage(
                 channel=header.channel_id,
                 text=root_text(header, body),
                 blocks=root_blocks(header, body),
@@ -320,7 +334,7 @@ class ConversationRelay:
                 conv.release(self.sessions, message_ids=[i.message_id for i in items[index:]])
                 return index
             try:
-                response = self.client.chat_postMessage(
+                response = self._slack(header.channel_id).chat_postMessage(
                     channel=header.channel_id,
                     thread_ts=header.thread_ts,
                     text=inbound_line(header, item.body),
@@ -382,6 +396,8 @@ class ConversationRelay:
             result.clinic_name or "the clinic",
         )
         try:
-            self.client.chat_postMessage(channel=channel, text=line, blocks=[context(line)])
+            self._slack(channel).chat_postMessage(channel=channel, text=line, blocks=[context(line)])
         except SlackApiError as error:
             log.warning("could not post an opt-out notice: %s", error.response.get("error"))
+        except LookupError as error:  # OAuth mode: the workspace has no installation
+            log.warning("could not post an opt-out notice: %s", error)

@@ -51,6 +51,7 @@ class BlockId(StrEnum):
     HOME_MORE = "home_more"
     HOME_FILTER = "home_filter"
     HOME_PAGES = "home_pages"
+    HOME_LINK = "home_link"
     CONVERSATION_ROOT = "conversation_root"
     CONVERSATION_QUOTE = "conversation_quote"
     CONVERSATION_CONTEXT = "conversation_context"
@@ -72,6 +73,7 @@ class ActionId(StrEnum):
     HOME_CLINIC_FILTER = "home_clinic_filter"
     HOME_PREVIOUS = "home_previous"
     HOME_NEXT = "home_next"
+    HOME_LINK_CLINIC = "home_link_clinic"
 
 
 _SEPARATOR = ":"

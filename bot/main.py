@@ -14,6 +14,7 @@ from bot.console import ConsoleNotifier
 from bot.container import AppContext
 from bot.conversation_relay import ConversationRelay
 from bot.notifier import SlackNotifier, build_client
+from bot.oauth import WorkspaceNotifier, WorkspaceTokens, installation_store, refuse_socket_mode
 from services.clock import Clock, SystemClock
 from services.db import make_engine, make_session_factory
 from services.delivery import DispatchConfig, Dispatcher
@@ -83,14 +84,32 @@ def crash_points(environ: Mapping[str, str]) -> dict[str, int]:
 def build(settings: Settings, overrides: Overrides | None = None) -> AppContext:
     """Everything this process runs on, from validated settings; `close()` releases it."""
     overrides = overrides or Overrides()
+    refuse_socket_mode(settings)
     engine = make_engine(settings.database_url)
     sessions = make_session_factory(engine)
     clock = overrides.clock or SystemClock()
-    client = build_client(settings) if settings.slack_bot_token else None
+    # OAuth mode: no token of its own; Bolt and WorkspaceTokens use each workspace's installation.
+    client = build_client(settings) if settings.slack_bot_token or settings.oauth_enabled else None
+    store = installation_store(settings, engine) if settings.oauth_enabled else None
+    tokens = WorkspaceTokens(sessions, client, store) if store is not None and client is not None else None
     notifier = overrides.notifier or (
-        SlackNotifier(client, clock) if client is not None else ConsoleNotifier()
+        WorkspaceNotifier(tokens, clock)
+        if tokens is not None
+        else SlackNotifier(client, clock)
+        if client is not None
+        else ConsoleNotifier()
     )
-    relay = ConversationRelay(sessions, client, clock, lanes=RELAY_LANES) if client is not None else None
+    relay = (
+        ConversationRelay(
+            sessions,
+            client,
+            clock,
+            lanes=RELAY_LANES,
+            client_for_channel=tokens.for_channel if tokens is not None else None,
+        )
+        if client is not None
+        else None
+    )
     gateway = overrides.gateway or build_gateway(settings)
     dispatcher = None
     if gateway is not None:
@@ -112,6 +131,8 @@ def build(settings: Settings, overrides: Overrides | None = None) -> AppContext:
         notifier=notifier,
         relay=relay,
         dispatcher=dispatcher,
+        installations=store,
+        tokens=tokens,
     )
 
 

@@ -105,7 +105,7 @@ def start(
         app = create_app(ctx)
         served = Served(app, ctx, http)
         if ctx.relay is None:
-            raise RuntimeError("serving Slack needs SLACK_BOT_TOKEN")
+            raise RuntimeError("serving Slack needs SLACK_BOT_TOKEN (or the SLACK_CLIENT_* OAuth settings)")
         slack: WSGIApp | None = SlackRoute(
             app, settings.slack_signing_secret or "", settings.max_request_bytes
         )
@@ -123,7 +123,13 @@ def start(
             settings.public_base_url,
             inbound=make_inbound_handler(ctx, ctx.relay),
         )
-        late.app = WebApp(ctx.sessions, twilio, slack=slack, max_request_bytes=settings.max_request_bytes)
+        late.app = WebApp(
+            ctx.sessions,
+            twilio,
+            slack=slack,
+            max_request_bytes=settings.max_request_bytes,
+            oauth=settings.oauth_enabled,
+        )
         if worker:
             served.worker = delivery_worker(ctx, finalize_every=finalize_every)
             served.worker.add_job(SYNC_JOB_ID, ctx.relay.sync, 2.0)

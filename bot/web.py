@@ -1,4 +1,5 @@
-"""The HTTP surface as one WSGI app: /slack/events, /twilio/status, /twilio/inbound, /healthz."""
+"""The HTTP surface as one WSGI app: /slack/events, /twilio/status, /twilio/inbound, /healthz, and in OAuth
+mode /slack/install and /slack/oauth_redirect."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from slack_bolt import App
+from slack_bolt.adapter.wsgi import SlackRequestHandler
 from slack_bolt.adapter.wsgi.http_request import WsgiHttpRequest
 from slack_bolt.adapter.wsgi.http_response import WsgiHttpResponse
 from slack_bolt.request import BoltRequest
@@ -33,6 +35,9 @@ WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 MAX_REQUEST_BYTES = 1024 * 1024
 #: X-Slack-Request-Timestamp is Unix time in whole seconds.
 _TIMESTAMP = re.compile(r"[0-9]{1,12}")
+SLACK_PATHS = frozenset({"/slack/events"})
+#: Bolt's OAuth flow (bot.oauth.INSTALL_PATH, REDIRECT_PATH).
+OAUTH_PATHS = frozenset({"/slack/install", "/slack/oauth_redirect"})
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
 
 
@@ -112,6 +117,7 @@ class SlackRoute:
         self.verifier = SignatureVerifier(signing_secret)
         self.has_secret = bool(signing_secret)
         self.max_bytes = max_bytes
+        self.oauth_pages = SlackRequestHandler(app)
 
     def _refusal(self, environ: dict[str, Any]) -> tuple[Reply | None, str]:
         """(A refusal, or None and the verified body text)."""
@@ -141,6 +147,10 @@ class SlackRoute:
         return None, text
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if environ.get("REQUEST_METHOD") == "GET" and self.app.oauth_flow is not None:
+            # OAuth mode: Add to Slack and Slack's redirect back are browser GETs, unsigned by design;
+            # Bolt's OAuth flow checks them itself (the HMAC-signed state, then oauth.v2.access).
+            return self.oauth_pages(environ, start_response)
         refusal, text = self._refusal(environ)
         if refusal is not None:
             return _answer(start_response, refusal)
@@ -221,11 +231,15 @@ class WebApp:
         twilio: TwilioRoutes | None,
         slack: WSGIApp | None = None,
         max_request_bytes: int = MAX_REQUEST_BYTES,
+        *,
+        oauth: bool = False,
     ) -> None:
         self.sessions = sessions
         self.twilio = twilio
         self.slack = slack
         self.max_request_bytes = max_request_bytes
+        #: OAuth mode: Bolt also answers Add to Slack and Slack's redirect back (GET).
+        self.slack_paths = SLACK_PATHS | (OAUTH_PATHS if oauth else frozenset())
 
     def health(self) -> Reply:
         """200 when the database answers, 503 otherwise."""
@@ -243,7 +257,7 @@ class WebApp:
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
         method = environ.get("REQUEST_METHOD", "GET")
-        if path == "/slack/events" and self.slack is not None:
+        if path in self.slack_paths and self.slack is not None:
             return self.slack(environ, start_response)
         reply: Reply
         if path == "/healthz" and method in ("GET", "HEAD"):

@@ -51,6 +51,7 @@ def register(app: App, ctx: AppContext) -> None:
     app.event("app_home_opened")(home.publish_home)
     for action_id in (ActionId.HOME_CLINIC_FILTER, ActionId.HOME_PREVIOUS, ActionId.HOME_NEXT):
         app.action(str(action_id))(home.turn_page)
+    app.action(keyed_pattern(ActionId.HOME_LINK_CLINIC))(home.link_clinic_from_home)
     # Conversation threads: only users of the conversation's clinic answer or close them.
     app.event(
         "message", matchers=[conversations.is_thread_reply], middleware=[conversations.thread_of_clinic_user]

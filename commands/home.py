@@ -1,5 +1,6 @@
 """App Home: the history of the person's clinics' alerts, published when the Home tab opens, when the
-clinic filter changes and when Next / Previous is pressed."""
+clinic filter changes and when Next / Previous is pressed; in OAuth mode, a Link button for an Admin whose
+clinic the operator created without a workspace."""
 
 from __future__ import annotations
 
@@ -7,15 +8,20 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
+from slack_bolt import BoltContext
 from slack_sdk import WebClient
+from slack_sdk.models.blocks import ActionsBlock, ButtonElement
 
 from bot.container import AppContext
+from bot.ids import ActionId, BlockId, keyed, split_key
 from bot.views import home_view
+from bot.views.common import plain
 from bot.views.home import HISTORY_DAYS, PAGE_SIZE, HomeClinic, HomePage, HomeQuery
 from commands.context import app_context
 from commands.gate import SlackIdentity, email_of, identity_of
 from services import alerts
-from services.authorization import memberships, not_linked
+from services.authorization import Refusal, memberships, not_linked
+from services.installations import UnlinkedClinic, link_clinic, unlinked_clinics
 
 
 def home_for(
@@ -29,8 +35,12 @@ def home_for(
     email = email_of(client, identity.user_id)
     with ctx.sessions() as session:
         mine = memberships(session, team_id=identity.team_id, user_id=identity.user_id, email=email)
-        if not mine:
-            return home_view(None, now=now, notice=str(not_linked(session, identity.team_id, email)))
+        refusal = None if mine else not_linked(session, identity.team_id, email)
+    if refusal is not None:
+        view = home_view(None, now=now, notice=str(refusal))
+        if ctx.installations is not None and refusal.reason == Refusal.WORKSPACE_NOT_LINKED:
+            view["blocks"][1:1] = link_blocks(unlinked_clinics(ctx.sessions, email))
+        return view
     query = query or HomeQuery()
     if query.clinic_id not in {m.clinic_id for m in mine}:
         query = HomeQuery(None, query.page)
@@ -73,3 +83,37 @@ def turn_page(
     identity = identity_of(body)
     view = home_for(app_context(context), client, identity, HomeQuery.parse(value))
     client.views_publish(user_id=identity.user_id, view=view)
+
+
+def link_blocks(clinics: list[UnlinkedClinic]) -> list[dict[str, Any]]:
+    """OAuth mode, for an Admin of clinics the operator created unlinked: one "Link" button per clinic."""
+    if not clinics:
+        return []
+    buttons = [
+        ButtonElement(
+            text=plain(f"Link {clinic.name} to this workspace", 75),
+            action_id=keyed(ActionId.HOME_LINK_CLINIC, clinic.clinic_id),
+            value=str(clinic.clinic_id),
+        )
+        for clinic in clinics[:25]  # Slack: at most 25 elements in an actions block
+    ]
+    return [ActionsBlock(block_id=BlockId.HOME_LINK, elements=buttons).to_dict()]
+
+
+def link_clinic_from_home(
+    ack: Callable[[], None], body: dict[str, Any], client: WebClient, context: BoltContext
+) -> None:
+    """The Home tab's Link button: the Admin's clinic joins this workspace, then Home shows its alerts."""
+    ack()
+    ctx = app_context(context)
+    identity = identity_of(body)
+    _, key = split_key(str((body.get("actions") or [{}])[0].get("action_id", "")))
+    link_clinic(
+        ctx.sessions,
+        int(key or 0),
+        email=email_of(client, identity.user_id),
+        team_id=identity.team_id,
+        enterprise_id=context.enterprise_id,
+        user_id=identity.user_id,
+    )
+    client.views_publish(user_id=identity.user_id, view=home_for(ctx, client, identity))

@@ -60,7 +60,12 @@ def _memberships(
     linked = session.execute(
         select(ClinicUser, Clinic)
         .join(Clinic, Clinic.id == ClinicUser.clinic_id)
-        .where(ClinicUser.slack_team_id == team_id, ClinicUser.slack_user_id == user_id)
+        .where(
+            ClinicUser.slack_team_id == team_id,
+            ClinicUser.slack_user_id == user_id,
+            # Workspace isolation: never a clinic linked to another workspace (issue 16).
+            or_(Clinic.slack_team_id.is_(None), Clinic.slack_team_id == team_id),
+        )
     ).all()
     found: dict[int, tuple[ClinicUser, Clinic]] = {clinic.id: (user, clinic) for user, clinic in linked}
     address = (email or "").strip().lower()

@@ -15,6 +15,7 @@ from services.phones import normalize_phone
 
 _MESSAGING_SERVICE = re.compile(r"MG[0-9a-fA-F]{32}")
 _SLACK_TEAM = re.compile(r"[TE][A-Z0-9]{2,31}")
+_SLACK_ENTERPRISE = re.compile(r"E[A-Z0-9]{2,31}")
 _SLACK_CHANNEL = re.compile(r"[CGD][A-Z0-9]{2,31}")
 _SLACK_USER = re.compile(r"[UW][A-Z0-9]{2,31}")
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s.]+")
@@ -95,6 +96,13 @@ def _pace(value: float | None) -> float | None:
     return float(value)
 
 
+def _enterprise_id(value: str | None) -> str | None:
+    """An Enterprise Grid organisation id (E...): OAuth mode finds an org-wide install by it."""
+    return _slack_id(
+        value, _SLACK_ENTERPRISE, "slack_enterprise_id", "Enterprise Grid organization id (E...)"
+    )
+
+
 def _slack_id(value: str | None, pattern: re.Pattern[str], field: str, what: str) -> str | None:
     if value is None or not value.strip():
         return None
@@ -134,6 +142,7 @@ def add_clinic(
     slack_channel_id: str | None = None,
     contact_phone: str | None = None,
     region: str = "US",
+    slack_enterprise_id: str | None = None,
 ) -> Clinic:
     """Add a clinic; it needs a sending number or a Messaging Service. Flushed, not committed."""
     clean_name = _text(name, "name", "clinic name", 200)
@@ -152,6 +161,7 @@ def add_clinic(
         slack_team_id=_slack_id(slack_team_id, _SLACK_TEAM, "slack_team_id", "workspace id (T...)"),
         slack_channel_id=_slack_id(slack_channel_id, _SLACK_CHANNEL, "slack_channel_id", "channel id (C...)"),
         contact_phone=_contact_phone(contact_phone, region),
+        slack_enterprise_id=_enterprise_id(slack_enterprise_id),
     )
     session.add(clinic)
     session.flush()
@@ -172,6 +182,7 @@ def update_clinic(
     slack_channel_id: str | None = _UNSET,
     contact_phone: str | None = _UNSET,
     region: str = "US",
+    slack_enterprise_id: str | None = _UNSET,
 ) -> Clinic:
     """Change the given settings of `clinic` with the same checks as add_clinic. Flushed, not committed."""
     if name is not _UNSET:
@@ -193,6 +204,8 @@ def update_clinic(
         clinic.two_way_texting = bool(two_way_texting)
     if slack_team_id is not _UNSET:
         clinic.slack_team_id = _slack_id(slack_team_id, _SLACK_TEAM, "slack_team_id", "workspace id (T...)")
+    if slack_enterprise_id is not _UNSET:
+        clinic.slack_enterprise_id = _enterprise_id(slack_enterprise_id)
     if slack_channel_id is not _UNSET:
         clinic.slack_channel_id = _slack_id(
             slack_channel_id, _SLACK_CHANNEL, "slack_channel_id", "channel id (C...)"

@@ -8,6 +8,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import (
     Boolean,
+    Column,
     DateTime,
     Float,
     ForeignKey,
@@ -15,6 +16,7 @@ from sqlalchemy import (
     Integer,
     MetaData,
     String,
+    Table,
     Text,
     UniqueConstraint,
     text,
@@ -185,6 +187,8 @@ class Clinic(Base):
     alert_pace_seconds: Mapped[float | None] = mapped_column(Float)
     contact_phone: Mapped[str | None] = mapped_column(String(40))
     slack_team_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    #: The Enterprise Grid organisation of `slack_team_id` (E...), when the app is installed org-wide there.
+    slack_enterprise_id: Mapped[str | None] = mapped_column(String(32))
     slack_channel_id: Mapped[str | None] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
@@ -444,3 +448,74 @@ class SlackEventReceipt(Base):
 
     event_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
+
+
+# --- OAuth installations (OAuth mode): the tables slack_sdk's SQLAlchemy stores read and write -------------
+# Declared here, column for column as slack_sdk.oauth.installation_store.sqlalchemy and
+# state_store.sqlalchemy build them (slack_sdk 3.x), so that Alembic creates them like every table; the
+# stores are never asked to create_tables(). tests/unit/test_oauth_tables.py checks both agree.
+
+_BOT_COLUMNS = (
+    ("client_id", String(32), False),
+    ("app_id", String(32), False),
+    ("enterprise_id", String(32), True),
+    ("enterprise_name", String(200), True),
+)
+_TOKEN_COLUMNS = (
+    ("bot_token", String(200)),
+    ("bot_id", String(32)),
+    ("bot_user_id", String(32)),
+    ("bot_scopes", String(1000)),
+    ("bot_refresh_token", String(200)),
+    ("bot_token_expires_at", DateTime()),
+)
+
+
+def _installed_at() -> Column[datetime]:
+    return Column("installed_at", DateTime(), nullable=False, default=utcnow)
+
+
+slack_bots = Table(
+    "slack_bots",
+    Base.metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    *(Column(name, kind, nullable=nullable) for name, kind, nullable in _BOT_COLUMNS),
+    Column("team_id", String(32)),
+    Column("team_name", String(200)),
+    *(Column(name, kind) for name, kind in _TOKEN_COLUMNS),
+    Column("is_enterprise_install", Boolean, default=False, nullable=False),
+    _installed_at(),
+    Index("slack_bots_idx", "client_id", "enterprise_id", "team_id", "installed_at"),
+)
+
+slack_installations = Table(
+    "slack_installations",
+    Base.metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    *(Column(name, kind, nullable=nullable) for name, kind, nullable in _BOT_COLUMNS),
+    Column("enterprise_url", String(200)),
+    Column("team_id", String(32)),
+    Column("team_name", String(200)),
+    *(Column(name, kind) for name, kind in _TOKEN_COLUMNS),
+    Column("user_id", String(32), nullable=False),
+    Column("user_token", String(200)),
+    Column("user_scopes", String(1000)),
+    Column("user_refresh_token", String(200)),
+    Column("user_token_expires_at", DateTime()),
+    Column("incoming_webhook_url", String(200)),
+    Column("incoming_webhook_channel", String(200)),
+    Column("incoming_webhook_channel_id", String(200)),
+    Column("incoming_webhook_configuration_url", String(200)),
+    Column("is_enterprise_install", Boolean, default=False, nullable=False),
+    Column("token_type", String(32)),
+    _installed_at(),
+    Index("slack_installations_idx", "client_id", "enterprise_id", "team_id", "user_id", "installed_at"),
+)
+
+slack_oauth_states = Table(
+    "slack_oauth_states",
+    Base.metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("state", String(200), nullable=False),
+    Column("expire_at", DateTime(), nullable=False),
+)

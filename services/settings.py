@@ -182,6 +182,10 @@ class Settings:
     slack_signing_secret: Annotated[str | None, SECRET] = _secret()
     slack_app_token: Annotated[XappToken | None, SECRET] = _secret()
     slack_api_url: Url | None = None
+    #: OAuth (many workspaces): all three set turn on /slack/install and /slack/oauth_redirect.
+    slack_client_id: str | None = None
+    slack_client_secret: Annotated[str | None, SECRET] = _secret()
+    slack_state_secret: Annotated[str | None, SECRET] = _secret()
     twilio_account_sid: Annotated[str, AfterValidator(_twilio_sid)] | None = None
     twilio_auth_token: Annotated[str | None, SECRET] = _secret()
     twilio_api_url: Url | None = None
@@ -195,6 +199,11 @@ class Settings:
     log_level: Annotated[str, AfterValidator(_log_level)] = "WARNING"
     #: Largest request body the web routes accept (bytes); larger ones get 413 before they are read whole.
     max_request_bytes: Annotated[Whole, Field(ge=1024)] = 1024 * 1024
+
+    @property
+    def oauth_enabled(self) -> bool:
+        """True when SLACK_CLIENT_ID, SLACK_CLIENT_SECRET and SLACK_STATE_SECRET are all set (OAuth mode)."""
+        return bool(self.slack_client_id and self.slack_client_secret and self.slack_state_secret)
 
 
 def _fields() -> dict[str, FieldInfo]:
@@ -240,6 +249,8 @@ REQUIRED: dict[str, tuple[tuple[str, str], ...]] = {
     ),
 }
 REQUIRED[SLACK_HTTP] = REQUIRED[SLACK]
+#: Together they turn on OAuth mode (SLACK_BOT_TOKEN is then not required).
+OAUTH_FIELDS = ("slack_client_id", "slack_client_secret", "slack_state_secret")
 
 
 def required_variables(groups: Iterable[str]) -> list[str]:
@@ -339,7 +350,10 @@ def load_settings(
 
     for group in dict.fromkeys(require):
         for field, where in REQUIRED[group]:
-            waived = field == "slack_signing_secret" and given("slack_app_token")
+            waived = (field == "slack_signing_secret" and given("slack_app_token")) or (
+                # In OAuth mode every workspace's bot token comes from its installation.
+                field == "slack_bot_token" and all(map(given, OAUTH_FIELDS))
+            )
             message = f"{VARIABLES[field]} is required ({where})"
             if not given(field) and not waived and message not in problems:
                 problems.append(message)

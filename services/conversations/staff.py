@@ -178,9 +178,16 @@ def is_clinic_user(
 ) -> bool:
     """True when the Slack user is a clinic user (any role) of the conversation's clinic."""
     with sessions() as session:
-        clinic_id = session.scalar(select(Conversation.clinic_id).where(Conversation.id == conversation_id))
-        if clinic_id is None:
+        found = session.execute(
+            select(Conversation.clinic_id, Clinic.slack_team_id)
+            .join(Clinic, Clinic.id == Conversation.clinic_id)
+            .where(Conversation.id == conversation_id)
+        ).first()
+        if found is None:
             return False
+        clinic_id, clinic_team = found
+        if team_id and clinic_team and clinic_team != team_id:
+            return False  # workspace isolation: a clinic linked to another workspace (issue 16)
         conditions = [ClinicUser.slack_user_id == user_id]
         if email:
             conditions.append(func.lower(ClinicUser.email) == email.strip().lower())

@@ -64,3 +64,15 @@ def test_a_missing_secret_file_is_named(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert f"SLACK_BOT_TOKEN_FILE names {tmp_path / 'nope'}, which cannot be read" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_socket_mode_with_oauth_is_refused_in_one_line(tmp_path: Path) -> None:
+    oauth = {"SLACK_CLIENT_ID": "1.2", "SLACK_CLIENT_SECRET": "c", "SLACK_STATE_SECRET": "s"}
+    env = {**GOOD, **oauth, "SLACK_APP_TOKEN": "xapp-1"}
+    del env["SLACK_BOT_TOKEN"]
+    result = run(["serve", "--no-worker"], env, tmp_path)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    problems = [line for line in result.stderr.splitlines() if line.startswith("  - ")]
+    assert len(problems) == 1 and "Slack does not allow Socket Mode for distributed apps" in problems[0]
+    assert not (tmp_path / "x.db").exists()  # refused before touching the database

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from bot.ids import CallbackId
+from bot.oauth import REDIRECT_PATH
 
 yaml = pytest.importorskip("yaml", reason="PyYAML is a test extra (pip install -e .[test])")
 MANIFEST = Path(__file__).resolve().parents[2] / "app.yaml"
@@ -64,11 +65,17 @@ def test_settings_point_at_the_one_events_endpoint(manifest: dict[str, Any]) -> 
         "app_home_opened",
         "message.channels",
         "message.groups",
+        "app_uninstalled",
+        "tokens_revoked",
     }
     assert settings["interactivity"] == {"is_enabled": True, "request_url": EVENTS_URL}
     assert settings["org_deploy_enabled"] is False
     assert settings["socket_mode_enabled"] is False
     assert settings["token_rotation_enabled"] is False
+
+
+def test_oauth_redirects_to_bolts_redirect_path(manifest: dict[str, Any]) -> None:
+    assert manifest["oauth_config"]["redirect_urls"] == [EVENTS_URL.replace("/slack/events", REDIRECT_PATH)]
 
 
 def test_message_events_have_their_history_scopes(manifest: dict[str, Any]) -> None:

@@ -159,6 +159,19 @@ def test_socket_mode_needs_no_signing_secret() -> None:
     assert settings.slack_signing_secret is None
 
 
+def test_oauth_mode_needs_no_bot_token_and_needs_all_three_variables() -> None:
+    oauth = {"SLACK_CLIENT_ID": "1.2", "SLACK_CLIENT_SECRET": "cs", "SLACK_STATE_SECRET": "ss"}
+    settings = load_settings({**oauth, "SLACK_SIGNING_SECRET": "s"}, require=(SLACK, SLACK_HTTP))
+    assert settings.oauth_enabled and settings.slack_bot_token is None
+    partial = {"SLACK_CLIENT_ID": "1.2", "SLACK_CLIENT_SECRET": "cs", "SLACK_SIGNING_SECRET": "s"}
+    with pytest.raises(SettingsError) as raised:
+        load_settings(partial, require=(SLACK,))
+    assert (
+        "SLACK_BOT_TOKEN is required (the bot token, xoxb-..., from OAuth & Permissions)"
+        in raised.value.problems
+    )
+
+
 def test_secrets_are_read_from_name_file_variables(tmp_path: Path) -> None:
     files = {
         "DATABASE_URL": "postgresql+psycopg://mass_alert:pw@db:5432/mass_alert",
@@ -166,6 +179,8 @@ def test_secrets_are_read_from_name_file_variables(tmp_path: Path) -> None:
         "SLACK_SIGNING_SECRET": "signing-from-a-file",
         "SLACK_APP_TOKEN": "xapp-from-a-file",
         "TWILIO_AUTH_TOKEN": "twilio-from-a-file",
+        "SLACK_CLIENT_SECRET": "client-secret-from-a-file",
+        "SLACK_STATE_SECRET": "state-secret-from-a-file",
     }
     assert set(files) == set(SECRET_VARIABLES)
     environ = {"TWILIO_ACCOUNT_SID": GOOD_SID}
@@ -179,6 +194,8 @@ def test_secrets_are_read_from_name_file_variables(tmp_path: Path) -> None:
     assert settings.slack_signing_secret == files["SLACK_SIGNING_SECRET"]
     assert settings.slack_app_token == files["SLACK_APP_TOKEN"]
     assert settings.twilio_auth_token == files["TWILIO_AUTH_TOKEN"]
+    assert settings.slack_client_secret == files["SLACK_CLIENT_SECRET"]
+    assert settings.slack_state_secret == files["SLACK_STATE_SECRET"]
 
 
 def test_secret_files_are_validated_like_the_variable(tmp_path: Path) -> None:

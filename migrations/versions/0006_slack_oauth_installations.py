@@ -1,0 +1,95 @@
+"""OAuth mode: slack_sdk's installation and state store tables, and clinics.slack_enterprise_id
+
+Revision ID: 0006
+Revises: 0005
+"""
+
+from typing import Any
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0006"
+down_revision = "0005"
+branch_labels = None
+depends_on = None
+
+
+def _bot_columns() -> list[sa.Column[Any]]:
+    return [
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("client_id", sa.String(32), nullable=False),
+        sa.Column("app_id", sa.String(32), nullable=False),
+        sa.Column("enterprise_id", sa.String(32), nullable=True),
+        sa.Column("enterprise_name", sa.String(200), nullable=True),
+    ]
+
+
+def _token_columns() -> list[sa.Column[Any]]:
+    return [
+        sa.Column("bot_token", sa.String(200), nullable=True),
+        sa.Column("bot_id", sa.String(32), nullable=True),
+        sa.Column("bot_user_id", sa.String(32), nullable=True),
+        sa.Column("bot_scopes", sa.String(1000), nullable=True),
+        sa.Column("bot_refresh_token", sa.String(200), nullable=True),
+        sa.Column("bot_token_expires_at", sa.DateTime(), nullable=True),
+    ]
+
+
+def upgrade() -> None:
+    op.create_table(
+        "slack_bots",
+        *_bot_columns(),
+        sa.Column("team_id", sa.String(32), nullable=True),
+        sa.Column("team_name", sa.String(200), nullable=True),
+        *_token_columns(),
+        sa.Column("is_enterprise_install", sa.Boolean(), nullable=False),
+        sa.Column("installed_at", sa.DateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name="pk_slack_bots"),
+    )
+    op.create_index("slack_bots_idx", "slack_bots", ["client_id", "enterprise_id", "team_id", "installed_at"])
+    op.create_table(
+        "slack_installations",
+        *_bot_columns(),
+        sa.Column("enterprise_url", sa.String(200), nullable=True),
+        sa.Column("team_id", sa.String(32), nullable=True),
+        sa.Column("team_name", sa.String(200), nullable=True),
+        *_token_columns(),
+        sa.Column("user_id", sa.String(32), nullable=False),
+        sa.Column("user_token", sa.String(200), nullable=True),
+        sa.Column("user_scopes", sa.String(1000), nullable=True),
+        sa.Column("user_refresh_token", sa.String(200), nullable=True),
+        sa.Column("user_token_expires_at", sa.DateTime(), nullable=True),
+        sa.Column("incoming_webhook_url", sa.String(200), nullable=True),
+        sa.Column("incoming_webhook_channel", sa.String(200), nullable=True),
+        sa.Column("incoming_webhook_channel_id", sa.String(200), nullable=True),
+        sa.Column("incoming_webhook_configuration_url", sa.String(200), nullable=True),
+        sa.Column("is_enterprise_install", sa.Boolean(), nullable=False),
+        sa.Column("token_type", sa.String(32), nullable=True),
+        sa.Column("installed_at", sa.DateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name="pk_slack_installations"),
+    )
+    op.create_index(
+        "slack_installations_idx",
+        "slack_installations",
+        ["client_id", "enterprise_id", "team_id", "user_id", "installed_at"],
+    )
+    op.create_table(
+        "slack_oauth_states",
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("state", sa.String(200), nullable=False),
+        sa.Column("expire_at", sa.DateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name="pk_slack_oauth_states"),
+    )
+    with op.batch_alter_table("clinics", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("slack_enterprise_id", sa.String(32), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("clinics", schema=None) as batch_op:
+        batch_op.drop_column("slack_enterprise_id")
+    op.drop_table("slack_oauth_states")
+    op.drop_index("slack_installations_idx", table_name="slack_installations")
+    op.drop_table("slack_installations")
+    op.drop_index("slack_bots_idx", table_name="slack_bots")
+    op.drop_table("slack_bots")
