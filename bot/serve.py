@@ -15,7 +15,7 @@ from bot.container import AppContext
 from bot.conversation_relay import SYNC_JOB_ID
 from bot.inbound import make_inbound_handler
 from bot.main import Overrides, build, delivery_worker
-from bot.web import TwilioRoutes, WebApp, serve_in_thread
+from bot.web import OpsRoutes, TwilioRoutes, WebApp, serve_in_thread
 from services.scheduler import DeliveryWorker
 from services.settings import Settings
 
@@ -118,9 +118,12 @@ def start(
             settings.public_base_url,
             inbound=make_inbound_handler(ctx, ctx.relay),
         )
-        late.app = WebApp(ctx.sessions, twilio, slack=slack)
         if worker:
             served.worker = delivery_worker(ctx, finalize_every=finalize_every)
+        beats = served.worker
+        ops = OpsRoutes(ctx.sessions, ctx.clock, (lambda: beats.last_beat) if beats is not None else None)
+        late.app = WebApp(ctx.sessions, twilio, slack=slack, ops=ops)
+        if served.worker is not None:
             served.worker.add_job(SYNC_JOB_ID, ctx.relay.sync, 2.0)
             served.worker.start()
         else:

@@ -48,6 +48,9 @@ TWILIO = "twilio"
 #: Python's logging levels (logging module docs, "Logging Levels").
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
+#: How log records are written: one JSON object per line, or plain text.
+LOG_FORMATS = ("text", "json")
+
 #: Suffix of the variable that names a file holding a secret's value (Docker and compose secrets).
 FILE_SUFFIX = "_FILE"
 
@@ -112,6 +115,12 @@ def _log_level(value: str) -> str:
     if value.upper() not in LOG_LEVELS:
         raise ValueError(f"must be one of {', '.join(LOG_LEVELS)}")
     return value.upper()
+
+
+def _log_format(value: str) -> str:
+    if value.lower() not in LOG_FORMATS:
+        raise ValueError(f"must be one of {', '.join(LOG_FORMATS)}")
+    return value.lower()
 
 
 def _prefixed(prefix: str, what: str) -> AfterValidator:
@@ -193,6 +202,7 @@ class Settings:
     #: A TCP port: 1-65535 (RFC 793 gives it 16 bits; 0 asks the system for any port).
     port: Annotated[Whole, Field(ge=1, le=65535)] = 3000
     log_level: Annotated[str, AfterValidator(_log_level)] = "WARNING"
+    log_format: Annotated[str, AfterValidator(_log_format)] = "text"
 
 
 def _fields() -> dict[str, FieldInfo]:

@@ -354,6 +354,31 @@ class TwilioGateway:
             )
         return SendResult(sid=message.sid, status=str(message.status))
 
+    def account_status(self) -> str:
+        """The account's status ("active", "suspended", "closed"); SmsError when Twilio refuses (20003)."""
+        try:
+            return str(self._client.api.v2010.accounts(self.account_sid).fetch().status)
+        except (TwilioException, requests.exceptions.RequestException) as error:
+            raise self._error(error) from error
+
+    def owns_number(self, number: str) -> bool:
+        """Whether `number` (E.164) is one of the account's IncomingPhoneNumbers."""
+        try:
+            return bool(self._client.incoming_phone_numbers.list(phone_number=number, limit=1))
+        except (TwilioException, requests.exceptions.RequestException) as error:
+            raise self._error(error) from error
+
+    def has_messaging_service(self, sid: str) -> bool:
+        """Whether the Messaging Service `sid` (MG...) belongs to the account (404 / 20404: it does not)."""
+        try:
+            self._client.messaging.v1.services(sid).fetch()
+        except (TwilioException, requests.exceptions.RequestException) as error:
+            failure = self._error(error)
+            if failure.code == 20404 or failure.http_status == 404:
+                return False
+            raise failure from error
+        return True
+
     def fetch(self, sid: str) -> MessageInfo:
         """The message's current state at Twilio."""
         try:
