@@ -69,7 +69,7 @@ def send_alert(world: World) -> int:
 def test_a_whole_alert_at_debug_logs_no_number_and_no_message_body(
     world: World, debug_log: io.StringIO
 ) -> None:
-    send_alert(world)
+    alert_id = send_alert(world)
     log = debug_log.getvalue()
     records = [json.loads(line) for line in log.splitlines()]
     assert {"asctime", "level", "logger", "message"} <= set(records[0])
@@ -80,6 +80,18 @@ def test_a_whole_alert_at_debug_logs_no_number_and_no_message_body(
     assert FULL_NUMBER.findall(log) == []
     for phone in PHONES:
         assert phone not in log and phone[1:] not in log
+    lifecycle = [
+        r["message"] for r in records if r["level"] == "INFO" and f"alert {alert_id} " in r["message"]
+    ]
+    expected = (
+        f"alert {alert_id} created for clinic ",
+        f"alert {alert_id} started sending from ",
+        f"alert {alert_id} completed: 3 sent, 0 failed, 0 skipped",
+        f"alert {alert_id} report written to ",
+        f"alert {alert_id} result and report posted",
+    )
+    for start, line in zip(expected, lifecycle, strict=True):  # each once, in this order
+        assert line.startswith(start), lifecycle
 
 
 @pytest.mark.slow
