@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -11,7 +12,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from services.errors import InvalidInput, NotFound
-from services.models import Clinic, ClinicUser, Role
+from services.models import Clinic, ClinicUser, Role, utcnow
 from services.phones import normalize_phone
 
 _MESSAGING_SERVICE = re.compile(r"MG[0-9a-fA-F]{32}")
@@ -34,6 +35,11 @@ CLINIC_FIELDS = (
     "contact_phone",
 )
 _NO_SENDER = "The clinic needs a sending number (+E.164) or a Twilio Messaging Service SID (MG...)."
+
+
+def record_import(clinic: Clinic, at: datetime | None = None) -> None:
+    """Remember that the clinic's appointments were imported `at` (default now, UTC); committed with them."""
+    clinic.appointments_imported_at = at or utcnow()
 
 
 def list_clinics(session: Session) -> list[Clinic]:

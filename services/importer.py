@@ -25,6 +25,7 @@ import phonenumbers
 from sqlalchemy import ARRAY, ColumnElement, String, any_, bindparam, insert, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from services.clinics import record_import
 from services.errors import InvalidInput, NotFound
 from services.models import Appointment, AppointmentStatus, Client, Clinic, Patient
 from services.phones import PhoneResult, normalize_phone
@@ -562,6 +563,7 @@ def import_csv(
                         batch = []
                 if batch:
                     writer.accept(batch)
+                record_import(clinic)
             except UnicodeDecodeError:
                 raise InvalidInput(
                     f"The file is not UTF-8 text (near line {reader.line_num + 1}); nothing was imported. "

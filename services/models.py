@@ -186,6 +186,8 @@ class Clinic(Base):
     slack_team_id: Mapped[str | None] = mapped_column(String(32), index=True)
     slack_channel_id: Mapped[str | None] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    #: When `mass-alert import` last loaded this clinic's appointments (the compose modal's "as of").
+    appointments_imported_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     users: Mapped[list[ClinicUser]] = relationship(back_populates="clinic")
 
