@@ -21,6 +21,8 @@ from twilio.http.response import Response
 from twilio.request_validator import RequestValidator
 from twilio.rest import Client
 
+from services.metrics import count_api_error
+
 log = logging.getLogger(__name__)
 
 #: How far before `since` a message found by `find_sent` may have been created (clock skew).
@@ -325,6 +327,7 @@ class TwilioGateway:
         if code is not None and code == status:
             code = None  # the library puts the HTTP status in `code` when the body has none
         headers = response.headers if response is not None else None
+        count_api_error("twilio", code or status)
         return SmsError.from_code(code, status, _retry_after(headers))
 
     def send(self, req: SendRequest) -> SendResult:

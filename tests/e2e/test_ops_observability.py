@@ -12,12 +12,19 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from prometheus_client import REGISTRY
+from slack_sdk.errors import SlackApiError
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.notifier import build_client
 from bot.web import OpsRoutes, WebApp, serve_in_thread
+from sandbox.slack import SandboxSlack
+from sandbox.twilio import SandboxTwilio
 from services import db
 from services.clock import ManualClock
 from services.logs import setup_logging
+from services.settings import Settings
+from services.sms import SmsError, TwilioGateway
 from tests.e2e.slack_world import PHONES, World, running_world, tomorrow_at
 
 MESSAGE = "Happy Paws closes at 3 PM today because of the storm. Please call 555-0100 to reschedule."
@@ -160,3 +167,20 @@ def test_readyz_names_an_old_schema_and_a_stalled_dispatcher(tmp_path: Path) -> 
         }
     finally:
         engine.dispose()
+
+
+def api_errors(service: str, code: str) -> float:
+    return REGISTRY.get_sample_value("mass_alert_api_errors_total", {"service": service, "code": code}) or 0.0
+
+
+def test_slack_and_twilio_api_errors_are_counted_by_code() -> None:
+    with SandboxSlack() as slack, SandboxTwilio(account_sid="AC" + "5" * 32, auth_token="right") as twilio:
+        client = build_client(Settings(slack_bot_token="xoxb-not-this-app", slack_api_url=slack.url))
+        gateway = TwilioGateway("AC" + "5" * 32, "wrong", api_url=twilio.url, timeout=5)
+        slack_before, twilio_before = api_errors("slack", "invalid_auth"), api_errors("twilio", "20003")
+        with pytest.raises(SlackApiError):
+            client.auth_test()
+        with pytest.raises(SmsError):
+            gateway.account_status()
+    assert api_errors("slack", "invalid_auth") == slack_before + 1
+    assert api_errors("twilio", "20003") == twilio_before + 1
