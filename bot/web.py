@@ -133,6 +133,7 @@ class OpsRoutes:
         self.heartbeat = heartbeat
         self.head = head_revision()
         self.database = DependencyState("the database", log)
+        self.schema = DependencyState("the database schema", log)
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(metrics.DatabaseCollector(sessions, clock))
 
@@ -150,9 +151,11 @@ class OpsRoutes:
             self.database.ok()
             checks["database"] = "ok"
             checks["schema"] = "ok" if current == self.head else "not at head"
-            if current != self.head:
-                log.warning(
-                    "schema at %s, this version needs %s: run `mass-alert db upgrade`", current, self.head
+            if current == self.head:
+                self.schema.ok()
+            else:
+                self.schema.failed(
+                    f"at {current}, this version needs {self.head}: run `mass-alert db upgrade`"
                 )
         except SQLAlchemyError as error:
             self.database.failed(short_reason(error))

@@ -6,13 +6,21 @@ sandbox Twilio with each thing a deployer gets wrong (token, scopes, account, se
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
+import signal
+import socket
 import subprocess
 import sys
+import threading
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy.engine import make_url
 
 from sandbox.slack import SandboxSlack
 from sandbox.twilio import SandboxTwilio
@@ -227,3 +235,92 @@ def test_check_names_an_unreachable_database_and_a_bad_configuration(
     bad = run(["check"], environment(down, slack, twilio, PORT="70000"))
     assert bad.returncode == 1
     assert bad.stdout.splitlines() == ["FAIL  configuration: PORT must be at most 65535, got '70000'"]
+
+
+class CuttableProxy:
+    """A TCP relay on 127.0.0.1 to (host, port); `cut()` closes every connection and refuses new ones,
+    as a database server going away does."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.target = (host, port)
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.sockets: list[socket.socket] = []
+        self.lock = threading.Lock()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            server = socket.create_connection(self.target)
+            with self.lock:
+                self.sockets += [client, server]
+            for source, sink in ((client, server), (server, client)):
+                threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
+
+    @staticmethod
+    def _pump(source: socket.socket, sink: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while data := source.recv(65536):
+                sink.sendall(data)
+        with contextlib.suppress(OSError):
+            sink.shutdown(socket.SHUT_RDWR)
+
+    def cut(self) -> None:
+        with contextlib.suppress(OSError):
+            self.listener.shutdown(socket.SHUT_RDWR)  # wakes accept() and stops listening (Linux)
+        self.listener.close()
+        with self.lock:
+            for sock in self.sockets:
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+                sock.close()
+
+
+def get(url: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=30) as answer:
+            return answer.status, answer.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+def test_serve_with_the_database_gone_answers_readyz_503_without_host_or_port(
+    db_url: str, slack: SandboxSlack, twilio: SandboxTwilio
+) -> None:
+    if not db_url.startswith("postgresql"):
+        pytest.skip("a database server that can go away: PostgreSQL")
+    db.upgrade(db_url)
+    real = make_url(db_url)
+    proxy = CuttableProxy(real.host or "127.0.0.1", real.port or 5432)
+    through = real.set(port=proxy.port).render_as_string(hide_password=False)
+    env = environment(through, slack, twilio, LOG_LEVEL="INFO")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bot.cli", "serve", "--port", "0", "--no-worker"],
+        cwd=ROOT,
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        assert process.stdout is not None
+        found = re.search(r"serving on (http://[\d.]+:\d+)", process.stdout.readline())
+        assert found is not None, process.stderr.read() if process.stderr else ""
+        base = found.group(1)
+        assert get(f"{base}/readyz")[0] == 200
+        proxy.cut()
+        answers = [get(f"{base}/readyz") for _ in range(3)]
+        assert get(f"{base}/healthz") == (200, '{"ok": true}')
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=30)
+    assert answers == [(503, '{"ok": false, "database": "unavailable"}')] * 3
+    assert str(proxy.port) not in "".join(body for _, body in answers)
+    assert stderr.count("the database is unavailable") == 1  # the reason, once, in the log only
+    assert "Traceback" not in stderr
