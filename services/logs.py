@@ -54,9 +54,8 @@ def redact(text: str) -> str:
 
 
 class RedactingFilter(logging.Filter):
-    """Rewrites each record (message, `extra=` strings, exception text) through `redact`; drops none."""
-
-    _formatter = logging.Formatter()
+    """Rewrites each record (message, `extra=` strings, stack) through `redact`; drops none. The exception
+    text is redacted by the formatters (`exc_info` stays on the record for other handlers)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         record.msg = redact(record.getMessage())
@@ -64,20 +63,28 @@ class RedactingFilter(logging.Filter):
         for key, value in list(vars(record).items()):
             if key not in _RECORD_ATTRIBUTES and isinstance(value, str):
                 setattr(record, key, redact(value))
-        if record.exc_info:
-            record.exc_text = redact(self._formatter.formatException(record.exc_info))
-            record.exc_info = None
         if record.stack_info:
             record.stack_info = redact(record.stack_info)
         return True
+
+
+class _TextFormatter(logging.Formatter):
+    def formatException(self, ei: Any) -> str:
+        return redact(super().formatException(ei))
+
+
+class _JsonFormatter(JsonFormatter):
+    def formatException(self, ei: Any) -> str:
+        text = super().formatException(ei)
+        return redact(text if isinstance(text, str) else "\n".join(text))
 
 
 def make_formatter(log_format: str) -> logging.Formatter:
     """ "json": one object per line with time, level, logger and message (plus `extra=` fields);
     anything else: TEXT_FORMAT."""
     if log_format == "json":
-        return JsonFormatter(list(JSON_FIELDS), rename_fields={"levelname": "level", "name": "logger"})
-    return logging.Formatter(TEXT_FORMAT)
+        return _JsonFormatter(list(JSON_FIELDS), rename_fields={"levelname": "level", "name": "logger"})
+    return _TextFormatter(TEXT_FORMAT)
 
 
 #: The handler `setup_logging` installed, so a second call replaces it instead of adding another.
