@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import logging
 import os
 import sys
 from collections.abc import Sequence
 
+from sqlalchemy.exc import OperationalError, ProgrammingError
+
 from services.errors import DomainError
-from services.settings import SettingsError
+from services.logs import setup_logging
+from services.schema import UPGRADE_COMMAND, short_reason
+from services.settings import LOG_FORMATS, LOG_LEVELS, SettingsError
 
 #: Modules that add verbs; each defines register(subparsers) and sets `func` on its parsers.
 VERB_MODULES = (
@@ -20,6 +23,7 @@ VERB_MODULES = (
     "bot.cli_send",
     "bot.cli_serve",
     "bot.cli_demo",
+    "bot.cli_check",
 )
 
 
@@ -39,13 +43,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run one verb; configuration and domain errors become a plain message and a non-zero exit."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    level = os.environ.get("LOG_LEVEL", "WARNING").upper()
-    logging.basicConfig(
-        level=level if level in logging.getLevelNamesMapping() else "WARNING",
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    # Read leniently here (the verb validates every variable and names a bad one); redaction from the start.
+    level = os.environ.get("LOG_LEVEL", "").strip().upper()
+    log_format = os.environ.get("LOG_FORMAT", "").strip().lower()
+    setup_logging(
+        level if level in LOG_LEVELS else "WARNING", log_format if log_format in LOG_FORMATS else "text"
     )
-    # A tick still running when the next is due is normal under load; APScheduler would warn each time.
-    logging.getLogger("apscheduler").setLevel(logging.ERROR)
     try:
         return int(args.func(args) or 0)
     except SettingsError as error:
@@ -53,6 +56,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except DomainError as error:
         print(f"error: {error}", file=sys.stderr)
+        return 1
+    except (OperationalError, ProgrammingError) as error:
+        # A missing table or an unreachable server: one line and the likely fix, not a traceback.
+        print(
+            f"error: the database refused the request ({short_reason(error)}); "
+            f"is it reachable, and at the newest schema (`{UPGRADE_COMMAND}`)?",
+            file=sys.stderr,
+        )
         return 1
     except KeyboardInterrupt:
         return 130

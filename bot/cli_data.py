@@ -1,4 +1,5 @@
-"""`mass-alert clinic add|list`, `user add`, `import FILE.csv` and `demo-data`: loading a clinic's data."""
+"""`mass-alert clinic add|list|show|update`, `user add|list|update|remove`, `import FILE.csv` and `demo-data`:
+a clinic's data and the operator's verbs (each change logged by services.clinics)."""
 
 from __future__ import annotations
 
@@ -6,40 +7,51 @@ import argparse
 
 from bot.runtime import Runtime, open_runtime
 from services import db
-from services.clinics import add_clinic, add_user, find_clinic, list_clinics
+from services.clinics import (
+    CLINIC_FIELDS,
+    add_clinic,
+    add_user,
+    find_clinic,
+    find_user,
+    list_clinics,
+    list_users,
+    remove_user,
+    update_clinic,
+    update_user,
+)
 from services.demo_data import MIN_CLIENTS, create_demo_clinic, format_summary
+from services.errors import DomainError
 from services.importer import ImportReport, import_csv
+from services.models import ClinicUser
 from services.settings import load_settings
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    clinic = subparsers.add_parser("clinic", help="add or list clinics")
+    clinic = subparsers.add_parser("clinic", help="add, list, show or update clinics")
     clinic_verbs = clinic.add_subparsers(dest="clinic_verb", metavar="ACTION", required=True)
     add = clinic_verbs.add_parser("add", help="add a clinic")
     add.add_argument("--name", required=True)
     add.add_argument("--timezone", required=True, help="IANA time zone, e.g. America/Chicago")
-    add.add_argument("--sender", help="the clinic's texting number, e.g. +13125550100")
-    add.add_argument("--messaging-service", help="a Twilio Messaging Service SID (MG...)")
-    add.add_argument(
-        "--pace", type=float, help="seconds between alert texts (default from ALERT_PACE_SECONDS)"
-    )
-    add.add_argument(
-        "--two-way-texting",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="whether the clinic has two-way texting (alerts need it; default on)",
-    )
-    add.add_argument("--slack-team", help="the Slack workspace id (T...)")
-    add.add_argument("--slack-channel", help="the Slack channel for alert activity (C...)")
-    add.add_argument(
-        "--slack-enterprise", help="OAuth mode, Enterprise Grid org-wide install: the organization id (E...)"
-    )
-    add.add_argument("--contact-phone", help="the clinic's phone number for clients")
+    _clinic_options(add, default=None)
     add.set_defaults(func=_clinic_add)
     listing = clinic_verbs.add_parser("list", help="list clinics")
     listing.set_defaults(func=_clinic_list)
+    show = clinic_verbs.add_parser("show", help="every setting of one clinic and its users")
+    show.add_argument("clinic", metavar="CLINIC", help="clinic name or id")
+    show.set_defaults(func=_clinic_show)
+    update = clinic_verbs.add_parser(
+        "update",
+        help="change a clinic's settings (only the options given)",
+        description="Change only the options given; an empty value ('') clears an optional one, "
+        "--pace default returns to ALERT_PACE_SECONDS.",
+    )
+    update.add_argument("clinic", metavar="CLINIC", help="clinic name or id")
+    update.add_argument("--name", default=argparse.SUPPRESS)
+    update.add_argument("--timezone", default=argparse.SUPPRESS, help="IANA time zone, e.g. America/Chicago")
+    _clinic_options(update, default=argparse.SUPPRESS)
+    update.set_defaults(func=_clinic_update)
 
-    user = subparsers.add_parser("user", help="add clinic users")
+    user = subparsers.add_parser("user", help="add, list, update or remove clinic users")
     user_verbs = user.add_subparsers(dest="user_verb", metavar="ACTION", required=True)
     user_add = user_verbs.add_parser("add", help="add a user to a clinic")
     user_add.add_argument("--clinic", required=True, help="clinic name or id")
@@ -49,6 +61,30 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     user_add.add_argument("--slack-user", help="the user's Slack id (U...)")
     user_add.add_argument("--slack-team", help="the Slack workspace id (T...); default: the clinic's")
     user_add.set_defaults(func=_user_add)
+    user_list = user_verbs.add_parser("list", help="list users (of one clinic with --clinic)")
+    user_list.add_argument("--clinic", help="clinic name or id")
+    user_list.set_defaults(func=_user_list)
+    user_update = user_verbs.add_parser(
+        "update",
+        help="change a user's role, email, name or Slack link (only the options given)",
+        description="Change only the options given; --slack-user '' unlinks the user from Slack.",
+    )
+    user_update.add_argument("user", metavar="USER", help="the user's email, Slack user id or id")
+    user_update.add_argument("--clinic", required=True, help="clinic name or id")
+    user_update.add_argument("--name", dest="full_name", default=argparse.SUPPRESS)
+    user_update.add_argument("--email", default=argparse.SUPPRESS)
+    user_update.add_argument("--role", choices=["admin", "staff"], type=str.lower, default=argparse.SUPPRESS)
+    user_update.add_argument(
+        "--slack-user", dest="slack_user_id", default=argparse.SUPPRESS, help="Slack user id (U...)"
+    )
+    user_update.add_argument(
+        "--slack-team", dest="slack_team_id", default=argparse.SUPPRESS, help="Slack workspace id (T...)"
+    )
+    user_update.set_defaults(func=_user_update)
+    user_remove = user_verbs.add_parser("remove", help="remove a user from a clinic")
+    user_remove.add_argument("user", metavar="USER", help="the user's email, Slack user id or id")
+    user_remove.add_argument("--clinic", required=True, help="clinic name or id")
+    user_remove.set_defaults(func=_user_remove)
 
     load = subparsers.add_parser("import", help="import clients, pets and appointments from a CSV file")
     load.add_argument("file", metavar="FILE.csv")
@@ -68,6 +104,59 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--clients", type=int, default=300, help=f"clients in the main demo clinic (>= {MIN_CLIENTS})"
     )
     demo.set_defaults(func=_demo_data)
+
+
+#: `clinic add` / `clinic update` option -> services.clinics keyword.
+CLINIC_OPTIONS = {
+    "name": "name",
+    "timezone": "timezone",
+    "sender": "sms_from",
+    "messaging_service": "messaging_service_sid",
+    "pace": "alert_pace_seconds",
+    "two_way_texting": "two_way_texting",
+    "slack_team": "slack_team_id",
+    "slack_channel": "slack_channel_id",
+    "slack_enterprise": "slack_enterprise_id",
+    "contact_phone": "contact_phone",
+}
+
+
+def _pace(value: str) -> float | None:
+    """Seconds between alert texts; "default" (or "") for ALERT_PACE_SECONDS."""
+    if value.strip().lower() in ("", "default"):
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {value!r}") from None
+
+
+def _clinic_options(parser: argparse.ArgumentParser, default: object) -> None:
+    """The clinic settings shared by `clinic add` and `clinic update` (`default` SUPPRESS: only given)."""
+    parser.add_argument("--sender", default=default, help="the clinic's texting number, e.g. +13125550100")
+    parser.add_argument("--messaging-service", default=default, help="a Twilio Messaging Service SID (MG...)")
+    parser.add_argument(
+        "--pace",
+        type=_pace,
+        default=default,
+        help="seconds between alert texts (default from ALERT_PACE_SECONDS)",
+    )
+    parser.add_argument(
+        "--two-way-texting",
+        action=argparse.BooleanOptionalAction,
+        default=True if default is None else default,
+        help="whether the clinic has two-way texting (alerts need it; default on)",
+    )
+    parser.add_argument("--slack-team", default=default, help="the Slack workspace id (T...)")
+    parser.add_argument(
+        "--slack-channel", default=default, help="the Slack channel for alert activity (C...)"
+    )
+    parser.add_argument(
+        "--slack-enterprise",
+        default=default,
+        help="OAuth mode, Enterprise Grid org-wide install: the organization id (E...)",
+    )
+    parser.add_argument("--contact-phone", default=default, help="the clinic's phone number for clients")
 
 
 def _clinic_add(args: argparse.Namespace) -> int:
@@ -120,6 +209,117 @@ def _clinic_list(args: argparse.Namespace) -> int:
                     f"{clinic.id:>4}  {clinic.name}  |  {clinic.timezone}  |  sender {sender}  |  "
                     f"pace {pace_text}  |  two-way texting {two_way}  |  {len(clinic.users)} user(s)"
                 )
+    finally:
+        runtime.close()
+    return 0
+
+
+def _clinic_show(args: argparse.Namespace) -> int:
+    runtime = open_runtime()
+    try:
+        with runtime.sessions() as session:
+            clinic = find_clinic(session, args.clinic)
+            pace = clinic.alert_pace_seconds
+            rows = [
+                ("id", str(clinic.id)),
+                ("name", clinic.name),
+                ("time zone", clinic.timezone),
+                ("sender number", clinic.sms_from or "-"),
+                ("messaging service", clinic.messaging_service_sid or "-"),
+                (
+                    "pace",
+                    f"{runtime.settings.alert_pace_seconds:g} s (default)" if pace is None else f"{pace:g} s",
+                ),
+                ("two-way texting", "on" if clinic.two_way_texting else "off"),
+                ("Slack workspace", clinic.slack_team_id or "-"),
+                ("Slack channel", clinic.slack_channel_id or "-"),
+                ("contact phone", clinic.contact_phone or "-"),
+            ]
+            for label, value in rows:
+                print(f"{label + ':':<19} {value}")
+            users = list_users(session, clinic)
+            print(f"{'users:':<19} {len(users)}")
+            for user in users:
+                print("  " + _user_line(user))
+    finally:
+        runtime.close()
+    return 0
+
+
+def _clinic_update(args: argparse.Namespace) -> int:
+    changes = {
+        field: getattr(args, option) for option, field in CLINIC_OPTIONS.items() if hasattr(args, option)
+    }
+    if not changes:
+        raise DomainError(
+            "Nothing to change: give at least one option (see mass-alert clinic update --help)."
+        )
+    runtime = open_runtime()
+    try:
+        with db.transaction(runtime.sessions) as session:
+            clinic = find_clinic(session, args.clinic)
+            before = {field: getattr(clinic, field) for field in CLINIC_FIELDS}
+            update_clinic(session, clinic, region=runtime.settings.default_region, **changes)
+            changed = [field for field in CLINIC_FIELDS if getattr(clinic, field) != before[field]]
+            described = (
+                ", ".join(f"{field} {getattr(clinic, field)}" for field in changed) or "nothing changed"
+            )
+            print(f"updated clinic {clinic.id} ({clinic.name}): {described}")
+    finally:
+        runtime.close()
+    return 0
+
+
+def _user_line(user: ClinicUser) -> str:
+    link = f"Slack {user.slack_team_id}/{user.slack_user_id}" if user.slack_user_id else "not linked to Slack"
+    return f"{user.id:>4}  {user.full_name} <{user.email}>  |  {user.role}  |  {link}"
+
+
+def _user_list(args: argparse.Namespace) -> int:
+    runtime = open_runtime()
+    try:
+        with runtime.sessions() as session:
+            clinic = find_clinic(session, args.clinic) if args.clinic else None
+            users = list_users(session, clinic)
+            if not users:
+                print("no users yet; add one with: mass-alert user add --clinic ... --name ... --email ...")
+            current = None
+            for user in users:
+                if user.clinic.name != current:
+                    current = user.clinic.name
+                    print(f"{current}:")
+                print("  " + _user_line(user))
+    finally:
+        runtime.close()
+    return 0
+
+
+def _user_update(args: argparse.Namespace) -> int:
+    fields = ("full_name", "email", "role", "slack_user_id", "slack_team_id")
+    changes = {field: getattr(args, field) for field in fields if hasattr(args, field)}
+    if not changes:
+        raise DomainError("Nothing to change: give at least one option (see mass-alert user update --help).")
+    runtime = open_runtime()
+    try:
+        with db.transaction(runtime.sessions) as session:
+            user = find_user(session, find_clinic(session, args.clinic), args.user)
+            changed = update_user(session, user, **changes)
+            print(f"updated {user.full_name} <{user.email}>: " + (", ".join(changed) or "nothing changed"))
+            print("  " + _user_line(user))
+    finally:
+        runtime.close()
+    return 0
+
+
+def _user_remove(args: argparse.Namespace) -> int:
+    runtime = open_runtime()
+    try:
+        with db.transaction(runtime.sessions) as session:
+            clinic = find_clinic(session, args.clinic)
+            user = find_user(session, clinic, args.user)
+            name, email = user.full_name, user.email
+            remove_user(session, user)
+            print(f"removed {name} <{email}> from {clinic.name}")
     finally:
         runtime.close()
     return 0

@@ -10,6 +10,7 @@ import threading
 import time
 
 from bot.cli_preview import resolve_range
+from bot.cli_serve import prepare_process
 from bot.console import ConsoleNotifier, outcome_line, progress_line
 from bot.container import AppContext
 from bot.main import Overrides, build, crash_points, delivery_worker
@@ -121,7 +122,9 @@ def _wait_for(ctx: AppContext, alert_id: int) -> int:
 
 def _worker(args: argparse.Namespace) -> int:
     # Slack notices when a bot token is set, else the terminal; crash injection is read here, at the edge.
-    ctx = build(load_settings(require=(TWILIO,)), Overrides(crash_points=crash_points(os.environ)))
+    settings = load_settings(require=(TWILIO,))
+    prepare_process(settings)
+    ctx = build(settings, Overrides(crash_points=crash_points(os.environ)))
     worker = delivery_worker(ctx)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):

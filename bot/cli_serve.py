@@ -3,23 +3,25 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import signal
 import threading
 
 from bot import serve
 from bot.main import Overrides, crash_points
-from services.settings import SLACK, TWILIO, load_settings
+from services.db import make_engine
+from services.logs import setup_logging
+from services.schema import require_head
+from services.settings import SLACK, TWILIO, Settings, load_settings
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "serve",
         help="run the Slack app (HTTP or Socket Mode), the Twilio webhooks and the dispatcher",
-        description="Serve /slack/events, /twilio/status, /twilio/inbound and /healthz on waitress; "
-        "Socket Mode instead of /slack/events when SLACK_APP_TOKEN is set. The dispatcher runs here unless "
-        "--no-worker is given (then run `mass-alert worker` beside it).",
+        description="Serve /slack/events, /twilio/status, /twilio/inbound, /healthz, /readyz and /metrics on "
+        "waitress; Socket Mode instead of /slack/events when SLACK_APP_TOKEN is set. The dispatcher runs "
+        "here unless --no-worker is given (then run `mass-alert worker` beside it).",
     )
     parser.add_argument(
         "--no-worker", action="store_true", help="leave sending to a separate `mass-alert worker`"
@@ -29,9 +31,20 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.set_defaults(func=_serve)
 
 
+def prepare_process(settings: Settings) -> None:
+    """Logging as configured, then refuse (DomainError naming `mass-alert db upgrade`) a database that is
+    unreachable or not at the newest schema; a missing SQLite file is reported, never created."""
+    setup_logging(settings.log_level, settings.log_format)
+    engine = make_engine(settings.database_url)
+    try:
+        require_head(engine)
+    finally:
+        engine.dispose()
+
+
 def _serve(args: argparse.Namespace) -> int:
     settings = load_settings(require=(SLACK, TWILIO))
-    logging.getLogger().setLevel(settings.log_level.upper())
+    prepare_process(settings)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())

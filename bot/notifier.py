@@ -13,6 +13,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
 
+from bot.slack_client import CountingWebClient
 from bot.slack_edits import EditBudget, EditLane
 from bot.views import activity_message
 from bot.views.activity import report_comment
@@ -38,7 +39,7 @@ class EntryNotPostedYet(RuntimeError):
 def build_client(settings: Settings) -> WebClient:
     """The bot's Web API client: SLACK_API_URL when set, Retry-After honoured on rate limits."""
     base_url = (settings.slack_api_url or "https://slack.com/api").rstrip("/") + "/"
-    return WebClient(
+    return CountingWebClient(
         token=settings.slack_bot_token,
         base_url=base_url,
         timeout=15,

@@ -14,7 +14,7 @@ from bot.container import AppContext
 from bot.conversation_relay import SYNC_JOB_ID
 from bot.inbound import make_inbound_handler
 from bot.main import Overrides, build, delivery_worker
-from bot.web import SlackRoute, TwilioRoutes, WebApp, serve_in_thread
+from bot.web import OpsRoutes, SlackRoute, TwilioRoutes, WebApp, serve_in_thread
 from services.scheduler import DeliveryWorker
 from services.settings import Settings
 
@@ -123,15 +123,19 @@ def start(
             settings.public_base_url,
             inbound=make_inbound_handler(ctx, ctx.relay),
         )
+        if worker:
+            served.worker = delivery_worker(ctx, finalize_every=finalize_every)
+        beats = served.worker
+        ops = OpsRoutes(ctx.sessions, ctx.clock, (lambda: beats.last_beat) if beats is not None else None)
         late.app = WebApp(
             ctx.sessions,
             twilio,
             slack=slack,
+            ops=ops,
             max_request_bytes=settings.max_request_bytes,
             oauth=settings.oauth_enabled,
         )
-        if worker:
-            served.worker = delivery_worker(ctx, finalize_every=finalize_every)
+        if served.worker is not None:
             served.worker.add_job(SYNC_JOB_ID, ctx.relay.sync, 2.0)
             served.worker.start()
         else:

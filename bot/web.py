@@ -1,5 +1,5 @@
-"""The HTTP surface as one WSGI app: /slack/events, /twilio/status, /twilio/inbound, /healthz, and in OAuth
-mode /slack/install and /slack/oauth_redirect."""
+"""The HTTP surface as one WSGI app: /slack/events, /twilio/status, /twilio/inbound, /healthz, /readyz,
+/metrics, and in OAuth mode /slack/install and /slack/oauth_redirect."""
 
 from __future__ import annotations
 
@@ -8,24 +8,30 @@ import io
 import json
 import logging
 import re
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qsl
 
+from prometheus_client import CollectorRegistry
 from slack_bolt import App
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 from slack_bolt.adapter.wsgi.http_request import WsgiHttpRequest
 from slack_bolt.adapter.wsgi.http_response import WsgiHttpResponse
 from slack_bolt.request import BoltRequest
 from slack_sdk.signature import SignatureVerifier
-from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from commands.envelope import check_shape
 from commands.errors import MalformedRequest
-from services.clock import Clock
+from services import metrics
+from services.clock import Clock, SystemClock
 from services.delivery.callbacks import apply_status_callback
+from services.logs import DependencyState
+from services.schema import head_revision, revision_of, short_reason
 from services.sms import validate_signature
 
 log = logging.getLogger(__name__)
@@ -222,47 +228,134 @@ class TwilioRoutes:
         return Reply("200 OK", self.inbound_handler(form), "text/xml; charset=utf-8")
 
 
+#: The dispatcher's heartbeat runs every 2 s (services/scheduler.py); older than this, it is stuck.
+HEARTBEAT_STALE = timedelta(seconds=30)
+
+
+def _json(status: str, body: dict[str, Any]) -> Reply:
+    return Reply(status, json.dumps(body), "application/json")
+
+
+class OpsRoutes:
+    """/healthz (liveness), /readyz (readiness) and /metrics; no answer names a host, driver or error.
+
+    `heartbeat` returns when this process's dispatcher last beat (None: not yet); pass it only when this
+    process dispatches. Why the database is unready goes to the log, once per change of state.
+    """
+
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        clock: Clock,
+        heartbeat: Callable[[], datetime | None] | None = None,
+    ) -> None:
+        self.sessions = sessions
+        self.clock = clock
+        self.heartbeat = heartbeat
+        self.head = head_revision()
+        self.database = DependencyState("the database", log)
+        self.schema = DependencyState("the database schema", log)
+        self.registry = CollectorRegistry(auto_describe=False)
+        self.registry.register(metrics.DatabaseCollector(sessions, clock))
+
+    def healthz(self) -> Reply:
+        """200 while the process answers requests (liveness: nothing else is asked)."""
+        return _json("200 OK", {"ok": True})
+
+    def readyz(self) -> Reply:
+        """200 when the database answers at the newest schema and this process's dispatcher (if any)
+        beat within HEARTBEAT_STALE; 503 naming only which check failed."""
+        checks: dict[str, str] = {}
+        try:
+            with self.sessions() as session:
+                current = revision_of(session.connection())
+            self.database.ok()
+            checks["database"] = "ok"
+            checks["schema"] = "ok" if current == self.head else "not at head"
+            if current == self.head:
+                self.schema.ok()
+            else:
+                self.schema.failed(
+                    f"at {current}, this version needs {self.head}: run `mass-alert db upgrade`"
+                )
+        except SQLAlchemyError as error:
+            self.database.failed(short_reason(error))
+            checks["database"] = "unavailable"
+        if self.heartbeat is not None:
+            beat = self.heartbeat()
+            fresh = beat is not None and self.clock.now() - beat <= HEARTBEAT_STALE
+            checks["dispatcher"] = "ok" if fresh else "no recent heartbeat"
+        ready = all(value == "ok" for value in checks.values())
+        return _json("200 OK" if ready else "503 Service Unavailable", {"ok": ready, **checks})
+
+    def metrics(self) -> Reply:
+        """Prometheus text exposition; 503 (and a log line) when the database cannot be read."""
+        try:
+            body = metrics.render(self.registry)
+        except SQLAlchemyError as error:
+            self.database.failed(short_reason(error))
+            return Reply("503 Service Unavailable", "metrics unavailable")
+        return Reply("200 OK", body.decode("utf-8"), metrics.CONTENT_TYPE)
+
+    def route(self, path: str, method: str) -> Reply | None:
+        """The answer for an ops path (None: not one of them)."""
+        handlers = {"/healthz": self.healthz, "/readyz": self.readyz, "/metrics": self.metrics}
+        if path not in handlers:
+            return None
+        if method not in ("GET", "HEAD"):
+            return Reply("405 Method Not Allowed", "GET only")
+        return handlers[path]()
+
+
+def timed(route: str, app: WSGIApp) -> WSGIApp:
+    """`app` observed in mass_alert_webhook_seconds{route} (until its answer body is produced)."""
+
+    def run(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        started = time.perf_counter()
+        try:
+            return app(environ, start_response)
+        finally:
+            metrics.WEBHOOK_SECONDS.labels(route=route).observe(time.perf_counter() - started)
+
+    return run
+
+
 class WebApp:
-    """Routes requests to Bolt's WSGI handler, the Twilio webhooks and the health check."""
+    """Routes requests to Bolt (through SlackRoute), the Twilio webhooks and the ops routes."""
 
     def __init__(
         self,
         sessions: sessionmaker[Session],
         twilio: TwilioRoutes | None,
         slack: WSGIApp | None = None,
+        ops: OpsRoutes | None = None,
         max_request_bytes: int = MAX_REQUEST_BYTES,
         *,
         oauth: bool = False,
     ) -> None:
         self.sessions = sessions
         self.twilio = twilio
-        self.slack = slack
+        self.slack = timed("/slack/events", slack) if slack is not None else None
+        self.ops = ops or OpsRoutes(sessions, twilio.clock if twilio is not None else SystemClock())
         self.max_request_bytes = max_request_bytes
         #: OAuth mode: Bolt also answers Add to Slack and Slack's redirect back (GET).
         self.slack_paths = SLACK_PATHS | (OAUTH_PATHS if oauth else frozenset())
 
-    def health(self) -> Reply:
-        """200 when the database answers, 503 otherwise."""
-        try:
-            with self.sessions() as session:
-                session.execute(text("SELECT 1"))
-        except Exception as error:
-            return Reply(
-                "503 Service Unavailable",
-                json.dumps({"ok": False, "database": str(error)}),
-                "application/json",
-            )
-        return Reply("200 OK", json.dumps({"ok": True, "database": "ok"}), "application/json")
-
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
-        method = environ.get("REQUEST_METHOD", "GET")
         if path in self.slack_paths and self.slack is not None:
             return self.slack(environ, start_response)
-        reply: Reply
-        if path == "/healthz" and method in ("GET", "HEAD"):
-            reply = self.health()
-        elif path in ("/twilio/status", "/twilio/inbound") and self.twilio is not None:
+        if path in ("/twilio/status", "/twilio/inbound"):
+            return timed(path, self._answer)(environ, start_response)
+        return self._answer(environ, start_response)
+
+    def _answer(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        method = environ.get("REQUEST_METHOD", "GET")
+        reply = self.ops.route(path, method)
+        if reply is not None:
+            return _answer(start_response, reply)
+        if path in ("/twilio/status", "/twilio/inbound") and self.twilio is not None:
             if method != "POST":
                 reply = Reply("405 Method Not Allowed", "POST only")
             elif take_body(environ, self.max_request_bytes) is None:

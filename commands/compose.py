@@ -82,6 +82,7 @@ def render(ctx: AppContext, meta: ComposeMeta, message: str, now: datetime) -> d
     max_chars = ctx.settings.alert_max_chars
     stats = MessageStats.of(count_message(message, max_chars), max_chars) if message else None
     counted = meta.counted
+    facts = clinic_facts(ctx.sessions, meta.clinic_id, ctx.settings.alert_pace_seconds)
     return compose_view(
         ComposeState(
             tz=meta.tz,
@@ -100,6 +101,7 @@ def render(ctx: AppContext, meta: ComposeMeta, message: str, now: datetime) -> d
             pace_seconds=meta.pace,
             sending_time=alerts.estimate_duration(counted.count, meta.pace) if counted else None,
             as_of=now,
+            appointments_as_of=facts.appointments_as_of,
             private_metadata=meta.dumps(),
         )
     )

@@ -493,6 +493,7 @@ class SandboxSlack(ViewsMixin):
                     self._ws = self.installations.workspaces[self.team_id]
             if workspace is not None:
                 team = workspace.team_id
+                headers["x-oauth-scopes"] = workspace.scopes  # Slack names the token's scopes on each answer
             self.calls.append(SlackCall(method, dict(params), response, token, team, arrived, status))
             return status, headers, response
 

@@ -146,6 +146,8 @@ class SandboxTwilio:
         self._hold_on_drop = 0
         self._delays: list[float] = []
         self._media: dict[str, tuple[str, bytes]] = {}
+        #: Messaging Service SIDs (MG...) of this account (add_messaging_service).
+        self.messaging_services: set[str] = set()
 
     # ----- lifecycle of the server -------------------------------------------------------------
 
@@ -247,6 +249,11 @@ class SandboxTwilio:
                 self.sender_errors.pop(from_, None)
             else:
                 self.sender_errors[from_] = code
+
+    def add_messaging_service(self, sid: str) -> None:
+        """Give the account the Messaging Service `sid` (MG + 32 hex); fetching others answers 20404."""
+        with self._lock:
+            self.messaging_services.add(sid)
 
     def fail_account(self, code: int | None) -> None:
         """Answer every API request with `code` (20003, 20005) until called with None."""

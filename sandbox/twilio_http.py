@@ -10,6 +10,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
+from sandbox import twilio_account
 from sandbox.twilio_rules import HTTP_STATUS
 
 if TYPE_CHECKING:
@@ -71,6 +72,8 @@ def handler_for(sandbox: SandboxTwilio) -> type[BaseHTTPRequestHandler]:
                         time.sleep(sandbox.latency + delay)
                     return status, body, headers
                 return 200, sandbox._list(query), {}
+            if method == "GET" and (found := twilio_account.route(sandbox, path, query)) is not None:
+                return (*found, {})
             match = _MESSAGE.match(path)
             if method == "GET" and match and match["account"] == sandbox.account_sid:
                 with sandbox._lock:

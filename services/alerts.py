@@ -182,6 +182,15 @@ def create_alert(
         for start in range(0, len(rows), INSERT_BATCH):
             session.execute(insert(AlertDelivery), rows[start : start + INSERT_BATCH])
         ensure_sender(session, sender_key, now)
+        log.info(
+            "alert %s created for clinic %s by %s: %d to text, %d skipped, one every %g s",
+            alert.id,
+            alert.clinic_id,
+            alert.created_by_name,
+            len(result.recipients),
+            len(result.skipped),
+            alert.pace_seconds,
+        )
         return alert.id, True
 
 
@@ -227,6 +236,7 @@ def cancel_alert(sessions: sessionmaker[Session], alert_id: int, *, by_name: str
             return False
         alert.state = AlertState.CANCELLED
         alert.cancelled_by = by_name
+        log.info("alert %s stopped: cancelled by %s", alert_id, by_name)
         session.execute(
             update(AlertDelivery)
             .where(AlertDelivery.alert_id == alert_id, AlertDelivery.status == DeliveryStatus.PENDING)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import re
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -10,7 +12,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from services.errors import InvalidInput, NotFound
-from services.models import Clinic, ClinicUser, Role
+from services.models import Clinic, ClinicUser, Role, utcnow
 from services.phones import normalize_phone
 
 _MESSAGING_SERVICE = re.compile(r"MG[0-9a-fA-F]{32}")
@@ -20,7 +22,25 @@ _SLACK_CHANNEL = re.compile(r"[CGD][A-Z0-9]{2,31}")
 _SLACK_USER = re.compile(r"[UW][A-Z0-9]{2,31}")
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s.]+")
 _UNSET: Any = object()
+log = logging.getLogger(__name__)
+#: The settings `clinic add` takes (and `clinic update` changes), as Clinic attributes.
+CLINIC_FIELDS = (
+    "name",
+    "timezone",
+    "sms_from",
+    "messaging_service_sid",
+    "alert_pace_seconds",
+    "two_way_texting",
+    "slack_team_id",
+    "slack_channel_id",
+    "contact_phone",
+)
 _NO_SENDER = "The clinic needs a sending number (+E.164) or a Twilio Messaging Service SID (MG...)."
+
+
+def record_import(clinic: Clinic, at: datetime | None = None) -> None:
+    """Remember that the clinic's appointments were imported `at` (default now, UTC); committed with them."""
+    clinic.appointments_imported_at = at or utcnow()
 
 
 def list_clinics(session: Session) -> list[Clinic]:
@@ -165,6 +185,7 @@ def add_clinic(
     )
     session.add(clinic)
     session.flush()
+    log.info("clinic %s added", clinic.id)
     return clinic
 
 
@@ -184,7 +205,10 @@ def update_clinic(
     region: str = "US",
     slack_enterprise_id: str | None = _UNSET,
 ) -> Clinic:
-    """Change the given settings of `clinic` with the same checks as add_clinic. Flushed, not committed."""
+    """Change the given settings of `clinic` with the same checks as add_clinic. Flushed, not committed.
+
+    Each change is logged (the field names, not the values)."""
+    before = {field: getattr(clinic, field) for field in CLINIC_FIELDS}
     if name is not _UNSET:
         clean_name = _text(name, "name", "clinic name", 200)
         _check_unique_name(session, clean_name, clinic.id)
@@ -213,6 +237,9 @@ def update_clinic(
     if contact_phone is not _UNSET:
         clinic.contact_phone = _contact_phone(contact_phone, region)
     session.flush()
+    changed = [field for field, value in before.items() if getattr(clinic, field) != value]
+    if changed:
+        log.info("clinic %s updated: %s", clinic.id, ", ".join(changed))
     return clinic
 
 
@@ -228,12 +255,42 @@ def add_user(
 ) -> ClinicUser:
     """Add a clinic user (admin or staff), optionally linked to a Slack user. Flushed, not committed."""
     clean_name = _text(full_name, "full_name", "user's name", 200)
-    address = (email or "").strip().lower()
+    address = _email(email)
+    role_value = _role(role)
+    user_id, team_id = _slack_link(clinic, slack_user_id, slack_team_id)
+    _check_unique_user(session, clinic, address, user_id, team_id)
+    user = ClinicUser(
+        clinic_id=clinic.id,
+        full_name=clean_name,
+        email=address,
+        role=role_value,
+        slack_team_id=team_id,
+        slack_user_id=user_id,
+    )
+    session.add(user)
+    session.flush()
+    log.info("user %s added to clinic %s as %s", user.id, clinic.id, role_value)
+    return user
+
+
+def _email(value: str | None) -> str:
+    address = (value or "").strip().lower()
     if not _EMAIL.fullmatch(address) or len(address) > 320:
-        raise InvalidInput(f"'{(email or '').strip()}' is not an email address.", "email")
-    role_value = (role or "").strip().lower()
+        raise InvalidInput(f"'{(value or '').strip()}' is not an email address.", "email")
+    return address
+
+
+def _role(value: str | None) -> str:
+    role_value = (value or "").strip().lower()
     if role_value not in {r.value for r in Role}:
-        raise InvalidInput(f"The role must be 'admin' or 'staff', not '{(role or '').strip()}'.", "role")
+        raise InvalidInput(f"The role must be 'admin' or 'staff', not '{(value or '').strip()}'.", "role")
+    return role_value
+
+
+def _slack_link(
+    clinic: Clinic, slack_user_id: str | None, slack_team_id: str | None
+) -> tuple[str | None, str | None]:
+    """(user id, workspace id) checked; the workspace defaults to the clinic's when only a user is given."""
     user_id = _slack_id(slack_user_id, _SLACK_USER, "slack_user_id", "user id (U...)")
     team_id = _slack_id(slack_team_id, _SLACK_TEAM, "slack_team_id", "workspace id (T...)")
     if user_id is not None and team_id is None:
@@ -246,32 +303,104 @@ def add_user(
             )
     if user_id is None and team_id is not None:
         raise InvalidInput("A Slack workspace was given without the Slack user id (U...).", "slack_user_id")
-    existing = session.scalars(
-        select(ClinicUser).where(ClinicUser.clinic_id == clinic.id, ClinicUser.email == address)
-    ).first()
-    if existing is not None:
+    return user_id, team_id
+
+
+def _check_unique_user(
+    session: Session,
+    clinic: Clinic,
+    address: str,
+    user_id: str | None,
+    team_id: str | None,
+    own_id: int | None = None,
+) -> None:
+    """InvalidInput when another user of `clinic` has this email or this Slack link."""
+    others = select(ClinicUser).where(ClinicUser.clinic_id == clinic.id)
+    if own_id is not None:
+        others = others.where(ClinicUser.id != own_id)
+    if session.scalars(others.where(ClinicUser.email == address)).first() is not None:
         raise InvalidInput(f"{address} is already a user of clinic '{clinic.name}'.", "email")
     if user_id is not None:
         linked = session.scalars(
-            select(ClinicUser).where(
-                ClinicUser.clinic_id == clinic.id,
-                ClinicUser.slack_team_id == team_id,
-                ClinicUser.slack_user_id == user_id,
-            )
+            others.where(ClinicUser.slack_team_id == team_id, ClinicUser.slack_user_id == user_id)
         ).first()
         if linked is not None:
             raise InvalidInput(
                 f"Slack user {user_id} is already linked to {linked.full_name} in clinic '{clinic.name}'.",
                 "slack_user_id",
             )
-    user = ClinicUser(
-        clinic_id=clinic.id,
-        full_name=clean_name,
-        email=address,
-        role=role_value,
-        slack_team_id=team_id,
-        slack_user_id=user_id,
+
+
+def list_users(session: Session, clinic: Clinic | None = None) -> list[ClinicUser]:
+    """Every user (of `clinic` when given), by clinic then name."""
+    query = select(ClinicUser).join(Clinic).order_by(Clinic.name, ClinicUser.full_name, ClinicUser.id)
+    if clinic is not None:
+        query = query.where(ClinicUser.clinic_id == clinic.id)
+    return list(session.scalars(query))
+
+
+def find_user(session: Session, clinic: Clinic, ref: str) -> ClinicUser:
+    """The user of `clinic` with email, Slack user id or numeric id `ref`; NotFound lists the known emails."""
+    wanted = (ref or "").strip()
+    users = list_users(session, clinic)
+    for user in users:
+        if wanted.lower() == user.email or wanted == user.slack_user_id or wanted == str(user.id):
+            return user
+    known = ", ".join(u.email for u in users[:20]) + (" ..." if len(users) > 20 else "")
+    if not users:
+        raise NotFound(f"Clinic '{clinic.name}' has no users yet; add one with: mass-alert user add")
+    raise NotFound(f"Clinic '{clinic.name}' has no user '{wanted}'. Its users: {known}.")
+
+
+def update_user(
+    session: Session,
+    user: ClinicUser,
+    *,
+    full_name: str = _UNSET,
+    email: str = _UNSET,
+    role: str = _UNSET,
+    slack_user_id: str | None = _UNSET,
+    slack_team_id: str | None = _UNSET,
+) -> list[str]:
+    """Change the given fields with add_user's checks; the names of the fields that changed. Flushed.
+
+    A Slack user id of "" (or None) unlinks the user from Slack.
+    """
+    clinic = user.clinic
+    before = {
+        "full_name": user.full_name,
+        "email": user.email,
+        "role": user.role,
+        "slack_user_id": user.slack_user_id,
+        "slack_team_id": user.slack_team_id,
+    }
+    after = dict(before)
+    if full_name is not _UNSET:
+        after["full_name"] = _text(full_name, "full_name", "user's name", 200)
+    if email is not _UNSET:
+        after["email"] = _email(email)
+    if role is not _UNSET:
+        after["role"] = _role(role)
+    if slack_user_id is not _UNSET or slack_team_id is not _UNSET:
+        wanted_user = user.slack_user_id if slack_user_id is _UNSET else slack_user_id
+        wanted_team = None if slack_team_id is _UNSET else slack_team_id
+        after["slack_user_id"], after["slack_team_id"] = _slack_link(clinic, wanted_user, wanted_team)
+    # Checked before anything is assigned: a query would autoflush a duplicate into the unique index.
+    _check_unique_user(
+        session, clinic, str(after["email"]), after["slack_user_id"], after["slack_team_id"], user.id
     )
-    session.add(user)
+    for name, value in after.items():
+        setattr(user, name, value)
     session.flush()
-    return user
+    changed = [name for name, value in before.items() if getattr(user, name) != value]
+    if changed:
+        log.info("user %s of clinic %s updated: %s", user.id, clinic.id, ", ".join(changed))
+    return changed
+
+
+def remove_user(session: Session, user: ClinicUser) -> None:
+    """Delete the user; alerts they sent keep their name (created_by_name). Flushed, not committed."""
+    user_id, clinic_id = user.id, user.clinic_id
+    session.delete(user)
+    session.flush()
+    log.info("user %s removed from clinic %s", user_id, clinic_id)

@@ -21,13 +21,15 @@ from services.timeranges import TimeRange
 
 @dataclass(frozen=True)
 class ClinicFacts:
-    """What the modal needs to know about a clinic: its IANA zone, pace (seconds per text), channel."""
+    """What the modal needs to know about a clinic: its IANA zone, pace (seconds per text), channel, and
+    when its appointments were last imported (UTC; None: never by `mass-alert import`)."""
 
     clinic_id: int
     name: str
     tz: str
     pace: float
     channel_id: str | None
+    appointments_as_of: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -58,7 +60,14 @@ def clinic_facts(sessions: sessionmaker[Session], clinic_id: int, default_pace: 
     with sessions() as session:
         clinic = find_clinic(session, str(clinic_id))
         pace = alerts.effective_pace(clinic, default_pace)
-        return ClinicFacts(clinic.id, clinic.name, clinic.timezone, pace, clinic.slack_channel_id)
+        return ClinicFacts(
+            clinic.id,
+            clinic.name,
+            clinic.timezone,
+            pace,
+            clinic.slack_channel_id,
+            clinic.appointments_imported_at,
+        )
 
 
 def count(sessions: sessionmaker[Session], clinic_id: int, rng: TimeRange, now: datetime) -> RecipientSummary:

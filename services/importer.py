@@ -31,6 +31,7 @@ import phonenumbers
 from sqlalchemy import ARRAY, ColumnElement, String, Table, any_, bindparam, insert, select, text, update
 from sqlalchemy.orm import InstrumentedAttribute, Session, sessionmaker
 
+from services.clinics import record_import
 from services.errors import InvalidInput, NotFound
 from services.models import Appointment, AppointmentStatus, Base, Client, Clinic, Patient
 from services.phones import PhoneResult, normalize_phone
@@ -780,6 +781,7 @@ def import_csv(
                 mixed = parser.mixed_formats()
                 if mixed is not None:
                     raise InvalidInput(mixed)
+                record_import(clinic)
             except UnicodeDecodeError:
                 raise InvalidInput(
                     f"The file is not UTF-8 text (near line {reader.line_num + 1}); nothing was imported. "

@@ -191,6 +191,8 @@ class Clinic(Base):
     slack_enterprise_id: Mapped[str | None] = mapped_column(String(32))
     slack_channel_id: Mapped[str | None] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    #: When `mass-alert import` last loaded this clinic's appointments (the compose modal's "as of").
+    appointments_imported_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     users: Mapped[list[ClinicUser]] = relationship(back_populates="clinic")
 

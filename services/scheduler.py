@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 
 from apscheduler.executors.pool import ThreadPoolExecutor as JobExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -37,6 +38,8 @@ class DeliveryWorker:
         self.reconcile_every = reconcile_every
         self.finalize_every = finalize_every
         self.holder = instance_name()
+        #: When this process's dispatcher last beat (start, then every 2 s); read by /readyz.
+        self.last_beat: datetime | None = None
         self.sender_pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="sms-send")
         dispatcher.executor = self.sender_pool
         dispatcher.capacity = concurrency
@@ -50,6 +53,7 @@ class DeliveryWorker:
         """Take the dispatcher lock (SQLite: only one) and schedule the fixed jobs."""
         clock = self.dispatcher.clock
         acquire_dispatcher(self.dispatcher.sessions, self.holder, clock.now())
+        self.last_beat = clock.now()
         jobs = (
             (DISPATCH_JOB, self._safe(self.dispatcher.tick), self.interval),
             (RECONCILE_JOB, self._safe(self.dispatcher.reconcile), self.reconcile_every),
@@ -68,7 +72,9 @@ class DeliveryWorker:
         )
 
     def _heartbeat(self) -> None:
-        heartbeat(self.dispatcher.sessions, self.holder, self.dispatcher.clock.now())
+        now = self.dispatcher.clock.now()
+        heartbeat(self.dispatcher.sessions, self.holder, now)
+        self.last_beat = now
 
     @staticmethod
     def _safe(func: Callable[[], object]) -> Callable[[], None]:

@@ -48,6 +48,9 @@ TWILIO = "twilio"
 #: Python's logging levels (logging module docs, "Logging Levels").
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
+#: How log records are written: one JSON object per line, or plain text.
+LOG_FORMATS = ("text", "json")
+
 #: Suffix of the variable that names a file holding a secret's value (Docker and compose secrets).
 FILE_SUFFIX = "_FILE"
 
@@ -112,6 +115,12 @@ def _log_level(value: str) -> str:
     if value.upper() not in LOG_LEVELS:
         raise ValueError(f"must be one of {', '.join(LOG_LEVELS)}")
     return value.upper()
+
+
+def _log_format(value: str) -> str:
+    if value.lower() not in LOG_FORMATS:
+        raise ValueError(f"must be one of {', '.join(LOG_FORMATS)}")
+    return value.lower()
 
 
 def _prefixed(prefix: str, what: str) -> AfterValidator:
@@ -199,6 +208,7 @@ class Settings:
     log_level: Annotated[str, AfterValidator(_log_level)] = "WARNING"
     #: Largest request body the web routes accept (bytes); larger ones get 413 before they are read whole.
     max_request_bytes: Annotated[Whole, Field(ge=1024)] = 1024 * 1024
+    log_format: Annotated[str, AfterValidator(_log_format)] = "text"
 
     @property
     def oauth_enabled(self) -> bool:

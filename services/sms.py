@@ -21,6 +21,8 @@ from twilio.http.response import Response
 from twilio.request_validator import RequestValidator
 from twilio.rest import Client
 
+from services.metrics import count_api_error
+
 log = logging.getLogger(__name__)
 
 #: How far before `since` a message found by `find_sent` may have been created (clock skew).
@@ -325,6 +327,7 @@ class TwilioGateway:
         if code is not None and code == status:
             code = None  # the library puts the HTTP status in `code` when the body has none
         headers = response.headers if response is not None else None
+        count_api_error("twilio", code or status)
         return SmsError.from_code(code, status, _retry_after(headers))
 
     def send(self, req: SendRequest) -> SendResult:
@@ -353,6 +356,31 @@ class TwilioGateway:
                 ErrorKind.IN_DOUBT, "Twilio's answer had no message id; the text may have been sent"
             )
         return SendResult(sid=message.sid, status=str(message.status))
+
+    def account_status(self) -> str:
+        """The account's status ("active", "suspended", "closed"); SmsError when Twilio refuses (20003)."""
+        try:
+            return str(self._client.api.v2010.accounts(self.account_sid).fetch().status)
+        except (TwilioException, requests.exceptions.RequestException) as error:
+            raise self._error(error) from error
+
+    def owns_number(self, number: str) -> bool:
+        """Whether `number` (E.164) is one of the account's IncomingPhoneNumbers."""
+        try:
+            return bool(self._client.incoming_phone_numbers.list(phone_number=number, limit=1))
+        except (TwilioException, requests.exceptions.RequestException) as error:
+            raise self._error(error) from error
+
+    def has_messaging_service(self, sid: str) -> bool:
+        """Whether the Messaging Service `sid` (MG...) belongs to the account (404 / 20404: it does not)."""
+        try:
+            self._client.messaging.v1.services(sid).fetch()
+        except (TwilioException, requests.exceptions.RequestException) as error:
+            failure = self._error(error)
+            if failure.code == 20404 or failure.http_status == 404:
+                return False
+            raise failure from error
+        return True
 
     def fetch(self, sid: str) -> MessageInfo:
         """The message's current state at Twilio."""

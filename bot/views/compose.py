@@ -31,6 +31,7 @@ from bot.views.common import (
 )
 from bot.views.models import CUSTOM_PRESET, RANGE_PRESETS, ComposeState, MessageStats, SkippedPerson
 from bot.views.wording import (
+    appointments_as_of,
     forcing_words,
     format_estimate,
     format_pace,
@@ -173,6 +174,8 @@ def _recipient_blocks(state: ComposeState) -> list[Block]:
         if state.first_appointment and state.last_appointment:
             span = format_span(state.first_appointment, state.last_appointment, state.tz)
             text += f"\nappointments {span}"
+    if state.appointments_as_of is not None:
+        text += f"\n{appointments_as_of(state.appointments_as_of, state.as_of, state.tz)}"
     blocks: list[Block] = [mrkdwn_section(text, BlockId.RECIPIENTS)]
     if state.skipped_total:
         blocks.append(

@@ -64,6 +64,8 @@ class ComposeState:
     sending_time: timedelta | None = None
     max_range_days: int = 7
     as_of: datetime | None = None
+    #: When the clinic's appointments were last imported (None: not by `mass-alert import`).
+    appointments_as_of: datetime | None = None
     private_metadata: str = ""
 
     @property

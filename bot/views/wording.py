@@ -14,12 +14,14 @@ from __future__ import annotations
 import math
 import unicodedata
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from services.outcomes import skip_words
 from services.timeranges import format_instant, format_span
 
 __all__ = [
     "BOT_MENTION",
+    "appointments_as_of",
     "forcing_words",
     "format_estimate",
     "format_pace",
@@ -56,6 +58,15 @@ def zone_abbreviation(instant: datetime, tz: str) -> str:
 def format_time(instant: datetime, tz: str, *, zone: bool = True) -> str:
     """`10:42 AM CST`: an aware instant's clock time in the clinic's zone."""
     return format_instant(instant, tz, date=False, abbreviation=zone)
+
+
+def appointments_as_of(imported: datetime, now: datetime | None, tz: str) -> str:
+    """`appointments as of 7:02 AM` when imported today in the clinic's zone (as of `now`), else
+    `appointments as of Mon 1 Dec 7:02 AM`."""
+    zone = ZoneInfo(tz)
+    same_day = now is not None and imported.astimezone(zone).date() == now.astimezone(zone).date()
+    when = format_time(imported, tz, zone=False) if same_day else format_when(imported, tz, zone=False)
+    return f"appointments as of {when}"
 
 
 def format_when(instant: datetime, tz: str, *, zone: bool = True) -> str:

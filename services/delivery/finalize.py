@@ -110,12 +110,21 @@ class Finalizer:
                 alert.completed_at = now
             alert.sent_count = counts["accepted"] + counts["sent"] + counts["delivered"]
             alert.failed_count = counts["failed"] + counts["undelivered"]
+            log.info(
+                "alert %s %s: %d sent, %d failed, %d skipped",
+                alert_id,
+                alert.state,
+                alert.sent_count,
+                alert.failed_count,
+                counts["skipped"],
+            )
         with read_sessions(sessions)() as session:
             alert = session.get(MassAlert, alert_id)
             assert alert is not None
             report = Path(alert.report_path) if alert.report_path else None
         if report is None or not report.exists():
             report = write_report(sessions, alert_id, self.ctx.config.reports_dir)
+            log.info("alert %s report written to %s", alert_id, report)
             with sessions() as session, session.begin():
                 session.execute(
                     update(MassAlert).where(MassAlert.id == alert_id).values(report_path=str(report))
@@ -128,4 +137,5 @@ class Finalizer:
                 .where(MassAlert.id == alert_id)
                 .values(completion_notified_at=now, report_permalink=link)
             )
+        log.info("alert %s result and report posted%s", alert_id, f" ({link})" if link else "")
         return 1

@@ -20,10 +20,11 @@ the pace, and a late text pushes the next slot instead of letting it catch up.
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, func, or_, select, update
+from sqlalchemy import CursorResult, Row, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from services.delivery.jobs import ACTIVE, Context, DispatchConfig, Job, JobKind
@@ -39,6 +40,8 @@ from services.models import (
     Sender,
     SkipReason,
 )
+
+log = logging.getLogger(__name__)
 
 #: next_alert_at of a sender with no alert text waiting: the dispatcher's due-sender scan skips it.
 IDLE_SLOT = datetime(3000, 1, 1, tzinfo=UTC)
@@ -215,11 +218,13 @@ class Claimer:
             sender.next_alert_at = slot + pace + timedelta(seconds=config.pace_margin_seconds)
             sender.next_any_at = max(sender.next_any_at, slot + hard_gap(config))
             if alert.state == AlertState.QUEUED:
-                session.execute(
+                started = session.execute(
                     update(MassAlert)
                     .where(MassAlert.id == alert.id, MassAlert.state == AlertState.QUEUED)
                     .values(state=AlertState.SENDING, started_at=now)
                 )
+                if isinstance(started, CursorResult) and started.rowcount:
+                    log.info("alert %s started sending from %s", alert.id, sender.key)
             return Job(
                 JobKind.ALERT,
                 delivery.id,

@@ -205,6 +205,9 @@ class Sending:
                 reason = f"Gave up after {attempts} attempts: {error.reason}"
             row.set_error(code, reason)
             row.fail(reason, now)
+            log.warning(
+                "%s %s failed: Twilio %s: %s", table.noun, job.row_id, code or "(no code)", error.reason
+            )
             if job.kind is JobKind.ALERT and error.kind == ErrorKind.CONFIG:
                 stop_alert(session, job.alert_id, reason, now)
 
@@ -216,6 +219,7 @@ def stop_alert(session: Session, alert_id: int | None, reason: str, now: datetim
         return
     alert.state = AlertState.FAILED
     alert.error = reason
+    log.warning("alert %s stopped: %s", alert_id, reason)
     session.execute(
         update(AlertDelivery)
         .where(AlertDelivery.alert_id == alert_id, AlertDelivery.status == DeliveryStatus.PENDING)

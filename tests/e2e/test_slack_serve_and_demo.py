@@ -63,7 +63,10 @@ def test_serve_answers_slack_and_health_then_stops_cleanly(tmp_path: Path) -> No
             assert found is not None
             base_url = found.group(1)
             with urllib.request.urlopen(f"{base_url}/healthz", timeout=5) as answer:
-                assert json.loads(answer.read()) == {"ok": True, "database": "ok"}
+                assert json.loads(answer.read()) == {"ok": True}
+            with urllib.request.urlopen(f"{base_url}/readyz", timeout=5) as answer:
+                ready = {"ok": True, "database": "ok", "schema": "ok"}  # --no-worker: no dispatcher here
+                assert json.loads(answer.read()) == ready
             body = slash_command_body(user_id="U0NOBODY", channel_id="C0X", trigger_id=slack.new_trigger_id())
             assert post(f"{base_url}/slack/events", body, "serve-secret")[0] == 200
             assert post(f"{base_url}/slack/events", body, "forged")[0] == 401
