@@ -50,6 +50,10 @@ class Settings:
     twilio_auth_token: str | None = None
     twilio_api_url: str | None = None
     twilio_timeout_seconds: float = 10.0
+    #: Twilio's ValidityPeriod for texts, seconds (1 to 36,000): a text still queued after it is dropped.
+    alert_validity_seconds: int = 14_400
+    #: Who answers STOP/START/HELP: "twilio" (Twilio's own opt-out handling; the app only records) or "app".
+    twilio_opt_out_replies: str = "twilio"
     lease_seconds: float | None = None
     host: str = "127.0.0.1"
     port: int = 3000
@@ -145,6 +149,17 @@ def load_settings(environ: Mapping[str, str] | None = None, require: Iterable[st
         if auth is None:
             problems.append("TWILIO_AUTH_TOKEN is required (Twilio Console > Account Info)")
     values.update(twilio_account_sid=sid, twilio_auth_token=auth)
+    if (validity := get("ALERT_VALIDITY_SECONDS")) is not None:
+        seconds = _number("ALERT_VALIDITY_SECONDS", validity, problems, minimum=1, integer=True)
+        if seconds > 36_000:  # Twilio's ValidityPeriod maximum (error 21624 above it)
+            problems.append(
+                f"ALERT_VALIDITY_SECONDS must be at most 36000 (Twilio's limit), got {validity!r}"
+            )
+        values["alert_validity_seconds"] = int(seconds)
+    if (replies := get("TWILIO_OPT_OUT_REPLIES")) is not None:
+        if replies.lower() not in ("twilio", "app"):
+            problems.append(f"TWILIO_OPT_OUT_REPLIES must be twilio or app, got {replies!r}")
+        values["twilio_opt_out_replies"] = replies.lower()
 
     if problems:
         raise SettingsError(problems)
