@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
@@ -22,6 +23,8 @@ from bot.views.conversation import inbound_line, keyword_line, root_blocks, root
 from services import conversations as conv
 from services.clock import Clock
 from services.conversations import InboundResult, Keyword, RelayItem, ThreadHeader
+from services.conversations.inbound import MediaRef, media_of
+from services.sms import Media, SmsError
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +33,21 @@ SYNC_JOB_ID = "conversation-relay"
 #: waited this long, or when the lanes fall idle (a crash in between leaves claims `sync` retakes later).
 SAVE_BATCH = 50
 SAVE_SECONDS = 0.5
+#: Inbound MMS types uploaded into the thread as the file itself (Slack previews these pictures); others
+#: are named with their type and size.
+SHOWN_MEDIA = {"image/jpeg": "jpg", "image/png": "png", "image/gif": "gif", "image/webp": "webp"}
+
+#: Reads one inbound MMS file from its MediaUrlN (TwilioGateway.fetch_media: the account's Basic auth).
+MediaReader = Callable[[str], Media]
+
+
+def _size(count: int) -> str:
+    """'812 bytes', '48 KB', '1.2 MB'."""
+    if count < 1024:
+        return f"{count} bytes"
+    if count < 1024 * 1024:
+        return f"{count / 1024:.0f} KB"
+    return f"{count / (1024 * 1024):.1f} MB"
 
 
 # --- the relay -------------------------------------------------------------------------------------
@@ -53,10 +71,12 @@ class ConversationRelay:
         *,
         lanes: int = 0,
         max_backlog: int = 2000,
+        media_reader: MediaReader | None = None,
     ) -> None:
         self.sessions = sessions
         self.client = client
         self.clock = clock
+        self.media_reader = media_reader
         self.max_backlog = max_backlog
         self._lanes = [ThreadPoolExecutor(1, thread_name_prefix=f"slack-relay-{i}") for i in range(lanes)]
         self._backlog = 0
@@ -266,6 +286,8 @@ class ConversationRelay:
             conversation_id=header.conversation_id,
             channel_id=header.channel_id,
         )
+        if item is not None:
+            self._share_media(header.channel_id, ts, item.message_id)
         return ts
 
     def _post_in_thread(self, header: ThreadHeader, items: list[RelayItem]) -> int:
@@ -285,7 +307,53 @@ class ConversationRelay:
                 log.exception("posting reply %s to Slack", item.message_id)
                 return index
             self._remember_posted(item.message_id, str(response["ts"]))
+            self._share_media(header.channel_id, header.thread_ts, item.message_id)
         return len(items)
+
+    def _share_media(self, channel: str, thread_ts: str, message_id: int) -> None:
+        """Upload an MMS's pictures into the thread (files upload v2: files.getUploadURLExternal, then
+        files.completeUploadExternal); name other files with their type and size. Best effort: the text
+        line already says how many files came."""
+        if self.media_reader is None:
+            return
+        for index, ref in enumerate(media_of(self.sessions, message_id), start=1):
+            try:
+                self._share_one(channel, thread_ts, ref, index)
+            except Exception:
+                log.exception("sharing file %d of message %s in Slack", index, message_id)
+
+    def _share_one(self, channel: str, thread_ts: str, ref: MediaRef, index: int) -> None:
+        assert self.media_reader is not None
+        kind = ref.content_type.lower()
+        try:
+            media = self.media_reader(ref.url)
+        except ValueError as error:  # over the size the app reads
+            line = f"📎 A file the client sent is not shown here ({kind}, {error})."
+            self.client.chat_postMessage(
+                channel=channel, thread_ts=thread_ts, text=line, blocks=[context(line)]
+            )
+            return
+        except SmsError as error:
+            line = f"📎 A file the client sent could not be read from Twilio ({kind}): {error.reason}."
+            self.client.chat_postMessage(
+                channel=channel, thread_ts=thread_ts, text=line, blocks=[context(line)]
+            )
+            return
+        kind = media.content_type.lower() or kind
+        extension = SHOWN_MEDIA.get(kind)
+        if extension is None:
+            line = f"📎 The client sent a file Slack cannot show here: {kind}, {_size(len(media.content))}."
+            self.client.chat_postMessage(
+                channel=channel, thread_ts=thread_ts, text=line, blocks=[context(line)]
+            )
+            return
+        self.client.files_upload_v2(
+            channel=channel,
+            thread_ts=thread_ts,
+            content=media.content,
+            filename=f"picture-{index}.{extension}",
+            title=f"Picture {index} from the client",
+        )
 
     def _notice(self, result: InboundResult) -> None:
         """A keyword from a client without an active conversation: one line in the clinic's channel."""
