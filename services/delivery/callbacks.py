@@ -6,10 +6,9 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from services.delivery.rows import ALERT_TEXTS, STAFF_REPLIES, AlertText, Table, TextRow
-from services.delivery.sending import record_alert_failure
+from services.delivery.rows import ALERT_TEXTS, STAFF_REPLIES, Table, TextRow
+from services.delivery.sending import provider_failure
 from services.delivery.status import provider_status
-from services.twilio_errors import is_stop
 
 
 def _target(params: dict[str, str]) -> tuple[Table, str | None]:
@@ -43,10 +42,5 @@ def apply_status_callback(sessions: sessionmaker[Session], params: dict[str, str
         code = params.get("ErrorCode") or None
         if row.settle(sid, provider_status(status), code, now):
             row.touch(now)
-            if table is ALERT_TEXTS and code is not None and isinstance(row, AlertText):
-                # A sender error Twilio reports after accepting (30034 unregistered 10DLC, 30032
-                # toll-free not verified) stops the alert as it would at create.
-                reason = row.columns.error_message or code
-                to = row.row.phone_e164 or ""
-                record_alert_failure(session, row.row.alert_id, code, to, reason, now, stops=is_stop(code))
+            provider_failure(session, row, code, now)
     return True

@@ -14,7 +14,7 @@ from services.conversations.keywords import carrier_opt_out
 from services.db import read_sessions
 from services.delivery.jobs import ACTIVE, Context, Job, JobKind
 from services.delivery.pacing import alert_gap, wake_sender
-from services.delivery.rows import table_for
+from services.delivery.rows import AlertText, TextRow, table_for
 from services.delivery.status import provider_status
 from services.models import (
     AlertDelivery,
@@ -27,7 +27,7 @@ from services.models import (
     sender_parts,
 )
 from services.sms import ErrorKind, SendRequest, SmsError
-from services.twilio_errors import CARRIER_OPT_OUT
+from services.twilio_errors import CARRIER_OPT_OUT, is_stop
 
 log = logging.getLogger(__name__)
 
@@ -231,6 +231,16 @@ def record_alert_failure(
         clinic_id = session.scalar(select(MassAlert.clinic_id).where(MassAlert.id == alert_id))
         if clinic_id is not None:
             carrier_opt_out(session, clinic_id, to, now)
+
+
+def provider_failure(session: Session, row: TextRow, code: str | None, now: datetime) -> None:
+    """A failure Twilio reported for an alert text it had accepted (status callback or lookup): a sender
+    error it reports only then (30034 unregistered 10DLC, 30032 toll-free not verified) stops the alert."""
+    if code is None or not isinstance(row, AlertText):
+        return
+    reason = row.columns.error_message or f"Twilio error {code}"
+    to = row.row.phone_e164 or ""
+    record_alert_failure(session, row.row.alert_id, code, to, reason, now, stops=is_stop(code))
 
 
 def stop_alert(session: Session, alert_id: int | None, reason: str, now: datetime) -> None:

@@ -347,6 +347,8 @@ def test_a_text_stuck_past_its_validity_period_is_reported_expired(engine: Engin
         assert {row.error_code for row in rows.values()} == {"30036"}
         report = report_rows(stack, alert_id, tmp_path)
         assert "validity period" in report["Jane Doe"]["Error Details"]
+        snap = alerts.snapshot(stack.sessions, alert_id, stack.clock.now())
+        assert snap.failure_summary == "3 expired in the carrier queue"
         assert state_of(stack, alert_id) == "completed"  # an expired text is that client's, not a stop
 
 
@@ -398,3 +400,20 @@ def test_unsupported_media_is_named_with_its_type_and_size(stack: Stack) -> None
     lines = [m.get("text", "") for m in stack.thread(root["ts"])]
     assert any("video/3gpp, 3 KB" in line for line in lines), lines
     assert not stack.slack.uploaded_files
+
+
+def test_a_smart_encoded_text_whose_answer_was_lost_is_found_not_sent_twice(
+    engine: Engine, tmp_path: Path
+) -> None:
+    # Twilio keeps the substituted body ("We're"), not the one sent ("We’re"): reconciliation must match it.
+    with open_stack(engine, tmp_path, Settings(), send_callbacks=False) as stack:
+        stack.twilio.drop_response_for(1)
+        alert_id = stack.alert("We\u2019re closed today \u2014 sorry\u2026")
+        stack.dispatcher.tick()
+        assert rows_of(stack, alert_id)[JANE].status == "in_doubt"
+        for _ in range(8):
+            stack.clock.advance(30)
+            stack.dispatcher.reconcile()
+            stack.dispatcher.tick()
+        assert Counter(to for to, _ in stack.outbound()) == Counter({JANE: 1, BOB: 1, CARL: 1})
+        assert rows_of(stack, alert_id)[JANE].twilio_sid is not None
