@@ -21,6 +21,7 @@ VERB_MODULES = (
     "bot.cli_db",
     "bot.cli_preview",
     "bot.cli_send",
+    "bot.cli_resume",
     "bot.cli_serve",
     "bot.cli_demo",
     "bot.cli_check",

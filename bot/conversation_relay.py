@@ -40,6 +40,8 @@ from bot.views.conversation import (
 from services import conversations as conv
 from services.clock import Clock
 from services.conversations import InboundResult, Keyword, RelayItem, ThreadHeader
+from services.conversations.inbound import MediaRef, media_of
+from services.sms import Media, SmsError
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +61,23 @@ def channel_error(error: Exception) -> str | None:
         code = str(error.response.get("error") or "")
         return code if code in CHANNEL_ERRORS else None
     return None
+
+
+#: Inbound MMS types uploaded into the thread as the file itself (Slack previews these pictures); others
+#: are named with their type and size.
+SHOWN_MEDIA = {"image/jpeg": "jpg", "image/png": "png", "image/gif": "gif", "image/webp": "webp"}
+
+#: Reads one inbound MMS file from its MediaUrlN (TwilioGateway.fetch_media: the account's Basic auth).
+MediaReader = Callable[[str], Media]
+
+
+def _size(count: int) -> str:
+    """'812 bytes', '48 KB', '1.2 MB'."""
+    if count < 1024:
+        return f"{count} bytes"
+    if count < 1024 * 1024:
+        return f"{count / 1024:.0f} KB"
+    return f"{count / (1024 * 1024):.1f} MB"
 
 
 # --- the relay -------------------------------------------------------------------------------------
@@ -83,12 +102,14 @@ class ConversationRelay:
         lanes: int = 0,
         max_backlog: int = 2000,
         client_for_channel: Callable[[str], WebClient] | None = None,
+        media_reader: MediaReader | None = None,
     ) -> None:
         self.sessions = sessions
         self.client = client
         #: OAuth mode: the client carrying the token of the workspace a channel's clinic belongs to.
         self.client_for_channel = client_for_channel
         self.clock = clock
+        self.media_reader = media_reader
         self.max_backlog = max_backlog
         self._lanes = [ThreadPoolExecutor(1, thread_name_prefix=f"slack-relay-{i}") for i in range(lanes)]
         self._backlog = 0
@@ -281,7 +302,7 @@ class ConversationRelay:
         if reply.channel_id is None or reply.thread_ts is None:
             return
         line = recall_note(reply, deleted)
-        self.client.chat_postMessage(
+        self._slack(reply.channel_id).chat_postMessage(
             channel=reply.channel_id, thread_ts=reply.thread_ts, text=line, blocks=[context(line)]
         )
 
@@ -326,6 +347,8 @@ class ConversationRelay:
             conversation_id=header.conversation_id,
             channel_id=header.channel_id,
         )
+        if item is not None:
+            self._share_media(header.channel_id, ts, item.message_id)
         return ts
 
     def _post_in_thread(self, header: ThreadHeader, items: list[RelayItem]) -> int:
@@ -349,6 +372,7 @@ class ConversationRelay:
                 log.exception("posting reply %s to Slack", item.message_id)
                 return index
             self._remember_posted(item.message_id, str(response["ts"]))
+            self._share_media(header.channel_id, header.thread_ts, item.message_id)
         return len(items)
 
     def _refused(self, header: ThreadHeader, message_ids: list[int], error: str) -> None:
@@ -367,10 +391,11 @@ class ConversationRelay:
         full = conv.thread_header(self.sessions, header.conversation_id)
         bodies = [item.body for item in items]
         reached = 0
+        slack = self.client if header.channel_id is None else self._slack(header.channel_id)
         for user_id in conv.forward_recipients(self.sessions, header.conversation_id):
             try:
-                dm = self.client.conversations_open(users=user_id)["channel"]["id"]
-                self.client.chat_postMessage(
+                dm = slack.conversations_open(users=user_id)["channel"]["id"]
+                slack.chat_postMessage(
                     channel=dm,
                     text=forwarded_text(full, error, len(bodies)),
                     blocks=forwarded_blocks(full, bodies, error),
@@ -381,6 +406,46 @@ class ConversationRelay:
                 log.warning("could not forward replies to %s: %s", user_id, failure.response.get("error"))
         if not reached:
             conv.unforward(self.sessions, [item.message_id for item in items])
+
+    def _share_media(self, channel: str, thread_ts: str, message_id: int) -> None:
+        """Upload an MMS's pictures into the thread (files upload v2: files.getUploadURLExternal, then
+        files.completeUploadExternal); name other files with their type and size. Best effort: the text
+        line already says how many files came."""
+        if self.media_reader is None:
+            return
+        for index, ref in enumerate(media_of(self.sessions, message_id), start=1):
+            try:
+                self._share_one(channel, thread_ts, ref, index)
+            except Exception:
+                log.exception("sharing file %d of message %s in Slack", index, message_id)
+
+    def _share_one(self, channel: str, thread_ts: str, ref: MediaRef, index: int) -> None:
+        assert self.media_reader is not None
+        slack = self._slack(channel)
+        kind = ref.content_type.lower()
+        try:
+            media = self.media_reader(ref.url)
+        except ValueError as error:  # over the size the app reads
+            line = f"📎 A file the client sent is not shown here ({kind}, {error})."
+            slack.chat_postMessage(channel=channel, thread_ts=thread_ts, text=line, blocks=[context(line)])
+            return
+        except SmsError as error:
+            line = f"📎 A file the client sent could not be read from Twilio ({kind}): {error.reason}."
+            slack.chat_postMessage(channel=channel, thread_ts=thread_ts, text=line, blocks=[context(line)])
+            return
+        kind = media.content_type.lower() or kind
+        extension = SHOWN_MEDIA.get(kind)
+        if extension is None:
+            line = f"📎 The client sent a file Slack cannot show here: {kind}, {_size(len(media.content))}."
+            slack.chat_postMessage(channel=channel, thread_ts=thread_ts, text=line, blocks=[context(line)])
+            return
+        slack.files_upload_v2(
+            channel=channel,
+            thread_ts=thread_ts,
+            content=media.content,
+            filename=f"picture-{index}.{extension}",
+            title=f"Picture {index} from the client",
+        )
 
     def _notice(self, result: InboundResult) -> None:
         """A keyword from a client without an active conversation: one line in the clinic's channel."""

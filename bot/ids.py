@@ -67,6 +67,7 @@ class ActionId(StrEnum):
     MESSAGE_INPUT = "message_input"
     SEE_WHO = "see_who"
     CANCEL_ALERT = "cancel_alert"
+    RESUME_ALERT = "resume_alert"
     OPEN_REPORT = "open_report"
     CLOSE_CONVERSATION = "close_conversation"
     HOME_NEW_ALERT = "home_new_alert"

@@ -53,6 +53,7 @@ def build_gateway(settings: Settings) -> SmsGateway | None:
         settings.twilio_auth_token,
         api_url=settings.twilio_api_url,
         timeout=settings.twilio_timeout_seconds,
+        validity_seconds=settings.alert_validity_seconds,
     )
 
 
@@ -111,6 +112,12 @@ def build(settings: Settings, overrides: Overrides | None = None) -> AppContext:
         else None
     )
     gateway = overrides.gateway or build_gateway(settings)
+    reader = gateway.fetch_media if isinstance(gateway, TwilioGateway) else None
+    relay = (
+        ConversationRelay(sessions, client, clock, lanes=RELAY_LANES, media_reader=reader)
+        if client is not None
+        else None
+    )
     dispatcher = None
     if gateway is not None:
         dispatcher = Dispatcher(

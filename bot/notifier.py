@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -95,8 +95,9 @@ class SlackNotifier:
         #: Progress and outcome edits (chat.update, Tier 3) within the per-workspace budget.
         self.edits = EditLane(edit_client(client), edit_budget, ignore=UNREACHABLE | {"message_not_found"})
         self._lock = threading.Lock()
-        #: Reports already shared, by alert id: a retried completion never uploads twice.
-        self._shared: dict[int, tuple[str, str | None]] = {}
+        #: Reports already shared, by alert id and completion time: a retried completion never uploads
+        #: twice, while a resumed alert's new completion shares its new report.
+        self._shared: dict[tuple[int, datetime | None], tuple[str, str | None]] = {}
 
     # --- the Notifier port -----------------------------------------------------------------
 
@@ -175,7 +176,7 @@ class SlackNotifier:
     def _share(self, channel: str, ts: str | None, alert: AlertSnapshot, report: Path) -> str | None:
         """Upload the CSV into the channel (the entry's thread) with files upload v2; its permalink."""
         with self._lock:
-            done = self._shared.get(alert.id)
+            done = self._shared.get((alert.id, alert.completed_at))
         if done is not None and done[0] == channel:
             return done[1]
         uploaded = self.client.files_upload_v2(
@@ -189,7 +190,7 @@ class SlackNotifier:
         file: dict[str, Any] = uploaded.get("file") or (uploaded.get("files") or [{}])[0]
         permalink: str | None = file.get("permalink")
         with self._lock:
-            self._shared[alert.id] = (channel, permalink)
+            self._shared[(alert.id, alert.completed_at)] = (channel, permalink)
         return permalink
 
     def _point_to_channel(self, alert: AlertSnapshot) -> None:

@@ -47,6 +47,9 @@ def register(app: App, ctx: AppContext) -> None:
     app.action(str(ActionId.CANCEL_ALERT), middleware=[require_sender(activity.alert_clinic)])(
         answered_once(activity.cancel_alert)
     )
+    app.action(str(ActionId.RESUME_ALERT), middleware=[require_sender(activity.alert_clinic)])(
+        answered_once(activity.resume_alert)
+    )
     app.action(keyed_pattern(ActionId.OPEN_REPORT))(answered_once(activity.ack_only))
     app.event("app_home_opened")(home.publish_home)
     for action_id in (ActionId.HOME_CLINIC_FILTER, ActionId.HOME_PREVIOUS, ActionId.HOME_NEXT):

@@ -1,4 +1,4 @@
-"""Buttons on the activity entry: Cancel (admins of the alert's clinic only) and the report link."""
+"""Buttons on the activity entry: Cancel and Resume (admins of the alert's clinic only), the report link."""
 
 from __future__ import annotations
 
@@ -66,6 +66,29 @@ def cancel_alert(ack: Ack, body: dict[str, Any], client: WebClient, context: dic
     now = ctx.clock.now()
     text, blocks = activity_message(alerts.snapshot(ctx.sessions, click.alert_id, now), now)
     client.chat_update(channel=click.channel_id, ts=click.message_ts, text=text, blocks=blocks)
+
+
+def resume_alert(ack: Ack, body: dict[str, Any], client: WebClient, context: dict[str, Any]) -> None:
+    """Resume: carry on a stopped alert in the same entry (the permission middleware is Cancel's)."""
+    ack()
+    ctx = app_context(context)
+    click = CancelClick.of(body)
+    try:
+        resumed = alerts.resume_alert(
+            ctx.sessions, click.alert_id, by_name=chosen(context).user_full_name, now=ctx.clock.now()
+        )
+    except alerts.NotStopped as error:
+        client.chat_postEphemeral(channel=click.channel_id, user=click.user_id, text=str(error))
+        return
+    now = ctx.clock.now()
+    text, blocks = activity_message(alerts.snapshot(ctx.sessions, click.alert_id, now), now)
+    client.chat_update(channel=click.channel_id, ts=click.message_ts, text=text, blocks=blocks)
+    if resumed.requeued == 0:
+        client.chat_postEphemeral(
+            channel=click.channel_id,
+            user=click.user_id,
+            text=f"Mass text alert #{click.alert_id} has nobody left to text; there was nothing to resume.",
+        )
 
 
 def ack_only(ack: Ack) -> None:

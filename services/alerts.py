@@ -7,7 +7,7 @@ from collections import Counter
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import and_, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -18,6 +18,7 @@ from services.errors import DomainError, InvalidInput, NotFound
 from services.models import (
     AlertDelivery,
     AlertState,
+    Client,
     Clinic,
     DeliveryStatus,
     MassAlert,
@@ -249,6 +250,93 @@ def cancel_alert(sessions: sessionmaker[Session], alert_id: int, *, by_name: str
             )
         )
         return True
+
+
+class NotStopped(DomainError):
+    """Resume was asked for an alert that is not stopped (still sending, completed or cancelled)."""
+
+
+@dataclass(frozen=True)
+class Resumed:
+    """What Resume did: clients queued again, and those left out because they opted out meanwhile."""
+
+    requeued: int
+    opted_out: int
+
+
+def resume_alert(sessions: sessionmaker[Session], alert_id: int, *, by_name: str, now: datetime) -> Resumed:
+    """Carry on a stopped alert (an account or sender error, now fixed) in the same entry and report.
+
+    Only clients never handed to Twilio are queued again: those the stop left Not sent (alert stopped) and
+    those Twilio refused at create with the very error that stopped it (no message SID). Nobody already
+    sent, in doubt or failed for their own reason is texted again; a client who opted out meanwhile is
+    marked Not sent (opted out). Raises NotFound for an unknown alert and NotStopped when it is not stopped.
+    """
+    with sessions() as session, session.begin():
+        alert = session.get(MassAlert, alert_id, with_for_update=True)
+        if alert is None:
+            raise NotFound(f"No mass alert #{alert_id}.")
+        if alert.state != AlertState.FAILED:
+            raise NotStopped(f"Mass text alert #{alert_id} is {alert.state}, not stopped; nothing to resume.")
+        stopped_by = alert.error
+        never_handed = or_(
+            and_(
+                AlertDelivery.status == DeliveryStatus.SKIPPED,
+                AlertDelivery.skip_reason == SkipReason.ALERT_STOPPED,
+            ),
+            and_(
+                AlertDelivery.status == DeliveryStatus.FAILED,
+                AlertDelivery.twilio_sid.is_(None),
+                AlertDelivery.error_message == stopped_by,
+            ),
+        )
+        rows = session.execute(
+            select(AlertDelivery.id, Client.opted_out_at)
+            .join(Client, Client.id == AlertDelivery.client_id)
+            .where(AlertDelivery.alert_id == alert_id, never_handed)
+        ).all()
+        out = [row.id for row in rows if row.opted_out_at is not None]
+        again = [row.id for row in rows if row.opted_out_at is None]
+        if out:
+            session.execute(
+                update(AlertDelivery)
+                .where(AlertDelivery.id.in_(out))
+                .values(
+                    status=DeliveryStatus.SKIPPED,
+                    skip_reason=SkipReason.OPTED_OUT,
+                    skip_detail="Opted out before the alert was resumed",
+                    final_at=now,
+                    updated_at=now,
+                )
+            )
+        for start in range(0, len(again), INSERT_BATCH):
+            session.execute(
+                update(AlertDelivery)
+                .where(AlertDelivery.id.in_(again[start : start + INSERT_BATCH]))
+                .values(
+                    status=DeliveryStatus.PENDING,
+                    skip_reason=None,
+                    skip_detail=None,
+                    error_code=None,
+                    error_message=None,
+                    attempt_id=None,
+                    attempts=0,
+                    next_attempt_at=None,
+                    lease_until=None,
+                    requested_at=None,
+                    final_at=None,
+                    updated_at=now,
+                )
+            )
+        if again:
+            alert.state = AlertState.SENDING
+            alert.error = None
+            alert.completed_at = None
+            alert.completion_notified_at = None
+            alert.report_path = None  # written again when the resumed alert completes
+            ensure_sender(session, alert.sender_key, now)
+        log.info("alert %s resumed by %s: %d queued again", alert_id, by_name, len(again))
+        return Resumed(len(again), len(out))
 
 
 def status_counts(session: Session, alert_id: int) -> Counter[str]:

@@ -235,6 +235,15 @@ class Client(Base):
     phone_e164: Mapped[str | None] = mapped_column(String(20))
     phone_error: Mapped[str | None] = mapped_column(String(200))
     opted_out_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: Who recorded the opt-out: "keyword" (the client texted STOP to the app) or "carrier" (Twilio 21610).
+    opted_out_source: Mapped[str | None] = mapped_column(String(16))
+
+
+class OptOutSource(enum.StrEnum):
+    """Where an opt-out was learnt: a STOP keyword the app received, or Twilio's block (error 21610)."""
+
+    KEYWORD = "keyword"
+    CARRIER = "carrier"
 
 
 class Patient(Base):
@@ -422,6 +431,8 @@ class ConversationMessage(Base):
     requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     #: When a staff reply reached a final status (delivered, undelivered, failed), as for alert texts.
     final_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: Inbound MMS: JSON list of {"url", "content_type"} (Twilio's MediaUrlN / MediaContentTypeN); else NULL.
+    media: Mapped[str | None] = mapped_column(Text)
 
 
 class InboundEvent(Base):

@@ -88,6 +88,8 @@ _CATEGORIES: dict[str, tuple[str, str]] = {
     "30005": ("unknown number", "unknown numbers"),
     "30007": ("filtered by the carrier", "filtered by the carrier"),
     "21617": ("message too long", "messages too long"),
+    "21408": ("region not enabled", "region not enabled"),
+    "30036": ("expired in the carrier queue", "expired in the carrier queue"),
 }
 
 

@@ -10,7 +10,15 @@ from sqlalchemy import ColumnElement, Select, and_, case, func, select, text
 from sqlalchemy.orm import Session
 
 from services.errors import NotFound
-from services.models import Appointment, AppointmentStatus, Client, Clinic, Patient, SkipReason
+from services.models import (
+    Appointment,
+    AppointmentStatus,
+    Client,
+    Clinic,
+    OptOutSource,
+    Patient,
+    SkipReason,
+)
 from services.timeranges import TimeRange, zone
 
 #: Appointment statuses that are not upcoming visits.
@@ -172,6 +180,7 @@ def compute(session: Session, clinic_id: int, rng: TimeRange, now: datetime) -> 
         Client.opted_out_at,
         per_client.c.first_at,
         per_client.c.last_at,
+        Client.opted_out_source,
     ).join(per_client, and_(per_client.c.client_id == Client.id, Client.clinic_id == clinic_id))
     # Plain tuples through the session's connection: a thousand rows without ORM row handling.
     rows = list(session.connection().execute(statement).tuples())
@@ -179,7 +188,7 @@ def compute(session: Session, clinic_id: int, rng: TimeRange, now: datetime) -> 
 
     # Whoever has the earliest appointment (then the lowest id) gets the text for a shared number.
     holders: dict[str, tuple[datetime, int, str]] = {}
-    for client_id, name, _raw, e164, _error, opted_out, first_at, _last_at in rows:
+    for client_id, name, _raw, e164, _error, opted_out, first_at, _last_at, _source in rows:
         if opted_out is None and e164 is not None:
             best = holders.get(e164)
             if best is None or (first_at, client_id) < (best[0], best[1]):
@@ -190,12 +199,13 @@ def compute(session: Session, clinic_id: int, rng: TimeRange, now: datetime) -> 
     skipped: list[Skipped] = []
     first: datetime | None = None
     last: datetime | None = None
-    for client_id, name, raw, e164, error, opted_out, first_at, last_at in rows:
+    for client_id, name, raw, e164, error, opted_out, first_at, last_at, source in rows:
         phone = raw if raw is not None else e164
         if opted_out is not None:
             when = opted_out.astimezone(clinic_zone).date().isoformat()
+            how = " with the carrier (Twilio 21610)" if source == OptOutSource.CARRIER else ""
             skipped.append(
-                Skipped(client_id, name, phone, SkipReason.OPTED_OUT, f"Opted out of texts on {when}")
+                Skipped(client_id, name, phone, SkipReason.OPTED_OUT, f"Opted out of texts{how} on {when}")
             )
         elif e164 is None:
             skipped.append(

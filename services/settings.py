@@ -123,6 +123,16 @@ def _log_format(value: str) -> str:
     return value.lower()
 
 
+#: TWILIO_OPT_OUT_REPLIES: who answers STOP/START/HELP (Twilio's own opt-out handling, or the app).
+OPT_OUT_REPLIES = ("twilio", "app")
+
+
+def _opt_out_replies(value: str) -> str:
+    if value.lower() not in OPT_OUT_REPLIES:
+        raise ValueError(f"must be one of {', '.join(OPT_OUT_REPLIES)}")
+    return value.lower()
+
+
 def _prefixed(prefix: str, what: str) -> AfterValidator:
     def check(value: str) -> str:
         if not value.startswith(prefix):
@@ -199,6 +209,11 @@ class Settings:
     twilio_auth_token: Annotated[str | None, SECRET] = _secret()
     twilio_api_url: Url | None = None
     twilio_timeout_seconds: Annotated[Seconds, Field(ge=0.1)] = 10.0
+    #: Twilio's ValidityPeriod for texts, seconds (Twilio allows 1 to 36,000): a text still queued then is
+    #: dropped by Twilio (error 30036) rather than arriving hours late.
+    alert_validity_seconds: Annotated[Whole, Field(ge=1, le=36_000)] = 14_400
+    #: Who answers STOP/START/HELP: "twilio" (Twilio's own opt-out handling; the app only records) or "app".
+    twilio_opt_out_replies: Annotated[str, AfterValidator(_opt_out_replies)] = "twilio"
     lease_seconds: Annotated[
         Annotated[Seconds, Field(ge=0.5)] | None, Field(validation_alias="DELIVERY_LEASE_SECONDS")
     ] = None

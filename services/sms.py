@@ -9,7 +9,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
-from enum import StrEnum
 from typing import Any, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
@@ -22,23 +21,32 @@ from twilio.request_validator import RequestValidator
 from twilio.rest import Client
 
 from services.metrics import count_api_error
+from services.twilio_errors import ErrorKind, lookup
 
 log = logging.getLogger(__name__)
+
+__all__ = [
+    "ErrorKind",
+    "Media",
+    "MessageInfo",
+    "SendRequest",
+    "SendResult",
+    "SmsError",
+    "SmsGateway",
+    "TwilioGateway",
+    "classify",
+    "describe",
+    "validate_signature",
+]
 
 #: How far before `since` a message found by `find_sent` may have been created (clock skew).
 FIND_SKEW = timedelta(minutes=2)
 #: How many recent messages `find_sent` reads when the date filter finds nothing.
 FIND_FALLBACK_LIMIT = 50
-
-
-class ErrorKind(StrEnum):
-    """What the dispatcher should do about a failed send."""
-
-    CONFIG = "config"  # the clinic's Twilio setup is wrong: stop the alert and say why
-    RETRY = "retry"  # nothing was sent; try again later (rate limit, queue full, no connection)
-    PERMANENT = "permanent"  # this recipient cannot be texted: fail that row with the reason
-    UNKNOWN = "unknown"  # an unlisted Twilio code: fail the row, keep the raw code
-    IN_DOUBT = "in_doubt"  # Twilio may have the message: reconcile, never resend blindly
+#: Twilio's ValidityPeriod bounds in seconds (Messages resource: 1 to 36,000; else error 21624).
+VALIDITY_MIN, VALIDITY_MAX = 1, 36_000
+#: The largest inbound MMS file read (Twilio accepts up to 5 MB of media per message).
+MAX_MEDIA_BYTES = 5 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -50,6 +58,14 @@ class SendRequest:
     from_: str | None = None
     messaging_service_sid: str | None = None
     status_callback: str | None = None
+
+
+@dataclass(frozen=True)
+class Media:
+    """One inbound MMS file: its content type (MediaContentTypeN) and bytes."""
+
+    content_type: str
+    content: bytes
 
 
 @dataclass(frozen=True)
@@ -96,49 +112,24 @@ class SmsError(Exception):
 
     @classmethod
     def from_code(
-        cls, code: int | None, http_status: int | None, retry_after: float | None = None
+        cls,
+        code: int | None,
+        http_status: int | None,
+        retry_after: float | None = None,
+        *,
+        message: str | None = None,
+        request: SendRequest | None = None,
     ) -> SmsError:
-        """The error Twilio's answer (code and HTTP status) means."""
-        kind, reason = classify(code, http_status)
+        """The error Twilio's answer (code, HTTP status, its message, for this request) means."""
+        to = request.to if request is not None else None
+        from_ = request.from_ if request is not None else None
+        kind, reason = classify(code, http_status, message=message, to=to, from_=from_)
         return cls(kind, reason, code=code, http_status=http_status, retry_after=retry_after)
 
     def __repr__(self) -> str:
         return f"SmsError({self.kind!s}, {self.reason!r}, code={self.code}, http_status={self.http_status})"
 
 
-_CONFIG: dict[int, str] = {
-    20003: "Twilio refused the account SID or auth token",
-    20005: "The Twilio account is not active",
-    20404: "Twilio does not know this account, number or Messaging Service",
-    21212: "The clinic's From number is not a valid phone number",
-    21408: "Texting to this region is not enabled on the Twilio account",
-    21603: "No From number or Messaging Service is set for the clinic",
-    21606: "The clinic's From number cannot send SMS to this destination",
-    21659: "The From number does not belong to the clinic's Twilio account",
-    30002: "The Twilio account is suspended",
-    30032: "The clinic's toll-free number is not verified for texting",
-    30034: "The clinic's number is not registered for US A2P 10DLC texting",
-}
-_RETRY: dict[int, str] = {
-    20429: "Twilio asked to slow down (too many requests)",
-    21611: "Too many texts are queued on the clinic's number",
-    30001: "Twilio's queue for the clinic's number overflowed",
-}
-_PERMANENT: dict[int, str] = {
-    21211: "Not a valid phone number",
-    21602: "The message text is empty",
-    21604: "No phone number to text",
-    21610: "The client replied STOP and has opted out of texts",
-    21612: "Twilio cannot route texts to this number",
-    21614: "Not a mobile number, it cannot receive texts",
-    21617: "The message is too long",
-    30003: "Phone unreachable or switched off",
-    30004: "The number blocked the message",
-    30005: "Unknown or inactive phone number",
-    30006: "Landline or unreachable carrier",
-    30007: "The carrier filtered the message as spam",
-    30008: "Unknown error at the carrier",
-}
 _TEMPORARY_5XX = "Twilio had a temporary problem; the text may or may not have been sent"
 
 
@@ -146,16 +137,21 @@ def _with_code(text: str, code: int) -> str:
     return f"{text} (Twilio {code})"
 
 
-def classify(code: int | None, http_status: int | None) -> tuple[ErrorKind, str]:
-    """The kind and plain-language reason for a Twilio error code and/or HTTP status."""
-    if code is not None:
-        for table, kind in (
-            (_CONFIG, ErrorKind.CONFIG),
-            (_RETRY, ErrorKind.RETRY),
-            (_PERMANENT, ErrorKind.PERMANENT),
-        ):
-            if code in table:
-                return kind, _with_code(table[code], code)
+def classify(
+    code: int | None,
+    http_status: int | None,
+    *,
+    message: str | None = None,
+    to: str | None = None,
+    from_: str | None = None,
+) -> tuple[ErrorKind, str]:
+    """The kind and plain-language reason for a Twilio error code and/or HTTP status.
+
+    Listed codes follow `services.twilio_errors.TWILIO_ERRORS` (21606 decided by Twilio's `message` and the
+    request's `to`/`from_`); account and sender errors say what to fix.
+    """
+    if code is not None and (row := lookup(code, message, to, from_)) is not None:
+        return row.kind, row.text(code)
     if http_status == 429:
         return ErrorKind.RETRY, "Twilio asked to slow down (HTTP 429)" if code is None else _with_code(
             "Twilio asked to slow down", code
@@ -177,10 +173,8 @@ def describe(code: int | None) -> str:
     """A plain reason for a carrier outcome code (the report's Error Details); empty for None."""
     if code is None:
         return ""
-    for table in (_PERMANENT, _CONFIG, _RETRY):
-        if code in table:
-            return _with_code(table[code], code)
-    return f"Twilio error {code}"
+    row = lookup(code)
+    return row.text(code) if row is not None else f"Twilio error {code}"
 
 
 class SmsGateway(Protocol):
@@ -296,13 +290,49 @@ class TwilioGateway:
     """SmsGateway on the official twilio client, with a timeout and an optional base-URL override."""
 
     def __init__(
-        self, account_sid: str, auth_token: str, *, api_url: str | None = None, timeout: float = 10.0
+        self,
+        account_sid: str,
+        auth_token: str,
+        *,
+        api_url: str | None = None,
+        timeout: float = 10.0,
+        validity_seconds: int | None = None,
     ) -> None:
+        if validity_seconds is not None and not VALIDITY_MIN <= validity_seconds <= VALIDITY_MAX:
+            raise ValueError(
+                f"validity_seconds must be {VALIDITY_MIN} to {VALIDITY_MAX}, got {validity_seconds}"
+            )
         self._http = _BaseUrlHttpClient(api_url, timeout)
         self._client = Client(account_sid, auth_token, account_sid=account_sid, http_client=self._http)
         self.account_sid = account_sid
+        self._auth = (account_sid, auth_token)
+        self._timeout = timeout
+        self.validity_seconds = validity_seconds
 
-    def _error(self, error: Exception) -> SmsError:
+    def fetch_media(self, url: str, max_bytes: int = MAX_MEDIA_BYTES) -> Media:
+        """One inbound MMS file (MediaUrlN) read with the account's HTTP Basic auth, as Twilio requires.
+
+        Raises SmsError (RETRY when it could not be read now) and ValueError when it is over `max_bytes`.
+        """
+        try:
+            with requests.get(url, auth=self._auth, timeout=self._timeout, stream=True) as response:
+                if response.status_code != 200:
+                    raise SmsError(
+                        ErrorKind.RETRY,
+                        f"Twilio answered HTTP {response.status_code} for the picture",
+                        http_status=response.status_code,
+                    )
+                content = b""
+                for chunk in response.iter_content(64 * 1024):
+                    content += chunk
+                    if len(content) > max_bytes:
+                        raise ValueError(f"the file is over {max_bytes:,} bytes")
+                kind = response.headers.get("Content-Type", "application/octet-stream")
+        except requests.exceptions.RequestException as error:
+            raise SmsError(ErrorKind.RETRY, f"Could not read the picture from Twilio: {error}") from error
+        return Media(kind.split(";")[0].strip(), content)
+
+    def _error(self, error: Exception, request: SendRequest | None = None) -> SmsError:
         """The SmsError for an exception raised while talking to Twilio."""
         if isinstance(error, requests.exceptions.RequestException):
             if _nothing_reached_twilio(error):
@@ -315,9 +345,11 @@ class TwilioGateway:
         response = self._http.last_response()
         status = response.status_code if response is not None else None
         code: int | None = None
+        message: str | None = None
         if isinstance(error, TwilioRestException):
             status = error.status
             code = error.code if isinstance(error.code, int) else None
+            message = error.msg
         elif response is not None:
             try:
                 payload = json.loads(response.text)
@@ -328,13 +360,19 @@ class TwilioGateway:
             code = None  # the library puts the HTTP status in `code` when the body has none
         headers = response.headers if response is not None else None
         count_api_error("twilio", code or status)
-        return SmsError.from_code(code, status, _retry_after(headers))
+        return SmsError.from_code(code, status, _retry_after(headers), message=message, request=request)
 
     def send(self, req: SendRequest) -> SendResult:
-        """Create the message at Twilio."""
+        """Create the message at Twilio, with smart encoding on and the validity period when set.
+
+        SmartEncoded=true makes Twilio replace Unicode look-alikes (curly quotes, dashes, NBSP) with GSM-7
+        characters, so the text is billed as `services.segments.measure` counts it.
+        """
         if not req.from_ and not req.messaging_service_sid:
             raise SmsError.from_code(21603, None)
-        kwargs: dict[str, Any] = {"to": req.to, "body": req.body}
+        kwargs: dict[str, Any] = {"to": req.to, "body": req.body, "smart_encoded": True}
+        if self.validity_seconds is not None:
+            kwargs["validity_period"] = self.validity_seconds
         if req.from_:
             kwargs["from_"] = req.from_
         if req.messaging_service_sid:
@@ -344,7 +382,7 @@ class TwilioGateway:
         try:
             message = self._client.messages.create(**kwargs)
         except (TwilioException, requests.exceptions.RequestException) as error:
-            raise self._error(error) from error
+            raise self._error(error, req) from error
         except ValueError as error:  # a 2xx whose body is not JSON: Twilio may well have the message
             raise SmsError(
                 ErrorKind.IN_DOUBT,

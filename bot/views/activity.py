@@ -46,6 +46,27 @@ def _cancel_button(alert: AlertSnapshot) -> ButtonElement:
     )
 
 
+def _resume_button(alert: AlertSnapshot) -> ButtonElement:
+    """Resume on a stopped entry: once the cause is fixed, the clients never handed to Twilio get the text."""
+    return ButtonElement(
+        text=plain("Resume", 75),
+        action_id=ActionId.RESUME_ALERT,
+        value=str(alert.id),
+        style="primary",
+        confirm=ConfirmObject(
+            title=plain("Resume this alert?", 100),
+            text=plain(
+                "Only clients who were never texted get the text now; nobody already sent is texted "
+                "twice, and clients who opted out meanwhile are left out. Resume once the problem above "
+                "is fixed.",
+                300,
+            ),
+            confirm=plain("Resume", 30),
+            deny=plain("Not yet", 30),
+        ),
+    )
+
+
 def _time_left(alert: AlertSnapshot, now: datetime) -> str:
     if alert.eta is None:
         return ""
@@ -119,6 +140,8 @@ def activity_message(alert: AlertSnapshot, now: datetime) -> tuple[str, list[dic
     ]
     if cancellable:
         blocks.append(mrkdwn_section(status, BlockId.ACTIVITY_STATUS, accessory=_cancel_button(s)))
+    elif s.state == "failed":
+        blocks.append(mrkdwn_section(status, BlockId.ACTIVITY_STATUS, accessory=_resume_button(s)))
     else:
         blocks.append(mrkdwn_section(status, BlockId.ACTIVITY_STATUS))
     if s.report_permalink:

@@ -12,6 +12,7 @@ the same transaction (see `threads`) and the result carries what the relay needs
 
 from __future__ import annotations
 
+import json
 import logging
 import uuid
 from dataclasses import dataclass
@@ -23,7 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from services.conversations.common import ACTIVE, INBOUND, ClientRow, ClinicRow, ConversationRow
-from services.conversations.keywords import Keyword, confirmation, opt_in, opt_out, parse_keyword
+from services.conversations.keywords import Keyword, confirmation, keyword_of, opt_in, opt_out
 from services.conversations.threads import RelayItem, ThreadHeader, read_header
 from services.models import (
     AlertDelivery,
@@ -298,6 +299,35 @@ class _Duplicate(Exception):
     pass
 
 
+@dataclass(frozen=True)
+class MediaRef:
+    """One inbound MMS file as Twilio names it: MediaUrlN (behind the account's Basic auth) and its type."""
+
+    url: str
+    content_type: str
+
+
+def _attach_media(session: Session, message_id: int | None, media: tuple[MediaRef, ...]) -> None:
+    """Keep the MMS files' URLs and types with the stored message (JSON), for the relay to upload."""
+    if message_id is None or not media:
+        return
+    listed = [{"url": m.url, "content_type": m.content_type} for m in media]
+    session.connection().execute(
+        update(ConversationMessage)
+        .where(ConversationMessage.id == message_id)
+        .values(media=json.dumps(listed))
+    )
+
+
+def media_of(sessions: sessionmaker[Session], message_id: int) -> tuple[MediaRef, ...]:
+    """The MMS files stored with an inbound message (none for a plain text)."""
+    with sessions() as session:
+        raw = session.scalar(select(ConversationMessage.media).where(ConversationMessage.id == message_id))
+    if not raw:
+        return ()
+    return tuple(MediaRef(str(m["url"]), str(m["content_type"])) for m in json.loads(raw))
+
+
 def handle_inbound(
     sessions: sessionmaker[Session],
     *,
@@ -307,8 +337,14 @@ def handle_inbound(
     message_sid: str,
     now: datetime,
     messaging_service_sid: str | None = None,
+    opt_out_type: str | None = None,
+    media: tuple[MediaRef, ...] = (),
 ) -> InboundResult:
-    """Record one inbound text once per MessageSid: keywords, then the conversation it joins or opens."""
+    """Record one inbound text once per MessageSid: keywords, then the conversation it joins or opens.
+
+    `opt_out_type` is Twilio's OptOutType (Advanced Opt-Out), which wins over the app's keyword list;
+    `media` are the MMS files (MediaUrlN, MediaContentTypeN), kept with the message for the Slack relay.
+    """
     sid = (message_sid or "").strip() or f"nosid-{uuid.uuid4().hex}"
     phone = _clean_number(from_number)
     try:
@@ -317,13 +353,21 @@ def handle_inbound(
                 session.connection().execute(_INSERT_EVENT, {"message_sid": sid[:64], "received_at": now})
             except IntegrityError:
                 raise _Duplicate from None
-            return _handle(session, clinic_number, messaging_service_sid, phone, body, now)
+            result = _handle(session, clinic_number, messaging_service_sid, phone, body, now, opt_out_type)
+            _attach_media(session, result.message_id, media)
+            return result
     except _Duplicate:
         return InboundResult(duplicate=True, phone=phone)
 
 
 def _handle(
-    session: Session, clinic_number: str, service_sid: str | None, phone: str, body: str, now: datetime
+    session: Session,
+    clinic_number: str,
+    service_sid: str | None,
+    phone: str,
+    body: str,
+    now: datetime,
+    opt_out_type: str | None = None,
 ) -> InboundResult:
     conn = session.connection()
     found = _lookup(conn, clinic_number, service_sid, phone)
@@ -331,9 +375,10 @@ def _handle(
         log.warning("an inbound text to %s matches no clinic; ignored", clinic_number or service_sid)
         return InboundResult(phone=phone)
     clinic, conversation, unposted, clients = found
-    parsed = parse_keyword(body)
+    parsed = keyword_of(body, opt_out_type)
     keyword, word = parsed if parsed else (None, None)
-    if keyword == Keyword.START and word == "YES" and not any(c.opted_out_at is not None for c in clients):
+    never_out = not any(c.opted_out_at is not None for c in clients)
+    if not opt_out_type and keyword == Keyword.START and word == "YES" and never_out:
         keyword = word = None  # "Yes" from someone who never opted out is an ordinary answer
     # The alert texts only matter to choose among several clients, or to name the alert a new conversation
     # answers.

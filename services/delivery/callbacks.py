@@ -7,6 +7,7 @@ from datetime import datetime
 from sqlalchemy.orm import Session, sessionmaker
 
 from services.delivery.rows import ALERT_TEXTS, STAFF_REPLIES, Table, TextRow
+from services.delivery.sending import provider_failure
 from services.delivery.status import provider_status
 
 
@@ -38,6 +39,8 @@ def apply_status_callback(sessions: sessionmaker[Session], params: dict[str, str
             return False
         if row.columns.twilio_sid not in (None, sid):
             return False  # a callback for another attempt's message; ignore
-        if row.settle(sid, provider_status(status), params.get("ErrorCode") or None, now):
+        code = params.get("ErrorCode") or None
+        if row.settle(sid, provider_status(status), code, now):
             row.touch(now)
+            provider_failure(session, row, code, now)
     return True

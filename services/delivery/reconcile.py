@@ -18,7 +18,9 @@ from services.db import read_sessions
 from services.delivery.jobs import NOT_FINAL_HANDED, Context
 from services.delivery.pacing import wake_sender
 from services.delivery.rows import ALERT_TEXTS, TABLES, Table, Unsettled
+from services.delivery.sending import provider_failure
 from services.models import AlertDelivery, sender_parts
+from services.segments import smart_encode
 from services.sms import MessageInfo, SmsError
 
 log = logging.getLogger(__name__)
@@ -75,7 +77,8 @@ class Reconciler:
 
     def _match(self, found: list[MessageInfo], body: str) -> MessageInfo | None:
         """The first message with this body whose SID no row of ours holds yet."""
-        candidates = [m for m in found if m.body == body]
+        # Twilio stores the smart-encoded body (SmartEncoded=true), so either form is this text.
+        candidates = [m for m in found if m.body in (body, smart_encode(body))]
         if not candidates:
             return None
         sids = [m.sid for m in candidates]
@@ -108,4 +111,5 @@ class Reconciler:
                 row = ALERT_TEXTS.load(session, row_id)
                 if row is not None:
                     row.settle_found(info, now)
+                    provider_failure(session, row, str(info.error_code) if info.error_code else None, now)
         return len(rows)

@@ -10,10 +10,11 @@ from urllib.parse import urlencode
 from sqlalchemy import case, or_, select, update
 from sqlalchemy.orm import Session
 
+from services.conversations.keywords import carrier_opt_out
 from services.db import read_sessions
 from services.delivery.jobs import ACTIVE, Context, Job, JobKind
 from services.delivery.pacing import alert_gap, wake_sender
-from services.delivery.rows import table_for
+from services.delivery.rows import AlertText, TextRow, table_for
 from services.delivery.status import provider_status
 from services.models import (
     AlertDelivery,
@@ -26,6 +27,7 @@ from services.models import (
     sender_parts,
 )
 from services.sms import ErrorKind, SendRequest, SmsError
+from services.twilio_errors import CARRIER_OPT_OUT, is_stop
 
 log = logging.getLogger(__name__)
 
@@ -208,8 +210,40 @@ class Sending:
             log.warning(
                 "%s %s failed: Twilio %s: %s", table.noun, job.row_id, code or "(no code)", error.reason
             )
-            if job.kind is JobKind.ALERT and error.kind == ErrorKind.CONFIG:
-                stop_alert(session, job.alert_id, reason, now)
+            if job.kind is JobKind.ALERT:
+                stops = error.kind == ErrorKind.CONFIG
+                record_alert_failure(session, job.alert_id, error.code, job.to, reason, now, stops=stops)
+
+
+def record_alert_failure(
+    session: Session,
+    alert_id: int | None,
+    code: int | str | None,
+    to: str,
+    reason: str,
+    now: datetime,
+    *,
+    stops: bool,
+) -> None:
+    """What an alert text's failure means beyond its row: an account or sender error (`stops`: kind CONFIG
+    in services.twilio_errors) stops the alert; Twilio 21610 records the number as opted out at the
+    carrier so no later alert texts it."""
+    if stops:
+        stop_alert(session, alert_id, reason, now)
+    elif str(code) == str(CARRIER_OPT_OUT) and alert_id is not None:
+        clinic_id = session.scalar(select(MassAlert.clinic_id).where(MassAlert.id == alert_id))
+        if clinic_id is not None:
+            carrier_opt_out(session, clinic_id, to, now)
+
+
+def provider_failure(session: Session, row: TextRow, code: str | None, now: datetime) -> None:
+    """A failure Twilio reported for an alert text it had accepted (status callback or lookup): a sender
+    error it reports only then (30034 unregistered 10DLC, 30032 toll-free not verified) stops the alert."""
+    if code is None or not isinstance(row, AlertText):
+        return
+    reason = row.columns.error_message or f"Twilio error {code}"
+    to = row.row.phone_e164 or ""
+    record_alert_failure(session, row.row.alert_id, code, to, reason, now, stops=is_stop(code))
 
 
 def stop_alert(session: Session, alert_id: int | None, reason: str, now: datetime) -> None:

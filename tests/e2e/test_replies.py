@@ -11,6 +11,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -214,18 +215,25 @@ def _seed(sessions: sessionmaker[Session], clock: ManualClock) -> tuple[int, dic
         return clinic.id, ids
 
 
-@pytest.fixture
-def stack(engine: Engine, tmp_path: Path) -> Iterator[Stack]:
+@contextmanager
+def open_stack(engine: Engine, tmp_path: Path, settings: Settings, **twilio_options: Any) -> Iterator[Stack]:
+    """The stack with these settings; `twilio_options` configure the sandbox Twilio (opt-out handling...)."""
     sessions = make_session_factory(engine)
     clock = ManualClock()
     clinic_id, client_ids = _seed(sessions, clock)
-    with SandboxSlack() as slack, SandboxTwilio(account_sid=SID, auth_token=TOKEN, clock=clock) as twilio:
+    with (
+        SandboxSlack() as slack,
+        SandboxTwilio(account_sid=SID, auth_token=TOKEN, clock=clock, **twilio_options) as twilio,
+    ):
         slack.add_channel(CHANNEL, "frontdesk")
         slack.add_user(STAFF, email="ana@happypaws.example", real_name="Ana Lee")
         slack.add_user("U0OUTSIDER", email="someone@elsewhere.example", real_name="Out Sider")
         client = WebClient(base_url=slack.url, token=slack.bot_token)
-        relay = ConversationRelay(sessions, client, clock)
-        ctx = AppContext(Settings(), sessions, clock, client, relay=relay)
+        gateway = TwilioGateway(
+            SID, TOKEN, api_url=twilio.url, validity_seconds=settings.alert_validity_seconds
+        )
+        relay = ConversationRelay(sessions, client, clock, media_reader=gateway.fetch_media)
+        ctx = AppContext(settings, sessions, clock, client, relay=relay)
         # Listeners run before the HTTP answer, so a test sees their effect as soon as the post returns.
         app = App(signing_secret=SECRET, client=client, process_before_response=True)
         commands.register(app, ctx)
@@ -233,7 +241,6 @@ def stack(engine: Engine, tmp_path: Path) -> Iterator[Stack]:
         server = serve_in_thread(WebApp(sessions, routes, SlackRequestHandler(app)))
         base = f"http://127.0.0.1:{server.effective_port}"
         routes.public_base_url = base
-        gateway = TwilioGateway(SID, TOKEN, api_url=twilio.url)
         config = DispatchConfig(public_base_url=base, reports_dir=tmp_path)
         dispatcher = Dispatcher(sessions, gateway, clock, config)
         try:
@@ -242,6 +249,13 @@ def stack(engine: Engine, tmp_path: Path) -> Iterator[Stack]:
             )
         finally:
             server.close()
+
+
+@pytest.fixture
+def stack(engine: Engine, tmp_path: Path) -> Iterator[Stack]:
+    # The sandbox answers no keyword itself here, as on an account with Twilio's opt-out handling off.
+    with open_stack(engine, tmp_path, Settings(twilio_opt_out_replies="app")) as opened:
+        yield opened
 
 
 def _texts(blocks: list[dict[str, Any]]) -> str:

@@ -75,7 +75,13 @@ def test_messaging_service_and_status_callback_are_passed_on(
     )
     assert result.status == "accepted"
     form = sandbox.requests[0].form
-    assert form == {"To": CLIENT, "Body": "Hi", "MessagingServiceSid": SERVICE, "StatusCallback": callback}
+    assert form == {
+        "To": CLIENT,
+        "Body": "Hi",
+        "MessagingServiceSid": SERVICE,
+        "StatusCallback": callback,
+        "SmartEncoded": "true",
+    }
 
 
 def test_a_send_without_from_or_service_is_a_configuration_error(gateway: TwilioGateway) -> None:
@@ -97,14 +103,14 @@ def test_a_send_without_from_or_service_is_a_configuration_error(gateway: Twilio
         (
             "+15005550003",
             21408,
-            ErrorKind.CONFIG,
-            "Texting to this region is not enabled on the Twilio account (Twilio 21408)",
+            ErrorKind.PERMANENT,
+            "Texting this country or region is not enabled on the Twilio account (Twilio 21408)",
         ),
         (
             "+15005550004",
             21610,
             ErrorKind.PERMANENT,
-            "The client replied STOP and has opted out of texts (Twilio 21610)",
+            "The client opted out with the carrier: they replied STOP to the clinic's number (Twilio 21610)",
         ),
         (
             "+15005550009",

@@ -56,8 +56,10 @@ def test_one_non_gsm_character_switches_to_ucs2_70_then_67(length: int, segments
     assert (info.encoding, info.length, info.segments) == (UCS2, length, segments)
 
 
-def test_curly_apostrophe_is_outside_gsm7() -> None:
-    assert measure("We’re closed").encoding == UCS2
+def test_curly_apostrophe_is_smart_encoded_so_it_stays_one_gsm7_text() -> None:
+    # Sent with SmartEncoded=true, Twilio bills the apostrophe as ' (issue 11): 1 text, not 2.
+    info = measure("We’re closed" + "a" * 140)
+    assert (info.encoding, info.segments) == (GSM7, 1)
 
 
 def test_emoji_count_two_utf16_units() -> None:

@@ -546,6 +546,19 @@ def test_failed_alert_states_the_reason() -> None:
     assert "Twilio number cannot send" in all_text(blocks)
 
 
+@pytest.mark.parametrize("state", ["queued", "sending", "completed", "cancelled", "failed"])
+def test_only_a_stopped_entry_offers_resume_with_a_confirm_dialog(state: str) -> None:
+    text, blocks = activity_message(snapshot(state=state, error="Twilio refused the auth token"), AS_OF)
+    assert_valid_message(text, blocks)
+    accessory = block(blocks, BlockId.ACTIVITY_STATUS).get("accessory") or {}
+    if state != "failed":
+        assert accessory.get("action_id") != ActionId.RESUME_ALERT
+        return
+    assert accessory["action_id"] == ActionId.RESUME_ALERT and accessory["value"] == "12"
+    confirm = accessory["confirm"]
+    assert confirm["confirm"]["text"] == "Resume" and "never texted" in confirm["text"]["text"]
+
+
 def test_a_very_long_message_is_clipped_in_the_channel_entry() -> None:
     text, blocks = activity_message(snapshot(message="word " * 1000), AS_OF)
     assert_valid_message(text, blocks)
