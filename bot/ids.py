@@ -33,6 +33,8 @@ class BlockId(StrEnum):
     SKIPPED_SUMMARY = "skipped_summary"
     MESSAGE = "message"
     MESSAGE_STATS = "message_stats"
+    MESSAGE_FIELDS = "message_fields"
+    MESSAGE_EXAMPLE = "message_example"
     PACE = "pace"
     CONFIRM_SUMMARY = "confirm_summary"
     CONFIRM_MESSAGE = "confirm_message"

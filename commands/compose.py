@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -34,7 +34,7 @@ from commands.compose_state import (
 )
 from commands.context import app_context
 from commands.gate import check_sender, chosen, identity_of
-from services import alerts, compose
+from services import alerts, compose, merge_fields
 from services.alerts import NobodyToText
 from services.authorization import Authorized
 from services.compose import clinic_facts
@@ -68,10 +68,44 @@ def recount(ctx: AppContext, meta: ComposeMeta, now: datetime) -> ComposeMeta:
     return replace(meta, counted=Counted.of(summary), range_error=None)
 
 
+@dataclass(frozen=True)
+class MergeShown:
+    """What the modal shows of a message with merge fields: the longest text's measure, the first
+    recipient's text, or the unknown fields' refusal."""
+
+    stats: MessageStats | None = None
+    example: str | None = None
+    error: str | None = None
+
+    @property
+    def longest(self) -> bool:
+        """True when `stats` measure the longest rendered text, not the typed one."""
+        return self.stats is not None
+
+
+def merge_shown(ctx: AppContext, meta: ComposeMeta, message: str, now: datetime) -> MergeShown:
+    """Render a message with merge fields for the range's recipients (one recipients read; nothing for a
+    message without fields, so typing plain text still needs no database read)."""
+    if not merge_fields.used_fields(message):
+        return MergeShown()
+    max_chars = ctx.settings.alert_max_chars
+    try:
+        merge_fields.check_fields(message)
+        rng = resolve_range(meta, now, strict=False)
+    except InvalidInput as refused:
+        return MergeShown(error=str(refused)) if refused.field == "message" else MergeShown()
+    if rng is None or not meta.counted or not meta.counted.count:
+        return MergeShown()
+    shown = compose.preview_message(ctx.sessions, meta.clinic_id, rng, message, now, max_chars)
+    stats = MessageStats.of(shown.longest, max_chars) if shown.longest else None
+    return MergeShown(stats, shown.example)
+
+
 def render(ctx: AppContext, meta: ComposeMeta, message: str, now: datetime) -> dict[str, Any]:
     """The compose view for this metadata and the message typed so far."""
     max_chars = ctx.settings.alert_max_chars
     stats = MessageStats.of(measure(message, max_chars), max_chars) if message else None
+    merged = merge_shown(ctx, meta, message, now)
     counted = meta.counted
     return compose_view(
         ComposeState(
@@ -87,7 +121,10 @@ def render(ctx: AppContext, meta: ComposeMeta, message: str, now: datetime) -> d
             skipped_by_reason=counted.skipped if counted else {},
             range_error=meta.range_error,
             message=message,
-            stats=stats,
+            stats=merged.stats or stats,
+            stats_longest=merged.longest,
+            example_message=merged.example,
+            fields_error=merged.error,
             pace_seconds=meta.pace,
             sending_time=alerts.estimate_duration(counted.count, meta.pace) if counted else None,
             as_of=now,
@@ -153,7 +190,8 @@ def recount_view(ack: Ack, body: dict[str, Any], client: WebClient, context: dic
 
 
 def restat_view(ack: Ack, body: dict[str, Any], client: WebClient, context: dict[str, Any]) -> None:
-    """Typing in the message: characters left and texts, from the last count (no database read)."""
+    """Typing in the message: characters left and texts, from the last count (a database read only when
+    the message has merge fields: the longest text and the first client's are rendered)."""
     ack()
     ctx = app_context(context)
     view = body["view"]

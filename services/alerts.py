@@ -11,7 +11,7 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from services import outcomes
+from services import merge_fields, outcomes
 from services.db import read_sessions
 from services.delivery.pacing import IDLE_SLOT, ensure_sender
 from services.errors import DomainError, InvalidInput, NotFound
@@ -60,20 +60,36 @@ class NobodyToText(InvalidInput):
 
 
 def check_message(message: str, max_chars: int) -> SegmentInfo:
-    """The message's length and texts; InvalidInput (field "message") when empty or over `max_chars`.
+    """The message's length and texts; InvalidInput (field "message") when empty, over `max_chars`, or
+    naming an unknown merge field. A message with merge fields is measured as typed here; `check_length`
+    checks its longest rendered text once the recipients are known.
 
     `max_chars` is the clinic's limit (ALERT_MAX_CHARS, 320 by default: two GSM-7 segments of 160).
     """
     if not message:
         raise InvalidInput("Type the message to send.", field="message")
+    merge_fields.check_fields(message)
     info = measure(message, max_chars)
+    if not merge_fields.used_fields(message):
+        check_length(info, max_chars)
+    return info
+
+
+def check_length(info: SegmentInfo, max_chars: int, *, rendered: bool = False) -> None:
+    """InvalidInput (field "message") when the text measured by `info` is over `max_chars`; `rendered`
+    says it is the longest text after merge fields were filled in."""
     if info.too_long:
+        if rendered:
+            raise InvalidInput(
+                f"With the merge fields filled in, the longest text is {info.length:,} characters; "
+                f"the limit is {max_chars:,}. Shorten it by {-info.remaining:,}.",
+                field="message",
+            )
         raise InvalidInput(
             f"The message is {info.length:,} characters; the limit is {max_chars:,}. "
             f"Shorten it by {-info.remaining:,}.",
             field="message",
         )
-    return info
 
 
 def check_recipients(count: int, skipped_by_reason: dict[str, int]) -> None:
@@ -117,6 +133,10 @@ def create_alert(
             raise DomainError(f"{clinic.name} has no SMS number or Messaging Service configured.")
         result = compute(session, clinic.id, request.rng, now)
         check_recipients(result.count, Counter(str(skip.reason) for skip in result.skipped))
+        ids = [r.client_id for r in result.recipients]
+        rendered = merge_fields.render_all(session, clinic, request.rng, now, ids, message, max_chars)
+        if rendered.longest is not None:
+            check_length(rendered.longest, max_chars, rendered=True)
         alert = MassAlert(
             clinic_id=clinic.id,
             created_by_user_id=request.created_by_user_id,
@@ -156,6 +176,7 @@ def create_alert(
                 "phone": r.phone or r.phone_e164,
                 "phone_e164": r.phone_e164,
                 "status": DeliveryStatus.PENDING,
+                "body": rendered.bodies.get(r.client_id, message),
                 "updated_at": now,
             }
             for i, r in enumerate(result.recipients)

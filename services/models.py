@@ -225,6 +225,8 @@ class Client(Base):
     clinic_id: Mapped[int] = mapped_column(ForeignKey("clinics.id", ondelete="CASCADE"))
     external_id: Mapped[str] = mapped_column(String(100))
     full_name: Mapped[str] = mapped_column(String(200))
+    #: From the optional client_first_name import column; NULL: the first word of full_name is used.
+    first_name: Mapped[str | None] = mapped_column(String(100))
     phone_raw: Mapped[str | None] = mapped_column(String(64))
     phone_e164: Mapped[str | None] = mapped_column(String(20))
     phone_error: Mapped[str | None] = mapped_column(String(200))
@@ -333,6 +335,8 @@ class AlertDelivery(Base):
     status: Mapped[DeliveryStatus] = mapped_column(EnumText(DeliveryStatus), default=DeliveryStatus.PENDING)
     skip_reason: Mapped[SkipReason | None] = mapped_column(EnumText(SkipReason, 32))
     skip_detail: Mapped[str | None] = mapped_column(String(300))
+    #: The text as rendered for this client (merge fields filled in) when the alert was created.
+    body: Mapped[str | None] = mapped_column(Text)
     error_code: Mapped[str | None] = mapped_column(String(16))
     error_message: Mapped[str | None] = mapped_column(String(500))
     twilio_sid: Mapped[str | None] = mapped_column(String(64), unique=True)

@@ -73,7 +73,7 @@ def rows(session: Session, alert: MassAlert, tz: ZoneInfo) -> Iterator[list[str]
             neutralize(delivery.phone_e164 or delivery.phone or ""),
             sms_status(delivery.status),
             neutralize(_details(delivery)),
-            neutralize(alert.message),
+            neutralize(delivery.body or alert.message),  # the text sent to this client
             _timestamp(delivery, alert, tz),
         ]
         session.expunge(delivery)

@@ -28,6 +28,7 @@ from bot.views.common import (
     escape,
     mrkdwn_section,
     plain,
+    quote,
 )
 from bot.views.models import CUSTOM_PRESET, RANGE_PRESETS, ComposeState, MessageStats, SkippedPerson
 from bot.views.wording import (
@@ -39,6 +40,7 @@ from bot.views.wording import (
     skipped_summary,
     zone_abbreviation,
 )
+from services.merge_fields import FIELDS
 
 TITLE = "Mass Text Alert"
 PLACEHOLDER = "e.g. We're closing at 3 PM today because of the storm. Please call to reschedule."
@@ -197,8 +199,25 @@ def _stats_text(stats: MessageStats | None, max_chars: int) -> str:
     return f"{plural(stats.remaining, 'character')} left · {texts} ({stats.encoding}){per_text}"
 
 
+def _merge_field_blocks(state: ComposeState) -> list[Block]:
+    """Under the message: an unknown field's hint, the first recipient's text, the fields one can use."""
+    blocks: list[Block] = []
+    if state.fields_error:
+        blocks.append(mrkdwn_section(f"⚠️ *{escape(state.fields_error)}*", BlockId.MESSAGE_FIELDS))
+    elif state.example_message is not None:
+        text = "*The first client reads:*\n" + quote(state.example_message, SECTION_TEXT_MAX - 30)
+        blocks.append(mrkdwn_section(text, BlockId.MESSAGE_EXAMPLE))
+    if not state.fields_error:
+        names = " ".join(f"`{{{name}}}`" for name in FIELDS)
+        blocks.append(context(f"Merge fields: {names}", block_id=BlockId.MESSAGE_FIELDS))
+    return blocks
+
+
 def _message_blocks(state: ComposeState) -> list[Block]:
     max_chars = state.stats.max_chars if state.stats else 320
+    stats = _stats_text(state.stats, max_chars)
+    if state.stats_longest and state.stats is not None:
+        stats = f"Longest text: {stats}"
     return [
         InputBlock(
             block_id=BlockId.MESSAGE,
@@ -213,7 +232,8 @@ def _message_blocks(state: ComposeState) -> list[Block]:
                 dispatch_action_config=DispatchActionConfig(trigger_actions_on=["on_character_entered"]),
             ),
         ),
-        context(_stats_text(state.stats, max_chars), block_id=BlockId.MESSAGE_STATS),
+        context(stats, block_id=BlockId.MESSAGE_STATS),
+        *_merge_field_blocks(state),
     ]
 
 

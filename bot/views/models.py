@@ -54,6 +54,11 @@ class ComposeState:
     range_error: str | None = None
     message: str = ""
     stats: MessageStats | None = None
+    #: With merge fields: `stats` measure the longest rendered text, `example_message` is the first
+    #: recipient's text, `fields_error` names unknown fields (shown while typing; refused on Review).
+    stats_longest: bool = False
+    example_message: str | None = None
+    fields_error: str | None = None
     pace_seconds: float = 12.0
     #: How long sending to `recipients` takes at the pace (services.alerts.estimate_duration).
     sending_time: timedelta | None = None

@@ -1,0 +1,31 @@
+"""Merge fields, templates and "text the ones not reached" (issue 14).
+
+`clients.first_name`: the optional client_first_name import column ({client_first_name}).
+`alert_deliveries.body`: the text rendered for that client when the alert was created; the dispatcher
+sends it and the report shows it.
+
+Revision ID: 0018
+Revises: 0004
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0018"
+down_revision = "0004"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("clients", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("first_name", sa.String(length=100), nullable=True))
+    with op.batch_alter_table("alert_deliveries", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("body", sa.Text(), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("alert_deliveries", schema=None) as batch_op:
+        batch_op.drop_column("body")
+    with op.batch_alter_table("clients", schema=None) as batch_op:
+        batch_op.drop_column("first_name")
