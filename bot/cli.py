@@ -20,6 +20,7 @@ VERB_MODULES = (
     "bot.cli_send",
     "bot.cli_serve",
     "bot.cli_demo",
+    "bot.cli_templates",
 )
 
 

@@ -35,6 +35,11 @@ class BlockId(StrEnum):
     MESSAGE_STATS = "message_stats"
     MESSAGE_FIELDS = "message_fields"
     MESSAGE_EXAMPLE = "message_example"
+    TEMPLATE_PICK = "template_pick"
+    TEMPLATE_NAME = "template_name"
+    TEMPLATE_SAVE = "template_save"
+    TEMPLATE_NOTE = "template_note"
+    HOME_TEMPLATES = "home_templates"
     PACE = "pace"
     CONFIRM_SUMMARY = "confirm_summary"
     CONFIRM_MESSAGE = "confirm_message"
@@ -63,6 +68,9 @@ class ActionId(StrEnum):
     CUSTOM_START = "custom_start_picker"
     CUSTOM_END = "custom_end_picker"
     MESSAGE_INPUT = "message_input"
+    TEMPLATE_SELECT = "template_select"
+    TEMPLATE_NAME_INPUT = "template_name_input"
+    TEMPLATE_SAVE = "template_save"
     SEE_WHO = "see_who"
     CANCEL_ALERT = "cancel_alert"
     OPEN_REPORT = "open_report"
@@ -82,6 +90,12 @@ def split_key(value: str) -> tuple[str, str | None]:
     """Split `open_report:12` into ("open_report", "12"); a plain id gives (id, None)."""
     base, sep, key = value.partition(_SEPARATOR)
     return base, (key if sep else None)
+
+
+def versioned(block: StrEnum, version: int) -> str:
+    """An input's block id after the server refilled it `version` times: `message`, then `message:1`...
+    (Slack keeps typed text over a new initial_value while the block id stays the same)."""
+    return str(block) if version == 0 else keyed(block, version)
 
 
 def keyed_pattern(base: StrEnum) -> re.Pattern[str]:

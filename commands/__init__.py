@@ -23,6 +23,13 @@ def register(app: App, ctx: AppContext) -> None:
         app.action(str(action_id))(compose.recount_view)
     app.action(str(ActionId.MESSAGE_INPUT))(compose.restat_view)
     app.action(str(ActionId.SEE_WHO))(compose.push_skipped)
+    # Templates: picking one fills the message; saving is for senders of the modal's clinic.
+    app.action(
+        str(ActionId.TEMPLATE_SELECT), middleware=[require_sender(lambda body, _: compose_clinic(body))]
+    )(compose.pick_template)
+    app.action(
+        str(ActionId.TEMPLATE_SAVE), middleware=[require_sender(lambda body, _: compose_clinic(body))]
+    )(compose.save_template)
     # Review and Send: the person is authorized again, for the clinic the view is about.
     app.view(str(CallbackId.COMPOSE), middleware=[require_sender(lambda body, _: compose_clinic(body))])(
         compose.review

@@ -34,11 +34,11 @@ from commands.compose_state import (
 )
 from commands.context import app_context
 from commands.gate import check_sender, chosen, identity_of
-from services import alerts, compose, merge_fields
+from services import alerts, compose, merge_fields, templates
 from services.alerts import NobodyToText
 from services.authorization import Authorized
 from services.compose import clinic_facts
-from services.errors import InvalidInput
+from services.errors import InvalidInput, NotFound
 from services.segments import measure
 from services.timeranges import TimeRange
 
@@ -51,9 +51,15 @@ RANGE_ACTIONS = (ActionId.CLINIC_SELECT, ActionId.RANGE_SELECT, ActionId.CUSTOM_
 
 
 def with_clinic(ctx: AppContext, meta: ComposeMeta, clinic_id: int) -> ComposeMeta:
-    """The metadata switched to another clinic (its zone and pace)."""
+    """The metadata switched to another clinic (its zone, pace and templates)."""
     facts = clinic_facts(ctx.sessions, clinic_id, ctx.settings.alert_pace_seconds)
-    return replace(meta, clinic_id=clinic_id, tz=facts.tz, pace=facts.pace)
+    return with_templates(ctx, replace(meta, clinic_id=clinic_id, tz=facts.tz, pace=facts.pace))
+
+
+def with_templates(ctx: AppContext, meta: ComposeMeta) -> ComposeMeta:
+    """The metadata with the clinic's templates read again (for the modal's picker)."""
+    found = templates.list_templates(ctx.sessions, meta.clinic_id)
+    return replace(meta, templates=[(t.id, t.name) for t in found])
 
 
 def recount(ctx: AppContext, meta: ComposeMeta, now: datetime) -> ComposeMeta:
@@ -101,8 +107,11 @@ def merge_shown(ctx: AppContext, meta: ComposeMeta, message: str, now: datetime)
     return MergeShown(stats, shown.example)
 
 
-def render(ctx: AppContext, meta: ComposeMeta, message: str, now: datetime) -> dict[str, Any]:
-    """The compose view for this metadata and the message typed so far."""
+def render(
+    ctx: AppContext, meta: ComposeMeta, message: str, now: datetime, template_note: str | None = None
+) -> dict[str, Any]:
+    """The compose view for this metadata and the message typed so far (`template_note`: what the last
+    template pick or save did)."""
     max_chars = ctx.settings.alert_max_chars
     stats = MessageStats.of(measure(message, max_chars), max_chars) if message else None
     merged = merge_shown(ctx, meta, message, now)
@@ -125,6 +134,9 @@ def render(ctx: AppContext, meta: ComposeMeta, message: str, now: datetime) -> d
             stats_longest=merged.longest,
             example_message=merged.example,
             fields_error=merged.error,
+            templates=meta.templates,
+            version=meta.version,
+            template_note=template_note,
             pace_seconds=meta.pace,
             sending_time=alerts.estimate_duration(counted.count, meta.pace) if counted else None,
             as_of=now,
@@ -140,6 +152,7 @@ def first_form(ctx: AppContext, sender: Authorized, channel_id: str | None) -> d
     meta = ComposeMeta(
         clinic_id=facts.clinic_id, tz=facts.tz, pace=facts.pace, channel_id=channel_id, choices=choices
     )
+    meta = with_templates(ctx, meta)
     now = ctx.clock.now()
     return render(ctx, recount(ctx, meta, now), "", now)
 
@@ -231,7 +244,7 @@ def review_view(ctx: AppContext, meta: ComposeMeta, message: str, now: datetime)
     )
     done = reviewed.confirmation
     if done is None:
-        errors = {str(field_block(r.field)): refusal_text(r) for r in reviewed.refusals}
+        errors = {str(field_block(r.field, meta.version)): refusal_text(r) for r in reviewed.refusals}
         return {"response_action": "errors", "errors": errors}
     carried = ConfirmMeta(meta.clinic_id, done.rng.start, done.rng.end, message, done.channel_id)
     view = confirm_view(
@@ -264,3 +277,49 @@ def review(ack: Ack, body: dict[str, Any], context: dict[str, Any]) -> None:
         meta = with_clinic(ctx, meta, clinic_id)
     typed = ComposeInput.from_view(view)
     ack(**review_view(ctx, typed.over(meta), typed.message.strip(), ctx.clock.now()))
+
+
+def pick_template(ack: Ack, body: dict[str, Any], client: WebClient, context: dict[str, Any]) -> None:
+    """A template picked: the message is replaced by its text (a new message block id shows it)."""
+    ack()
+    ctx = app_context(context)
+    view = body["view"]
+    typed = ComposeInput.from_view(view, body["actions"][0])
+    meta = typed.over(ComposeMeta.loads(view["private_metadata"]))
+    now = ctx.clock.now()
+    if typed.template_id is None:
+        return
+    try:
+        picked = templates.get_template(ctx.sessions, meta.clinic_id, typed.template_id)
+    except NotFound as gone:
+        update_view(client, view, render(ctx, with_templates(ctx, meta), typed.message, now, str(gone)))
+        return
+    meta = replace(meta, version=meta.version + 1)
+    update_view(
+        client, view, render(ctx, meta, picked.text, now, f"Filled from the template “{picked.name}”.")
+    )
+
+
+def save_template(ack: Ack, body: dict[str, Any], client: WebClient, context: dict[str, Any]) -> None:
+    """Save as template: the typed message under the typed name; the picker lists it at once. A refusal
+    (no name, a name taken, an unknown merge field) is said under the button, the inputs kept."""
+    ack()
+    ctx = app_context(context)
+    view = body["view"]
+    typed = ComposeInput.from_view(view, body["actions"][0])
+    meta = typed.over(ComposeMeta.loads(view["private_metadata"]))
+    now = ctx.clock.now()
+    try:
+        saved = templates.add_template(
+            ctx.sessions,
+            meta.clinic_id,
+            typed.template_name,
+            typed.message,
+            by_name=chosen(context).user_full_name,
+            now=now,
+        )
+    except InvalidInput as refused:
+        update_view(client, view, render(ctx, meta, typed.message, now, f"⚠️ Not saved: {refused}"))
+        return
+    meta = replace(with_templates(ctx, meta), version=meta.version + 1)  # clears the name input
+    update_view(client, view, render(ctx, meta, typed.message, now, f"Saved as the template “{saved.name}”."))

@@ -350,6 +350,20 @@ class AlertDelivery(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
 
+class AlertTemplate(Base):
+    """A clinic's named message, picked in the compose modal to fill the message (merge fields allowed)."""
+
+    __tablename__ = "alert_templates"
+    __table_args__ = (UniqueConstraint("clinic_id", "name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    clinic_id: Mapped[int] = mapped_column(ForeignKey("clinics.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(75))
+    text: Mapped[str] = mapped_column(Text)
+    created_by_name: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
 class Conversation(Base):
     __tablename__ = "conversations"
     __table_args__ = (

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from slack_sdk.models.blocks import (
+    ActionsBlock,
     Block,
     ButtonElement,
     DateTimePickerElement,
@@ -18,7 +19,7 @@ from slack_sdk.models.blocks import (
 from slack_sdk.models.blocks.basic_components import DispatchActionConfig
 from slack_sdk.models.views import View
 
-from bot.ids import ActionId, BlockId, CallbackId
+from bot.ids import ActionId, BlockId, CallbackId, versioned
 from bot.views.common import (
     MODAL_BLOCKS_MAX,
     OPTION_TEXT_MAX,
@@ -41,6 +42,7 @@ from bot.views.wording import (
     zone_abbreviation,
 )
 from services.merge_fields import FIELDS
+from services.templates import NAME_MAX as TEMPLATE_NAME_MAX
 
 TITLE = "Mass Text Alert"
 PLACEHOLDER = "e.g. We're closing at 3 PM today because of the storm. Please call to reschedule."
@@ -213,6 +215,47 @@ def _merge_field_blocks(state: ComposeState) -> list[Block]:
     return blocks
 
 
+def _template_pick_blocks(state: ComposeState) -> list[Block]:
+    """A picker of the clinic's templates (none shown when it has none)."""
+    if not state.templates:
+        return []
+    options = [_option(str(tid), name) for tid, name in state.templates[:MAX_SELECT_OPTIONS]]
+    picker = StaticSelectElement(
+        action_id=ActionId.TEMPLATE_SELECT,
+        placeholder=plain("Fill the message from a template", 150),
+        options=options,
+    )
+    return [ActionsBlock(block_id=BlockId.TEMPLATE_PICK, elements=[picker])]
+
+
+def _template_save_blocks(state: ComposeState) -> list[Block]:
+    """An optional name input and "Save as template"; what the last save did."""
+    blocks: list[Block] = [
+        InputBlock(
+            block_id=versioned(BlockId.TEMPLATE_NAME, state.version),
+            label=plain("Template name", 2000),
+            optional=True,
+            hint=plain("To reuse this message: name it, then click Save as template.", 2000),
+            element=PlainTextInputElement(
+                action_id=ActionId.TEMPLATE_NAME_INPUT,
+                max_length=TEMPLATE_NAME_MAX,
+                placeholder=plain("e.g. Storm closure", 150),
+            ),
+        ),
+        ActionsBlock(
+            block_id=BlockId.TEMPLATE_SAVE,
+            elements=[
+                ButtonElement(
+                    text=plain("Save as template", 75), action_id=ActionId.TEMPLATE_SAVE, value="save"
+                )
+            ],
+        ),
+    ]
+    if state.template_note:
+        blocks.append(context(escape(state.template_note), block_id=BlockId.TEMPLATE_NOTE))
+    return blocks
+
+
 def _message_blocks(state: ComposeState) -> list[Block]:
     max_chars = state.stats.max_chars if state.stats else 320
     stats = _stats_text(state.stats, max_chars)
@@ -220,7 +263,7 @@ def _message_blocks(state: ComposeState) -> list[Block]:
         stats = f"Longest text: {stats}"
     return [
         InputBlock(
-            block_id=BlockId.MESSAGE,
+            block_id=versioned(BlockId.MESSAGE, state.version),
             label=plain("Message", 2000),
             dispatch_action=True,
             element=PlainTextInputElement(
@@ -252,8 +295,10 @@ def compose_view(state: ComposeState) -> dict[str, Any]:
         blocks.append(_clinic_block(state))
     blocks += _range_blocks(state)
     blocks += _recipient_blocks(state)
+    blocks += _template_pick_blocks(state)
     blocks += _message_blocks(state)
     blocks.append(context(_pace_text(state), block_id=BlockId.PACE))
+    blocks += _template_save_blocks(state)
     return _modal(
         CallbackId.COMPOSE, blocks, submit="Review", close="Cancel", private_metadata=state.private_metadata
     )

@@ -3,6 +3,7 @@
 `clients.first_name`: the optional client_first_name import column ({client_first_name}).
 `alert_deliveries.body`: the text rendered for that client when the alert was created; the dispatcher
 sends it and the report shows it.
+`alert_templates`: a clinic's named messages (unique name per clinic).
 
 Revision ID: 0018
 Revises: 0004
@@ -22,9 +23,22 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("first_name", sa.String(length=100), nullable=True))
     with op.batch_alter_table("alert_deliveries", schema=None) as batch_op:
         batch_op.add_column(sa.Column("body", sa.Text(), nullable=True))
+    op.create_table(
+        "alert_templates",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("clinic_id", sa.Integer(), nullable=False),
+        sa.Column("name", sa.String(length=75), nullable=False),
+        sa.Column("text", sa.Text(), nullable=False),
+        sa.Column("created_by_name", sa.String(length=200), nullable=False),
+        sa.Column("created_at", sa.DateTime(), nullable=False),
+        sa.ForeignKeyConstraint(["clinic_id"], ["clinics.id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("clinic_id", "name"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("alert_templates")
     with op.batch_alter_table("alert_deliveries", schema=None) as batch_op:
         batch_op.drop_column("body")
     with op.batch_alter_table("clients", schema=None) as batch_op:
