@@ -21,6 +21,7 @@ VERB_MODULES = (
     "bot.cli_serve",
     "bot.cli_demo",
     "bot.cli_templates",
+    "bot.cli_retry",
 )
 
 

@@ -41,6 +41,9 @@ def register(app: App, ctx: AppContext) -> None:
     app.action(str(ActionId.CANCEL_ALERT), middleware=[require_sender(activity.alert_clinic)])(
         activity.cancel_alert
     )
+    app.action(str(ActionId.RETRY_ALERT), middleware=[require_sender(activity.alert_clinic)])(
+        activity.retry_alert
+    )
     app.action(keyed_pattern(ActionId.OPEN_REPORT))(activity.ack_only)
     app.event("app_home_opened")(home.publish_home)
     # Conversation threads: only users of the conversation's clinic answer or close them.

@@ -11,7 +11,7 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from services import merge_fields, outcomes
+from services import merge_fields, outcomes, retry, retry_links
 from services.db import read_sessions
 from services.delivery.pacing import IDLE_SLOT, ensure_sender
 from services.errors import DomainError, InvalidInput, NotFound
@@ -326,6 +326,9 @@ def _snapshot(session: Session, alert: MassAlert, now: datetime) -> AlertSnapsho
         slack_channel_id=alert.slack_channel_id,
         slack_message_ts=alert.slack_message_ts,
         failure_reasons=failure_reasons(session, alert.id),
+        not_reached=retry.not_reached(session, alert) if failed or alert.state == AlertState.FAILED else 0,
+        retry_of=alert.retry_of_alert_id,
+        retry_number=retry_links.retry_number(session, alert),
     )
 
 

@@ -311,6 +311,10 @@ class MassAlert(Base):
     cancelled_by: Mapped[str | None] = mapped_column(String(200))
     progress_notified_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     completion_notified_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: "Text the N not reached": the alert this one retries (services.retry).
+    retry_of_alert_id: Mapped[int | None] = mapped_column(
+        ForeignKey("mass_alerts.id", ondelete="SET NULL"), index=True
+    )
 
     clinic: Mapped[Clinic] = relationship()
 

@@ -44,6 +44,11 @@ class AlertSnapshot:
     slack_channel_id: str | None = None
     slack_message_ts: str | None = None
     failure_reasons: Counter[str] = field(default_factory=Counter)
+    #: "Text the N not reached" (services.retry): how many a retry would text (0: no button), the alert this
+    #: one retries and its attempt number (1 for the first retry).
+    not_reached: int = 0
+    retry_of: int | None = None
+    retry_number: int = 0
 
     @property
     def finished(self) -> bool:

@@ -14,8 +14,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from services.db import read_sessions
-from services.models import AlertDelivery, Clinic, DeliveryStatus, MassAlert
+from services.models import HANDED_OVER, AlertDelivery, Clinic, DeliveryStatus, MassAlert
 from services.outcomes import skip_words, sms_status
+from services.retry_links import retry_number
 
 COLUMNS = (
     "Client Full Name",
@@ -54,6 +55,16 @@ def _details(delivery: AlertDelivery) -> str:
     return ""
 
 
+def _attempt(delivery: AlertDelivery, alert: MassAlert, number: int) -> str:
+    """On a retry's report, which attempt this row is: 'Reached on retry #1 of mass text alert #12'."""
+    if alert.retry_of_alert_id is None:
+        return ""
+    of = f"retry #{number} of mass text alert #{alert.retry_of_alert_id}"
+    if delivery.status in HANDED_OVER:
+        return f"Reached on {of}"
+    return f"Not reached on {of}"
+
+
 def _timestamp(delivery: AlertDelivery, alert: MassAlert, tz: ZoneInfo) -> str:
     moment: datetime = delivery.final_at or delivery.requested_at or delivery.slot_at or alert.created_at
     return moment.astimezone(tz).isoformat(timespec="seconds")
@@ -67,12 +78,14 @@ def rows(session: Session, alert: MassAlert, tz: ZoneInfo) -> Iterator[list[str]
         .order_by(AlertDelivery.position, AlertDelivery.id)
         .execution_options(yield_per=2000)
     )
+    number = retry_number(session, alert)
     for delivery in session.scalars(query):
+        details = "; ".join(part for part in (_attempt(delivery, alert, number), _details(delivery)) if part)
         yield [
             neutralize(delivery.client_full_name),
             neutralize(delivery.phone_e164 or delivery.phone or ""),
             sms_status(delivery.status),
-            neutralize(_details(delivery)),
+            neutralize(details),
             neutralize(delivery.body or alert.message),  # the text sent to this client
             _timestamp(delivery, alert, tz),
         ]

@@ -4,6 +4,7 @@
 `alert_deliveries.body`: the text rendered for that client when the alert was created; the dispatcher
 sends it and the report shows it.
 `alert_templates`: a clinic's named messages (unique name per clinic).
+`mass_alerts.retry_of_alert_id` (indexed): the alert a "Text the N not reached" alert retries.
 
 Revision ID: 0018
 Revises: 0004
@@ -23,6 +24,18 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("first_name", sa.String(length=100), nullable=True))
     with op.batch_alter_table("alert_deliveries", schema=None) as batch_op:
         batch_op.add_column(sa.Column("body", sa.Text(), nullable=True))
+    with op.batch_alter_table("mass_alerts", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("retry_of_alert_id", sa.Integer(), nullable=True))
+        batch_op.create_index(
+            batch_op.f("ix_mass_alerts_retry_of_alert_id"), ["retry_of_alert_id"], unique=False
+        )
+        batch_op.create_foreign_key(
+            batch_op.f("fk_mass_alerts_retry_of_alert_id_mass_alerts"),
+            "mass_alerts",
+            ["retry_of_alert_id"],
+            ["id"],
+            ondelete="SET NULL",
+        )
     op.create_table(
         "alert_templates",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -39,6 +52,12 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("alert_templates")
+    with op.batch_alter_table("mass_alerts", schema=None) as batch_op:
+        batch_op.drop_constraint(
+            batch_op.f("fk_mass_alerts_retry_of_alert_id_mass_alerts"), type_="foreignkey"
+        )
+        batch_op.drop_index(batch_op.f("ix_mass_alerts_retry_of_alert_id"))
+        batch_op.drop_column("retry_of_alert_id")
     with op.batch_alter_table("alert_deliveries", schema=None) as batch_op:
         batch_op.drop_column("body")
     with op.batch_alter_table("clients", schema=None) as batch_op:
