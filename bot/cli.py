@@ -22,6 +22,7 @@ VERB_MODULES = (
     "bot.cli_demo",
     "bot.cli_templates",
     "bot.cli_retry",
+    "bot.cli_schedule",
 )
 
 

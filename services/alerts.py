@@ -25,7 +25,7 @@ from services.models import (
     SkipReason,
 )
 from services.notify import AlertSnapshot, Notifier
-from services.recipients import compute
+from services.recipients import RecipientSet, compute
 from services.segments import SegmentInfo, measure
 from services.timeranges import TimeRange
 
@@ -47,6 +47,8 @@ class AlertRequest:
     slack_user_id: str | None = None
     slack_channel_id: str | None = None
     idempotency_key: str | None = None
+    #: "Send at" (aware UTC): held as `scheduled` until then; None or a past instant sends now.
+    start_at: datetime | None = None
 
 
 class NobodyToText(InvalidInput):
@@ -131,12 +133,7 @@ def create_alert(
         sender_key = clinic.sender_key
         if sender_key is None:
             raise DomainError(f"{clinic.name} has no SMS number or Messaging Service configured.")
-        result = compute(session, clinic.id, request.rng, now)
-        check_recipients(result.count, Counter(str(skip.reason) for skip in result.skipped))
-        ids = [r.client_id for r in result.recipients]
-        rendered = merge_fields.render_all(session, clinic, request.rng, now, ids, message, max_chars)
-        if rendered.longest is not None:
-            check_length(rendered.longest, max_chars, rendered=True)
+        scheduled = request.start_at is not None and request.start_at > now
         alert = MassAlert(
             clinic_id=clinic.id,
             created_by_user_id=request.created_by_user_id,
@@ -148,15 +145,12 @@ def create_alert(
             pace_seconds=effective_pace(clinic, default_pace),
             range_start=request.rng.start,
             range_end=request.rng.end,
-            first_appointment=result.first_appointment,
-            last_appointment=result.last_appointment,
             message=message,
-            state=AlertState.QUEUED,
-            total_clients=result.count + len(result.skipped),
-            to_send=result.count,
-            skipped_count=len(result.skipped),
+            state=AlertState.SCHEDULED if scheduled else AlertState.QUEUED,
+            start_at=request.start_at if scheduled else None,
             created_at=now,
         )
+        frozen = None if scheduled else freeze_recipients(session, alert, clinic, now, max_chars)
         session.add(alert)
         try:
             session.flush()
@@ -167,41 +161,73 @@ def create_alert(
                 if (found := _existing(again, request.idempotency_key)) is not None:
                     return found.id, False
             raise
-        rows = [
-            {
-                "alert_id": alert.id,
-                "client_id": r.client_id,
-                "position": i,
-                "client_full_name": r.full_name,
-                "phone": r.phone or r.phone_e164,
-                "phone_e164": r.phone_e164,
-                "status": DeliveryStatus.PENDING,
-                "body": rendered.bodies.get(r.client_id, message),
-                "updated_at": now,
-            }
-            for i, r in enumerate(result.recipients)
-        ]
-        offset = len(rows)
-        rows += [
-            {
-                "alert_id": alert.id,
-                "client_id": s.client_id,
-                "position": offset + i,
-                "client_full_name": s.full_name,
-                "phone": s.phone,
-                "phone_e164": None,
-                "status": DeliveryStatus.SKIPPED,
-                "skip_reason": str(s.reason),
-                "skip_detail": s.detail,
-                "final_at": now,
-                "updated_at": now,
-            }
-            for i, s in enumerate(result.skipped)
-        ]
-        for start in range(0, len(rows), INSERT_BATCH):
-            session.execute(insert(AlertDelivery), rows[start : start + INSERT_BATCH])
-        ensure_sender(session, sender_key, now)
+        if frozen is not None:
+            insert_deliveries(session, alert, *frozen, now)
         return alert.id, True
+
+
+Frozen = tuple[RecipientSet, dict[int, str]]
+
+
+def freeze_recipients(
+    session: Session, alert: MassAlert, clinic: Clinic, now: datetime, max_chars: int | None
+) -> Frozen:
+    """Compute the alert's recipients at `now` and each one's text; set the alert's counts and span.
+    NobodyToText when nobody can be texted; InvalidInput when the longest text is over `max_chars` (None:
+    not checked again, as for a scheduled alert checked when it was scheduled)."""
+    rng = TimeRange(alert.range_start, alert.range_end)
+    result = compute(session, clinic.id, rng, now)
+    check_recipients(result.count, Counter(str(skip.reason) for skip in result.skipped))
+    ids = [r.client_id for r in result.recipients]
+    rendered = merge_fields.render_all(session, clinic, rng, now, ids, alert.message, max_chars or 10**6)
+    if rendered.longest is not None and max_chars is not None:
+        check_length(rendered.longest, max_chars, rendered=True)
+    alert.first_appointment = result.first_appointment
+    alert.last_appointment = result.last_appointment
+    alert.total_clients = result.count + len(result.skipped)
+    alert.to_send = result.count
+    alert.skipped_count = len(result.skipped)
+    return result, rendered.bodies
+
+
+def insert_deliveries(
+    session: Session, alert: MassAlert, result: RecipientSet, bodies: dict[int, str], now: datetime
+) -> None:
+    """One delivery row per client (pending with its rendered text, or skipped with the reason)."""
+    rows = [
+        {
+            "alert_id": alert.id,
+            "client_id": r.client_id,
+            "position": i,
+            "client_full_name": r.full_name,
+            "phone": r.phone or r.phone_e164,
+            "phone_e164": r.phone_e164,
+            "status": DeliveryStatus.PENDING,
+            "body": bodies.get(r.client_id, alert.message),
+            "updated_at": now,
+        }
+        for i, r in enumerate(result.recipients)
+    ]
+    offset = len(rows)
+    rows += [
+        {
+            "alert_id": alert.id,
+            "client_id": s.client_id,
+            "position": offset + i,
+            "client_full_name": s.full_name,
+            "phone": s.phone,
+            "phone_e164": None,
+            "status": DeliveryStatus.SKIPPED,
+            "skip_reason": str(s.reason),
+            "skip_detail": s.detail,
+            "final_at": now,
+            "updated_at": now,
+        }
+        for i, s in enumerate(result.skipped)
+    ]
+    for start in range(0, len(rows), INSERT_BATCH):
+        session.execute(insert(AlertDelivery), rows[start : start + INSERT_BATCH])
+    ensure_sender(session, alert.sender_key, now)
 
 
 def start_notification(
@@ -231,6 +257,11 @@ def cancel_alert(sessions: sessionmaker[Session], alert_id: int, *, by_name: str
         alert = session.get(MassAlert, alert_id, with_for_update=True)
         if alert is None:
             raise NotFound(f"No mass alert #{alert_id}.")
+        if alert.state == AlertState.SCHEDULED:  # never started: nobody was to be texted yet
+            alert.state = AlertState.CANCELLED
+            alert.cancelled_by = by_name
+            alert.completed_at = now
+            return True
         if alert.state not in ACTIVE_STATES:
             return False
         alert.state = AlertState.CANCELLED

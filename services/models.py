@@ -110,6 +110,7 @@ class AppointmentStatus(enum.StrEnum):
 
 
 class AlertState(enum.StrEnum):
+    SCHEDULED = "scheduled"  # "Send at": held until start_at; recipients are computed when it starts
     QUEUED = "queued"
     SENDING = "sending"
     COMPLETED = "completed"
@@ -312,6 +313,8 @@ class MassAlert(Base):
     progress_notified_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     completion_notified_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     #: "Text the N not reached": the alert this one retries (services.retry).
+    #: "Send at": when a scheduled alert starts (the dispatcher's tick claims it once).
+    start_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
     retry_of_alert_id: Mapped[int | None] = mapped_column(
         ForeignKey("mass_alerts.id", ondelete="SET NULL"), index=True
     )

@@ -5,6 +5,7 @@
 sends it and the report shows it.
 `alert_templates`: a clinic's named messages (unique name per clinic).
 `mass_alerts.retry_of_alert_id` (indexed): the alert a "Text the N not reached" alert retries.
+`mass_alerts.start_at` (indexed): when a scheduled alert (state `scheduled`) starts.
 
 Revision ID: 0018
 Revises: 0004
@@ -26,6 +27,8 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("body", sa.Text(), nullable=True))
     with op.batch_alter_table("mass_alerts", schema=None) as batch_op:
         batch_op.add_column(sa.Column("retry_of_alert_id", sa.Integer(), nullable=True))
+        batch_op.add_column(sa.Column("start_at", sa.DateTime(), nullable=True))
+        batch_op.create_index(batch_op.f("ix_mass_alerts_start_at"), ["start_at"], unique=False)
         batch_op.create_index(
             batch_op.f("ix_mass_alerts_retry_of_alert_id"), ["retry_of_alert_id"], unique=False
         )
@@ -58,6 +61,8 @@ def downgrade() -> None:
         )
         batch_op.drop_index(batch_op.f("ix_mass_alerts_retry_of_alert_id"))
         batch_op.drop_column("retry_of_alert_id")
+        batch_op.drop_index(batch_op.f("ix_mass_alerts_start_at"))
+        batch_op.drop_column("start_at")
     with op.batch_alter_table("alert_deliveries", schema=None) as batch_op:
         batch_op.drop_column("body")
     with op.batch_alter_table("clients", schema=None) as batch_op:
