@@ -12,7 +12,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.container import AppContext
-from bot.ids import ActionId
+from bot.ids import ActionId, BlockId
 from bot.views import (
     ComposeState,
     ConfirmState,
@@ -23,6 +23,7 @@ from bot.views import (
     loading_view,
     skipped_view,
 )
+from bot.views.common import context as context_block
 from bot.views.wording import skipped_summary
 from commands.compose_state import (
     ComposeInput,
@@ -40,7 +41,7 @@ from services.authorization import Authorized
 from services.compose import clinic_facts
 from services.errors import InvalidInput, NotFound
 from services.segments import measure
-from services.timeranges import TimeRange
+from services.timeranges import TimeRange, format_instant
 
 log = logging.getLogger(__name__)
 
@@ -267,6 +268,26 @@ def review_view(ctx: AppContext, meta: ComposeMeta, message: str, now: datetime)
     return {"response_action": "push", "view": view}
 
 
+def schedule_refusal(typed: ComposeInput, now: datetime) -> dict[str, Any] | None:
+    """Inline error for a "Send at" time that is not in the future."""
+    if typed.send_at is None or typed.send_at > now:
+        return None
+    text = "Pick a time in the future, or leave it empty to send now."
+    return {"response_action": "errors", "errors": {str(BlockId.SEND_AT): text}}
+
+
+def with_schedule(answer: dict[str, Any], at: datetime | None, tz: str) -> dict[str, Any]:
+    """The pushed confirmation with the start time said (and carried to Send)."""
+    if at is None or answer.get("response_action") != "push":
+        return answer
+    view = answer["view"]
+    carried = replace(ConfirmMeta.loads(view["private_metadata"]), at=at)
+    view["private_metadata"] = carried.dumps()
+    note = f"🕘 *Scheduled*: starts {format_instant(at, tz)}; its clients are counted again then."
+    view["blocks"].append(context_block(note, block_id=BlockId.CONFIRM_SCHEDULE).to_dict())
+    return answer
+
+
 def review(ack: Ack, body: dict[str, Any], context: dict[str, Any]) -> None:
     """Review (the compose view's submission): inline errors, or push the confirmation."""
     ctx = app_context(context)
@@ -276,7 +297,13 @@ def review(ack: Ack, body: dict[str, Any], context: dict[str, Any]) -> None:
     if clinic_id != meta.clinic_id:
         meta = with_clinic(ctx, meta, clinic_id)
     typed = ComposeInput.from_view(view)
-    ack(**review_view(ctx, typed.over(meta), typed.message.strip(), ctx.clock.now()))
+    now = ctx.clock.now()
+    refused = schedule_refusal(typed, now)
+    if refused is not None:
+        ack(**refused)
+        return
+    answer = review_view(ctx, typed.over(meta), typed.message.strip(), now)
+    ack(**with_schedule(answer, typed.send_at, meta.tz))
 
 
 def pick_template(ack: Ack, body: dict[str, Any], client: WebClient, context: dict[str, Any]) -> None:

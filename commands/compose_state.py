@@ -128,6 +128,8 @@ class ComposeInput:
     message: str = ""
     template_name: str = ""
     template_id: int | None = None
+    #: "Send at": the picked start time; None sends now.
+    send_at: datetime | None = None
 
     @classmethod
     def from_view(cls, view: dict[str, Any], action: dict[str, Any] | None = None) -> ComposeInput:
@@ -173,6 +175,7 @@ class ComposeInput:
             message=latest(BlockId.MESSAGE, ActionId.MESSAGE_INPUT),
             template_name=latest(BlockId.TEMPLATE_NAME, ActionId.TEMPLATE_NAME_INPUT),
             template_id=int(template) if template and str(template).isdigit() else None,
+            send_at=_instant(get(BlockId.SEND_AT, ActionId.SEND_AT_PICKER).get("selected_date_time")),
         )
 
     def over(self, meta: ComposeMeta) -> ComposeMeta:
@@ -227,6 +230,8 @@ class ConfirmMeta:
     end: datetime
     message: str
     channel_id: str | None = None
+    #: "Send at": when the alert starts (None: now).
+    at: datetime | None = None
 
     def dumps(self) -> str:
         """Compact JSON (the message is at most the clinic's limit, far below 3,000 characters)."""
@@ -237,6 +242,7 @@ class ConfirmMeta:
                 "e": self.end.timestamp(),
                 "m": self.message,
                 "ch": self.channel_id,
+                "a": _epoch(self.at),
             },
             separators=(",", ":"),
         )
@@ -251,6 +257,7 @@ class ConfirmMeta:
             datetime.fromtimestamp(data["e"], UTC),
             data["m"],
             data.get("ch"),
+            _instant(data.get("a")),
         )
 
     @property

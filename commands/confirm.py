@@ -32,6 +32,7 @@ def send_alert(ack: Ack, body: dict[str, Any], context: dict[str, Any]) -> None:
         slack_user_id=context[IDENTITY].user_id,
         slack_channel_id=carried.channel_id,
         idempotency_key=idempotency_key(view["id"]),
+        start_at=carried.at,
     )
     alert_id, created = alerts.create_alert(
         ctx.sessions,
@@ -41,5 +42,5 @@ def send_alert(ack: Ack, body: dict[str, Any], context: dict[str, Any]) -> None:
         max_chars=ctx.settings.alert_max_chars,
     )
     ack(response_action="clear")
-    if created and ctx.notifier is not None:
+    if created and ctx.notifier is not None and carried.at is None:  # a scheduled one posts when it starts
         alerts.start_notification(ctx.sessions, alert_id, ctx.notifier, ctx.clock.now())

@@ -228,6 +228,23 @@ def _template_pick_blocks(state: ComposeState) -> list[Block]:
     return [ActionsBlock(block_id=BlockId.TEMPLATE_PICK, elements=[picker])]
 
 
+def _send_at_blocks(state: ComposeState) -> list[Block]:
+    """Send now (left empty) or at a picked time; the count above is today's."""
+    return [
+        InputBlock(
+            block_id=BlockId.SEND_AT,
+            label=plain("Send at (optional)", 2000),
+            optional=True,
+            hint=plain(
+                "Leave empty to send now. A scheduled alert counts its clients again when it starts; "
+                "the count above is today's.",
+                2000,
+            ),
+            element=DateTimePickerElement(action_id=ActionId.SEND_AT_PICKER),
+        )
+    ]
+
+
 def _template_save_blocks(state: ComposeState) -> list[Block]:
     """An optional name input and "Save as template"; what the last save did."""
     blocks: list[Block] = [
@@ -298,6 +315,7 @@ def compose_view(state: ComposeState) -> dict[str, Any]:
     blocks += _template_pick_blocks(state)
     blocks += _message_blocks(state)
     blocks.append(context(_pace_text(state), block_id=BlockId.PACE))
+    blocks += _send_at_blocks(state)
     blocks += _template_save_blocks(state)
     return _modal(
         CallbackId.COMPOSE, blocks, submit="Review", close="Cancel", private_metadata=state.private_metadata
