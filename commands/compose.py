@@ -306,13 +306,19 @@ def review(ack: Ack, body: dict[str, Any], context: dict[str, Any]) -> None:
     ack(**with_schedule(answer, typed.send_at, meta.tz))
 
 
+def template_click(
+    body: dict[str, Any], context: dict[str, Any]
+) -> tuple[AppContext, dict[str, Any], ComposeInput, ComposeMeta]:
+    """A template pick or save in the compose view: the context, the view, its inputs and its metadata."""
+    view = body["view"]
+    typed = ComposeInput.from_view(view, body["actions"][0])
+    return app_context(context), view, typed, typed.over(ComposeMeta.loads(view["private_metadata"]))
+
+
 def pick_template(ack: Ack, body: dict[str, Any], client: WebClient, context: dict[str, Any]) -> None:
     """A template picked: the message is replaced by its text (a new message block id shows it)."""
     ack()
-    ctx = app_context(context)
-    view = body["view"]
-    typed = ComposeInput.from_view(view, body["actions"][0])
-    meta = typed.over(ComposeMeta.loads(view["private_metadata"]))
+    ctx, view, typed, meta = template_click(body, context)
     now = ctx.clock.now()
     if typed.template_id is None:
         return
@@ -331,10 +337,7 @@ def save_template(ack: Ack, body: dict[str, Any], client: WebClient, context: di
     """Save as template: the typed message under the typed name; the picker lists it at once. A refusal
     (no name, a name taken, an unknown merge field) is said under the button, the inputs kept."""
     ack()
-    ctx = app_context(context)
-    view = body["view"]
-    typed = ComposeInput.from_view(view, body["actions"][0])
-    meta = typed.over(ComposeMeta.loads(view["private_metadata"]))
+    ctx, view, typed, meta = template_click(body, context)
     now = ctx.clock.now()
     try:
         saved = templates.add_template(

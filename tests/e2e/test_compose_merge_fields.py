@@ -5,27 +5,14 @@ The served app over HTTP, signed requests as Slack sends them, sandbox Slack and
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
-
-import pytest
-
 from bot.ids import BlockId
 from tests.blockkit import all_text
-from tests.e2e.slack_world import World, running_world, tomorrow_at
+from tests.e2e import test_slack_flow
+from tests.e2e.slack_world import World, tomorrow_at
 
-
-@pytest.fixture
-def lite(tmp_path: Path) -> Iterator[World]:
-    """On SQLite only (the rendering at send time is tested on both backends in test_merge_fields)."""
-    with running_world(f"sqlite:///{tmp_path / 'e2e.db'}", tmp_path / "reports") as running:
-        yield running
-        assert running.problems() == []
-
-
-def block_text(view: dict[str, Any], block_id: str) -> str:
-    return all_text([b for b in view["blocks"] if b.get("block_id") == block_id])
+#: The SQLite-only world and the block reader of the main flow's tests.
+lite = test_slack_flow.lite
+block_text = test_slack_flow.block_text
 
 
 def test_the_modal_shows_the_first_clients_text_and_counts_the_longest(lite: World) -> None:

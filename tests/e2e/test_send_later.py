@@ -2,26 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
-
-import pytest
 
 from bot.ids import ActionId, BlockId
 from sandbox.slack_requests import state_value
 from services import scheduled
 from tests.blockkit import all_text
-from tests.e2e.slack_world import World, running_world, tomorrow_at
+from tests.e2e import test_slack_flow
+from tests.e2e.slack_world import World, tomorrow_at
+
+#: The SQLite-only world of the main flow's tests.
+lite = test_slack_flow.lite
 
 MESSAGE = "Happy Paws closes at 3 PM tomorrow because of the storm."
-
-
-@pytest.fixture
-def lite(tmp_path: Path) -> Iterator[World]:
-    with running_world(f"sqlite:///{tmp_path / 'e2e.db'}", tmp_path / "reports") as running:
-        yield running
-        assert running.problems() == []
 
 
 def test_send_at_holds_the_alert_until_its_time(lite: World) -> None:

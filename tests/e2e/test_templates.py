@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
-
-import pytest
 
 from bot.ids import ActionId, BlockId, versioned
 from sandbox.slack_requests import action, state_value
@@ -15,21 +11,15 @@ from services import db, templates
 from services.clinics import add_clinic
 from services.db import transaction
 from tests.blockkit import all_text
-from tests.e2e.slack_world import World, running_world
+from tests.e2e import test_slack_flow
+from tests.e2e.slack_world import World
 from tests.e2e.test_send_cli import run_cli
 
+#: The SQLite-only world and the block reader of the main flow's tests.
+lite = test_slack_flow.lite
+block_text = test_slack_flow.block_text
+
 STORM = "Hi {client_first_name}, {clinic_name} closes at 3 PM today because of the storm."
-
-
-@pytest.fixture
-def lite(tmp_path: Path) -> Iterator[World]:
-    with running_world(f"sqlite:///{tmp_path / 'e2e.db'}", tmp_path / "reports") as running:
-        yield running
-        assert running.problems() == []
-
-
-def block_text(view: dict[str, Any], block_id: str) -> str:
-    return all_text([b for b in view["blocks"] if b.get("block_id") == block_id])
 
 
 def input_value(view: dict[str, Any], block_id: str) -> str | None:

@@ -39,6 +39,18 @@ def _send(sessions: sessionmaker[Session], clock: ManualClock, clinic_id: int, m
     return alert_id
 
 
+def _bodies(sessions: sessionmaker[Session], alert_id: int) -> list[str | None]:
+    """The texts stored for the alert's clients, in its order."""
+    with sessions() as session:
+        return list(
+            session.scalars(
+                select(AlertDelivery.body)
+                .where(AlertDelivery.alert_id == alert_id)
+                .order_by(AlertDelivery.position)
+            )
+        )
+
+
 def test_unknown_field_is_refused_by_name_and_nothing_is_created(sessions, clock) -> None:
     clinic_id = _clinic(sessions, clock, ["Ann Smith"])
     with pytest.raises(InvalidInput, match=r"\{client_frist_name\} is not a merge field") as refused:
@@ -56,12 +68,7 @@ def test_limit_applies_to_the_longest_rendered_text(sessions, clock) -> None:
     with pytest.raises(InvalidInput, match="longest text is 323 characters; the limit is 320"):
         _send(sessions, clock, clinic_id, message)
     alert_id = _send(sessions, clock, clinic_id, "Hi {client_first_name}! " + "x" * 220)
-    with sessions() as session:
-        bodies = session.scalars(
-            select(AlertDelivery.body)
-            .where(AlertDelivery.alert_id == alert_id)
-            .order_by(AlertDelivery.position)
-        ).all()
+    bodies = _bodies(sessions, alert_id)
     assert bodies == ["Hi Al! " + "x" * 220, f"Hi {long_name}! " + "x" * 220]
 
 
@@ -94,12 +101,7 @@ def test_first_name_comes_from_the_optional_import_column(sessions, clock, tmp_p
     path.write_text("\n".join([header, *rows]) + "\n", encoding="utf-8")
     import_csv(sessions, clinic_id, path)
     alert_id = _send(sessions, clock, clinic_id, "Hi {client_first_name}, {pet_names} is expected.")
-    with sessions() as session:
-        bodies = session.scalars(
-            select(AlertDelivery.body)
-            .where(AlertDelivery.alert_id == alert_id)
-            .order_by(AlertDelivery.position)
-        ).all()
+    bodies = _bodies(sessions, alert_id)
     assert bodies == ["Hi Annie, Rex is expected.", "Hi Bob, Bo is expected."]
     # A later file without the column keeps the imported first name.
     path.write_text("\n".join([",".join(COLUMNS), rows[0].rsplit(",", 1)[0]]) + "\n", encoding="utf-8")
