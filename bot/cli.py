@@ -25,6 +25,9 @@ VERB_MODULES = (
     "bot.cli_serve",
     "bot.cli_demo",
     "bot.cli_check",
+    "bot.cli_templates",
+    "bot.cli_retry",
+    "bot.cli_schedule",
 )
 
 

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import argparse
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from bot.runtime import open_runtime
-from services import recipients
+from services import merge_fields, recipients
 from services.clinics import find_clinic
 from services.errors import InvalidInput
 from services.timeranges import (
@@ -33,6 +33,11 @@ class Preview:
     timezone: str
     range: TimeRange
     result: recipients.RecipientSet
+    #: With --message: the first recipient's text (merge fields filled in) and the most texts any client
+    #: gets (the longest rendered text); None without a message.
+    example_message: str | None = None
+    max_segments: int | None = None
+    with_message: bool = False
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -49,6 +54,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--start", metavar="ISO", help="custom range start, e.g. 2026-12-02T09:00 (clinic time)"
     )
     parser.add_argument("--end", metavar="ISO", help="custom range end (exclusive); required with --start")
+    parser.add_argument(
+        "--message",
+        help="the text to check: merge fields such as {client_first_name} are filled in for the first "
+        "recipient, and the most texts any client would get is counted",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     parser.set_defaults(func=_run)
 
@@ -76,11 +86,22 @@ def build_preview(
     preset: str | None = None,
     start: str | None = None,
     end: str | None = None,
+    message: str | None = None,
+    max_chars: int = 320,
 ) -> Preview:
-    """Everything the preview prints, computed at instant `now`."""
+    """Everything the preview prints, computed at instant `now`; `message` (InvalidInput on an unknown merge
+    field) is rendered for every recipient, `max_chars` being the ALERT_MAX_CHARS limit."""
     clinic = find_clinic(session, clinic_ref)
     rng = resolve_range(clinic.timezone, now, preset, start, end)
-    return Preview(clinic.name, clinic.timezone, rng, recipients.compute(session, clinic.id, rng, now))
+    result = recipients.compute(session, clinic.id, rng, now)
+    preview = Preview(clinic.name, clinic.timezone, rng, result)
+    if message is None:
+        return preview
+    merge_fields.check_fields(message)
+    ids = [r.client_id for r in result.recipients]
+    rendered = merge_fields.render_all(session, clinic, rng, now, ids, message.strip(), max_chars)
+    segments = rendered.longest.segments if rendered.longest is not None else None
+    return replace(preview, example_message=rendered.example, max_segments=segments, with_message=True)
 
 
 def to_json(preview: Preview) -> dict[str, Any]:
@@ -90,7 +111,7 @@ def to_json(preview: Preview) -> dict[str, Any]:
     def iso(value: datetime | None) -> str | None:
         return None if value is None else local_iso(value, tz)
 
-    return {
+    shown: dict[str, Any] = {
         "clinic": preview.clinic_name,
         "timezone": tz,
         "recipients": result.count,
@@ -102,6 +123,11 @@ def to_json(preview: Preview) -> dict[str, Any]:
             for s in result.skipped
         ],
     }
+    if preview.with_message:
+        # With --message: the first recipient's text and the most texts any client gets.
+        shown["example_message"] = preview.example_message
+        shown["max_segments"] = preview.max_segments
+    return shown
 
 
 def to_text(preview: Preview) -> str:
@@ -121,6 +147,10 @@ def to_text(preview: Preview) -> str:
         for entry in result.skipped:
             phone = f" ({entry.phone})" if entry.phone else ""
             lines.append(f"  - {entry.full_name}{phone}: {entry.detail}")
+    if preview.example_message is not None:
+        lines.append(f"The first client reads: {preview.example_message}")
+    if preview.max_segments is not None:
+        lines.append(f"Up to {preview.max_segments} text(s) per client")
     return "\n".join(lines)
 
 
@@ -129,7 +159,14 @@ def _run(args: argparse.Namespace) -> int:
     try:
         with runtime.sessions() as session:
             preview = build_preview(
-                session, args.clinic, runtime.clock.now(), preset=args.preset, start=args.start, end=args.end
+                session,
+                args.clinic,
+                runtime.clock.now(),
+                preset=args.preset,
+                start=args.start,
+                end=args.end,
+                message=args.message,
+                max_chars=runtime.settings.alert_max_chars,
             )
     finally:
         runtime.close()

@@ -18,7 +18,7 @@ from services import alerts, recipients
 from services.clinics import find_clinic
 from services.errors import DomainError
 from services.settings import TWILIO, load_settings
-from services.timeranges import PRESETS, format_instant, format_span
+from services.timeranges import PRESETS, format_instant, format_span, parse_local
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -36,6 +36,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     send.add_argument("--message", required=True, help="the informational text to send")
     send.add_argument(
         "--as", dest="sender_name", default="Command line", help="who is sending (shown in reports)"
+    )
+    send.add_argument(
+        "--at",
+        metavar="ISO",
+        help="send later: the start time (clinic time unless an offset is given); a preset range counts "
+        "from then, and the recipients are computed when it starts",
     )
     send.add_argument("--yes", action="store_true", help="confirm without asking")
     send.add_argument("--wait", action="store_true", help="run the dispatcher here until the alert completes")
@@ -61,7 +67,8 @@ def _send(args: argparse.Namespace) -> int:
         now = ctx.clock.now()
         with ctx.sessions() as session:
             clinic = find_clinic(session, args.clinic)
-            rng = resolve_range(clinic.timezone, now, args.preset, args.start, args.end)
+            start_at = parse_local(args.at, clinic.timezone, "at") if args.at else None
+            rng = resolve_range(clinic.timezone, max(now, start_at or now), args.preset, args.start, args.end)
             result = recipients.compute(session, clinic.id, rng, now)
             pace = alerts.effective_pace(clinic, settings.alert_pace_seconds)
             clinic_id, tz = clinic.id, clinic.timezone
@@ -80,13 +87,21 @@ def _send(args: argparse.Namespace) -> int:
         alert_id, _ = alerts.create_alert(
             ctx.sessions,
             alerts.AlertRequest(
-                clinic_id=clinic_id, created_by_name=args.sender_name, rng=rng, message=args.message
+                clinic_id=clinic_id,
+                created_by_name=args.sender_name,
+                rng=rng,
+                message=args.message,
+                start_at=start_at,
             ),
             now=ctx.clock.now(),
             default_pace=settings.alert_pace_seconds,
             max_chars=settings.alert_max_chars,
         )
-        print(f"Mass text alert #{alert_id} queued.")
+        if start_at is not None and start_at > now:
+            when = format_instant(start_at, tz)
+            print(f"Mass text alert #{alert_id} scheduled for {when}; recipients are counted again then.")
+        else:
+            print(f"Mass text alert #{alert_id} queued.")
         if not args.wait:
             print("A running `mass-alert worker` or `mass-alert serve` sends it.")
             return 0

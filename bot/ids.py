@@ -33,6 +33,15 @@ class BlockId(StrEnum):
     SKIPPED_SUMMARY = "skipped_summary"
     MESSAGE = "message"
     MESSAGE_STATS = "message_stats"
+    MESSAGE_FIELDS = "message_fields"
+    MESSAGE_EXAMPLE = "message_example"
+    TEMPLATE_PICK = "template_pick"
+    TEMPLATE_NAME = "template_name"
+    TEMPLATE_SAVE = "template_save"
+    TEMPLATE_NOTE = "template_note"
+    SEND_AT = "send_at"
+    CONFIRM_SCHEDULE = "confirm_schedule"
+    HOME_TEMPLATES = "home_templates"
     PACE = "pace"
     CONFIRM_SUMMARY = "confirm_summary"
     CONFIRM_MESSAGE = "confirm_message"
@@ -44,6 +53,8 @@ class BlockId(StrEnum):
     ACTIVITY_SCOPE = "activity_scope"
     ACTIVITY_STATUS = "activity_status"
     ACTIVITY_REPORT = "activity_report"
+    ACTIVITY_RETRY = "activity_retry"
+    ACTIVITY_RETRY_OF = "activity_retry_of"
     HOME_HEADER = "home_header"
     HOME_ACTIONS = "home_actions"
     HOME_NOTICE = "home_notice"
@@ -65,9 +76,14 @@ class ActionId(StrEnum):
     CUSTOM_START = "custom_start_picker"
     CUSTOM_END = "custom_end_picker"
     MESSAGE_INPUT = "message_input"
+    TEMPLATE_SELECT = "template_select"
+    TEMPLATE_NAME_INPUT = "template_name_input"
+    TEMPLATE_SAVE = "template_save"
+    SEND_AT_PICKER = "send_at_picker"
     SEE_WHO = "see_who"
     CANCEL_ALERT = "cancel_alert"
     RESUME_ALERT = "resume_alert"
+    RETRY_ALERT = "retry_alert"
     OPEN_REPORT = "open_report"
     CLOSE_CONVERSATION = "close_conversation"
     HOME_NEW_ALERT = "home_new_alert"
@@ -89,6 +105,12 @@ def split_key(value: str) -> tuple[str, str | None]:
     """Split `open_report:12` into ("open_report", "12"); a plain id gives (id, None)."""
     base, sep, key = value.partition(_SEPARATOR)
     return base, (key if sep else None)
+
+
+def versioned(block: StrEnum, version: int) -> str:
+    """An input's block id after the server refilled it `version` times: `message`, then `message:1`...
+    (Slack keeps typed text over a new initial_value while the block id stays the same)."""
+    return str(block) if version == 0 else keyed(block, version)
 
 
 def keyed_pattern(base: StrEnum) -> re.Pattern[str]:

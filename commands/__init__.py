@@ -36,6 +36,13 @@ def register(app: App, ctx: AppContext) -> None:
         app.action(str(action_id))(answered_once(compose.recount_view))
     app.action(str(ActionId.MESSAGE_INPUT))(answered_once(compose.restat_view))
     app.action(str(ActionId.SEE_WHO))(answered_once(compose.push_skipped))
+    # Templates: picking one fills the message; saving is for senders of the modal's clinic.
+    app.action(
+        str(ActionId.TEMPLATE_SELECT), middleware=[require_sender(lambda body, _: compose_clinic(body))]
+    )(answered_once(compose.pick_template))
+    app.action(
+        str(ActionId.TEMPLATE_SAVE), middleware=[require_sender(lambda body, _: compose_clinic(body))]
+    )(answered_once(compose.save_template))
     # Review and Send: the person is authorized again, for the clinic the view is about.
     app.view(str(CallbackId.COMPOSE), middleware=[require_sender(lambda body, _: compose_clinic(body))])(
         answered_once(compose.review)
@@ -49,6 +56,9 @@ def register(app: App, ctx: AppContext) -> None:
     )
     app.action(str(ActionId.RESUME_ALERT), middleware=[require_sender(activity.alert_clinic)])(
         answered_once(activity.resume_alert)
+    )
+    app.action(str(ActionId.RETRY_ALERT), middleware=[require_sender(activity.alert_clinic)])(
+        answered_once(activity.retry_alert)
     )
     app.action(keyed_pattern(ActionId.OPEN_REPORT))(answered_once(activity.ack_only))
     app.event("app_home_opened")(home.publish_home)

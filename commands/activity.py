@@ -1,4 +1,5 @@
-"""Buttons on the activity entry: Cancel and Resume (admins of the alert's clinic only), the report link."""
+"""Buttons on the activity entry: Cancel, Resume and "Text the N not reached" (admins of the alert's clinic
+only) and the report link."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ from bot.views import activity_message
 from commands.context import app_context
 from commands.errors import MalformedRequest
 from commands.gate import chosen
-from services import alerts
+from services import alerts, retry
+from services.errors import DomainError
 
 
 @dataclass(frozen=True)
@@ -94,3 +96,26 @@ def resume_alert(ack: Ack, body: dict[str, Any], client: WebClient, context: dic
 def ack_only(ack: Ack) -> None:
     """A link button (the report): Slack opens the URL; the app only acknowledges."""
     ack()
+
+
+def retry_alert(ack: Ack, body: dict[str, Any], client: WebClient, context: dict[str, Any]) -> None:
+    """ "Text the N not reached" (admins of the alert's clinic, confirmed in a dialog): queue the linked
+    alert, post its entry, and show the original's entry without the button. A refusal (still sending,
+    nobody left worth texting) is told to the clicker alone."""
+    ack()
+    ctx = app_context(context)
+    click = CancelClick.of(body)
+    who = chosen(context)
+    request = retry.RetryRequest(click.alert_id, who.user_full_name, who.clinic_user_id, click.user_id)
+    try:
+        new_id, created = retry.create_retry(
+            ctx.sessions, request, now=ctx.clock.now(), default_pace=ctx.settings.alert_pace_seconds
+        )
+    except DomainError as refused:
+        client.chat_postEphemeral(channel=click.channel_id, user=click.user_id, text=str(refused))
+        return
+    if created and ctx.notifier is not None:
+        alerts.start_notification(ctx.sessions, new_id, ctx.notifier, ctx.clock.now())
+    now = ctx.clock.now()
+    text, blocks = activity_message(alerts.snapshot(ctx.sessions, click.alert_id, now), now)
+    client.chat_update(channel=click.channel_id, ts=click.message_ts, text=text, blocks=blocks)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -12,7 +12,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.container import AppContext
-from bot.ids import ActionId
+from bot.ids import ActionId, BlockId
 from bot.notifier import channel_access
 from bot.views import (
     ComposeState,
@@ -24,6 +24,7 @@ from bot.views import (
     loading_view,
     skipped_view,
 )
+from bot.views.common import context as context_block
 from bot.views.wording import skipped_summary
 from commands.compose_state import (
     ComposeInput,
@@ -36,13 +37,13 @@ from commands.compose_state import (
 from commands.context import app_context
 from commands.errors import LOADING_VIEW
 from commands.gate import check_sender, chosen, identity_of
-from services import alerts, compose
+from services import alerts, compose, merge_fields, templates
 from services.alerts import NobodyToText
 from services.authorization import Authorized
 from services.compose import clinic_facts
-from services.errors import InvalidInput
+from services.errors import InvalidInput, NotFound
 from services.segments import count_message
-from services.timeranges import TimeRange
+from services.timeranges import TimeRange, format_instant
 
 log = logging.getLogger(__name__)
 
@@ -51,9 +52,15 @@ RANGE_ACTIONS = (ActionId.CLINIC_SELECT, ActionId.RANGE_SELECT, ActionId.CUSTOM_
 
 
 def with_clinic(ctx: AppContext, meta: ComposeMeta, clinic_id: int) -> ComposeMeta:
-    """The metadata switched to another clinic (its zone and pace)."""
+    """The metadata switched to another clinic (its zone, pace and templates)."""
     facts = clinic_facts(ctx.sessions, clinic_id, ctx.settings.alert_pace_seconds)
-    return replace(meta, clinic_id=clinic_id, tz=facts.tz, pace=facts.pace)
+    return with_templates(ctx, replace(meta, clinic_id=clinic_id, tz=facts.tz, pace=facts.pace))
+
+
+def with_templates(ctx: AppContext, meta: ComposeMeta) -> ComposeMeta:
+    """The metadata with the clinic's templates read again (for the modal's picker)."""
+    found = templates.list_templates(ctx.sessions, meta.clinic_id)
+    return replace(meta, templates=[(t.id, t.name) for t in found])
 
 
 def authorized(
@@ -77,10 +84,48 @@ def recount(ctx: AppContext, meta: ComposeMeta, now: datetime) -> ComposeMeta:
     return replace(meta, counted=Counted.of(summary), range_error=None)
 
 
-def render(ctx: AppContext, meta: ComposeMeta, message: str, now: datetime) -> dict[str, Any]:
-    """The compose view for this metadata and the message typed so far."""
+@dataclass(frozen=True)
+class MergeShown:
+    """What the modal shows of a message with merge fields: the longest text's measure, the first
+    recipient's text, or the unknown fields' refusal."""
+
+    stats: MessageStats | None = None
+    example: str | None = None
+    error: str | None = None
+
+    @property
+    def longest(self) -> bool:
+        """True when `stats` measure the longest rendered text, not the typed one."""
+        return self.stats is not None
+
+
+def merge_shown(ctx: AppContext, meta: ComposeMeta, message: str, now: datetime) -> MergeShown:
+    """Render a message with merge fields for the range's recipients (one recipients read; nothing for a
+    message without fields, so typing plain text still needs no database read)."""
+    if not merge_fields.used_fields(message):
+        return MergeShown()
+    max_chars = ctx.settings.alert_max_chars
+    try:
+        merge_fields.check_fields(message)
+        rng = resolve_range(meta, now, strict=False)
+    except InvalidInput as refused:
+        return MergeShown(error=str(refused)) if refused.field == "message" else MergeShown()
+    if rng is None or not meta.counted or not meta.counted.count:
+        return MergeShown()
+    shown = compose.preview_message(ctx.sessions, meta.clinic_id, rng, message, now, max_chars)
+    longest = shown.longest_text
+    stats = MessageStats.of(count_message(longest, max_chars), max_chars) if longest else None
+    return MergeShown(stats, shown.example)
+
+
+def render(
+    ctx: AppContext, meta: ComposeMeta, message: str, now: datetime, template_note: str | None = None
+) -> dict[str, Any]:
+    """The compose view for this metadata and the message typed so far (`template_note`: what the last
+    template pick or save did)."""
     max_chars = ctx.settings.alert_max_chars
     stats = MessageStats.of(count_message(message, max_chars), max_chars) if message else None
+    merged = merge_shown(ctx, meta, message, now)
     counted = meta.counted
     facts = clinic_facts(ctx.sessions, meta.clinic_id, ctx.settings.alert_pace_seconds)
     return compose_view(
@@ -97,7 +142,13 @@ def render(ctx: AppContext, meta: ComposeMeta, message: str, now: datetime) -> d
             skipped_by_reason=counted.skipped if counted else {},
             range_error=meta.range_error,
             message=message,
-            stats=stats,
+            stats=merged.stats or stats,
+            stats_longest=merged.longest,
+            example_message=merged.example,
+            fields_error=merged.error,
+            templates=meta.templates,
+            version=meta.version,
+            template_note=template_note,
             pace_seconds=meta.pace,
             sending_time=alerts.estimate_duration(counted.count, meta.pace) if counted else None,
             as_of=now,
@@ -114,6 +165,7 @@ def first_form(ctx: AppContext, sender: Authorized, channel_id: str | None) -> d
     meta = ComposeMeta(
         clinic_id=facts.clinic_id, tz=facts.tz, pace=facts.pace, channel_id=channel_id, choices=choices
     )
+    meta = with_templates(ctx, meta)
     now = ctx.clock.now()
     return render(ctx, recount(ctx, meta, now), "", now)
 
@@ -164,7 +216,8 @@ def recount_view(ack: Ack, body: dict[str, Any], client: WebClient, context: dic
 
 
 def restat_view(ack: Ack, body: dict[str, Any], client: WebClient, context: dict[str, Any]) -> None:
-    """Typing in the message: characters left and texts, from the last count (no database read)."""
+    """Typing in the message: characters left and texts, from the last count (a database read only when
+    the message has merge fields: the longest text and the first client's are rendered)."""
     ack()
     ctx = app_context(context)
     view = body["view"]
@@ -207,7 +260,7 @@ def review_view(
     )
     done = reviewed.confirmation
     if done is None:
-        errors = {str(field_block(r.field)): refusal_text(r) for r in reviewed.refusals}
+        errors = {str(field_block(r.field, meta.version)): refusal_text(r) for r in reviewed.refusals}
         return {"response_action": "errors", "errors": errors}
     # The channel carried on is where /mass-alert was typed: the alert reports in the clinic's own channel.
     carried = ConfirmMeta(meta.clinic_id, done.rng.start, done.rng.end, message, meta.channel_id)
@@ -233,6 +286,26 @@ def review_view(
     return {"response_action": "push", "view": view}
 
 
+def schedule_refusal(typed: ComposeInput, now: datetime) -> dict[str, Any] | None:
+    """Inline error for a "Send at" time that is not in the future."""
+    if typed.send_at is None or typed.send_at > now:
+        return None
+    text = "Pick a time in the future, or leave it empty to send now."
+    return {"response_action": "errors", "errors": {str(BlockId.SEND_AT): text}}
+
+
+def with_schedule(answer: dict[str, Any], at: datetime | None, tz: str) -> dict[str, Any]:
+    """The pushed confirmation with the start time said (and carried to Send)."""
+    if at is None or answer.get("response_action") != "push":
+        return answer
+    view = answer["view"]
+    carried = replace(ConfirmMeta.loads(view["private_metadata"]), at=at)
+    view["private_metadata"] = carried.dumps()
+    note = f"🕘 *Scheduled*: starts {format_instant(at, tz)}; its clients are counted again then."
+    view["blocks"].append(context_block(note, block_id=BlockId.CONFIRM_SCHEDULE).to_dict())
+    return answer
+
+
 def review(ack: Ack, body: dict[str, Any], context: dict[str, Any], client: WebClient | None = None) -> None:
     """Review (the compose view's submission): inline errors, or push the confirmation."""
     ctx = app_context(context)
@@ -241,4 +314,59 @@ def review(ack: Ack, body: dict[str, Any], context: dict[str, Any], client: WebC
     # Authorized again by the middleware, for this clinic; its zone and pace come from the database.
     meta = with_clinic(ctx, meta, chosen(context).clinic_id)
     typed = ComposeInput.from_view(view)
-    ack(**review_view(ctx, typed.over(meta), typed.message.strip(), ctx.clock.now(), client))
+    now = ctx.clock.now()
+    refused = schedule_refusal(typed, now)
+    if refused is not None:
+        ack(**refused)
+        return
+    answer = review_view(ctx, typed.over(meta), typed.message.strip(), now, client)
+    ack(**with_schedule(answer, typed.send_at, meta.tz))
+
+
+def template_click(
+    body: dict[str, Any], context: dict[str, Any]
+) -> tuple[AppContext, dict[str, Any], ComposeInput, ComposeMeta]:
+    """A template pick or save in the compose view: the context, the view, its inputs and its metadata."""
+    view = body["view"]
+    typed = ComposeInput.from_view(view, body["actions"][0])
+    return app_context(context), view, typed, typed.over(ComposeMeta.loads(view["private_metadata"]))
+
+
+def pick_template(ack: Ack, body: dict[str, Any], client: WebClient, context: dict[str, Any]) -> None:
+    """A template picked: the message is replaced by its text (a new message block id shows it)."""
+    ack()
+    ctx, view, typed, meta = template_click(body, context)
+    now = ctx.clock.now()
+    if typed.template_id is None:
+        return
+    try:
+        picked = templates.get_template(ctx.sessions, meta.clinic_id, typed.template_id)
+    except NotFound as gone:
+        update_view(client, view, render(ctx, with_templates(ctx, meta), typed.message, now, str(gone)))
+        return
+    meta = replace(meta, version=meta.version + 1)
+    update_view(
+        client, view, render(ctx, meta, picked.text, now, f"Filled from the template “{picked.name}”.")
+    )
+
+
+def save_template(ack: Ack, body: dict[str, Any], client: WebClient, context: dict[str, Any]) -> None:
+    """Save as template: the typed message under the typed name; the picker lists it at once. A refusal
+    (no name, a name taken, an unknown merge field) is said under the button, the inputs kept."""
+    ack()
+    ctx, view, typed, meta = template_click(body, context)
+    now = ctx.clock.now()
+    try:
+        saved = templates.add_template(
+            ctx.sessions,
+            meta.clinic_id,
+            typed.template_name,
+            typed.message,
+            by_name=chosen(context).user_full_name,
+            now=now,
+        )
+    except InvalidInput as refused:
+        update_view(client, view, render(ctx, meta, typed.message, now, f"⚠️ Not saved: {refused}"))
+        return
+    meta = replace(with_templates(ctx, meta), version=meta.version + 1)  # clears the name input
+    update_view(client, view, render(ctx, meta, typed.message, now, f"Saved as the template “{saved.name}”."))

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from bot.ids import ActionId, BlockId
+from bot.ids import ActionId, BlockId, split_key, versioned
 from bot.views.models import CUSTOM_PRESET, DEFAULT_PRESET, RANGE_PRESETS
 from services.errors import InvalidInput
 from services.recipients import RecipientSummary
@@ -60,6 +60,11 @@ class ComposeMeta:
     custom_end: datetime | None = None
     counted: Counted | None = None
     range_error: str | None = None
+    #: The clinic's templates (id, name) for the modal's picker, read when the clinic is chosen or one saved.
+    templates: list[tuple[int, str]] = field(default_factory=list)
+    #: Bumped when the server fills the message (a template picked, one saved): the message and template
+    #: name inputs get new block ids, the only way Slack shows a new initial_value over typed text.
+    version: int = 0
 
     def dumps(self) -> str:
         """Compact JSON within Slack's 3,000 characters (long clinic lists are shortened)."""
@@ -78,10 +83,13 @@ class ComposeMeta:
             "n": counted,
             "e": self.range_error,
             "o": [[cid, name[:60]] for cid, name in self.choices],
+            "t": [[tid, name] for tid, name in self.templates],
+            "v": self.version,
         }
         text = json.dumps(data, separators=(",", ":"))
-        while len(text) > METADATA_MAX and data["o"]:
-            data["o"] = data["o"][: len(data["o"]) // 2]
+        while len(text) > METADATA_MAX and (data["o"] or data["t"]):
+            key = "t" if len(data["t"]) >= len(data["o"]) else "o"
+            data[key] = data[key][: len(data[key]) // 2]
             text = json.dumps(data, separators=(",", ":"))
         return text
 
@@ -104,6 +112,8 @@ class ComposeMeta:
             custom_end=_instant(data.get("ce")),
             counted=counted,
             range_error=data.get("e"),
+            templates=[(int(tid), name) for tid, name in data.get("t") or []],
+            version=int(data.get("v") or 0),
         )
 
 
@@ -116,6 +126,10 @@ class ComposeInput:
     custom_start: datetime | None = None
     custom_end: datetime | None = None
     message: str = ""
+    template_name: str = ""
+    template_id: int | None = None
+    #: "Send at": the picked start time; None sends now.
+    send_at: datetime | None = None
 
     @classmethod
     def from_view(cls, view: dict[str, Any], action: dict[str, Any] | None = None) -> ComposeInput:
@@ -129,6 +143,28 @@ class ComposeInput:
         def get(block: str, action_id: str) -> dict[str, Any]:
             return values.get(block, {}).get(action_id) or {}
 
+        def latest(block: str, action_id: str) -> str:
+            """An input whose block id carries the meta's version (`message:2`): the newest one's value."""
+            found = sorted(
+                (int(key or 0), acts[action_id].get("value") or "")
+                for name, acts in values.items()
+                for base, key in [split_key(name)]
+                if base == block and action_id in acts and (key or "0").isdigit()
+            )
+            if found:
+                return str(found[-1][1])
+            # Not typed in since the server filled it: Slack shows (and submits) its initial_value.
+            shown = [
+                (b.get("element") or {}).get("initial_value") or ""
+                for b in view.get("blocks") or []
+                if split_key(b.get("block_id") or "")[0] == block
+                and (b.get("element") or {}).get("action_id") == action_id
+            ]
+            return str(shown[-1]) if shown else ""
+
+        template = (get(BlockId.TEMPLATE_PICK, ActionId.TEMPLATE_SELECT).get("selected_option") or {}).get(
+            "value"
+        )
         clinic = (get(BlockId.CLINIC, ActionId.CLINIC_SELECT).get("selected_option") or {}).get("value")
         preset = (get(BlockId.RANGE, ActionId.RANGE_SELECT).get("selected_option") or {}).get("value")
         return cls(
@@ -136,7 +172,10 @@ class ComposeInput:
             preset=preset if preset in _PRESETS else None,
             custom_start=_instant(get(BlockId.CUSTOM_START, ActionId.CUSTOM_START).get("selected_date_time")),
             custom_end=_instant(get(BlockId.CUSTOM_END, ActionId.CUSTOM_END).get("selected_date_time")),
-            message=get(BlockId.MESSAGE, ActionId.MESSAGE_INPUT).get("value") or "",
+            message=latest(BlockId.MESSAGE, ActionId.MESSAGE_INPUT),
+            template_name=latest(BlockId.TEMPLATE_NAME, ActionId.TEMPLATE_NAME_INPUT),
+            template_id=int(template) if template and str(template).isdigit() else None,
+            send_at=_instant(get(BlockId.SEND_AT, ActionId.SEND_AT_PICKER).get("selected_date_time")),
         )
 
     def over(self, meta: ComposeMeta) -> ComposeMeta:
@@ -160,11 +199,14 @@ def compose_clinic(body: dict[str, Any]) -> int | None:
     return picked if picked is not None and picked in offered else meta.clinic_id
 
 
-def field_block(field_name: str | None) -> str:
-    """The input block an InvalidInput's field belongs under."""
-    return {"start": BlockId.CUSTOM_START, "end": BlockId.CUSTOM_END, "message": BlockId.MESSAGE}.get(
-        field_name or "", BlockId.RANGE
-    )
+def field_block(field_name: str | None, version: int = 0) -> str:
+    """The input block an InvalidInput's field belongs under (the message's carries the meta's version)."""
+    return {
+        "start": BlockId.CUSTOM_START,
+        "end": BlockId.CUSTOM_END,
+        "message": versioned(BlockId.MESSAGE, version),
+        "name": versioned(BlockId.TEMPLATE_NAME, version),
+    }.get(field_name or "", BlockId.RANGE)
 
 
 def resolve_range(meta: ComposeMeta, now: datetime, *, strict: bool) -> TimeRange | None:
@@ -188,6 +230,8 @@ class ConfirmMeta:
     end: datetime
     message: str
     channel_id: str | None = None
+    #: "Send at": when the alert starts (None: now).
+    at: datetime | None = None
 
     def dumps(self) -> str:
         """Compact JSON (the message is at most the clinic's limit, far below 3,000 characters)."""
@@ -198,6 +242,7 @@ class ConfirmMeta:
                 "e": self.end.timestamp(),
                 "m": self.message,
                 "ch": self.channel_id,
+                "a": _epoch(self.at),
             },
             separators=(",", ":"),
         )
@@ -212,6 +257,7 @@ class ConfirmMeta:
             datetime.fromtimestamp(data["e"], UTC),
             data["m"],
             data.get("ch"),
+            _instant(data.get("a")),
         )
 
     @property

@@ -56,6 +56,7 @@ def send_alert(ack: Ack, body: dict[str, Any], context: dict[str, Any]) -> None:
         created_by_user_id=choice.clinic_user_id,
         slack_user_id=context[IDENTITY].user_id,
         idempotency_key=idempotency_key(view["id"]),
+        start_at=carried.at,
     )
     alert_id, created = alerts.create_alert(
         ctx.sessions,
@@ -64,7 +65,7 @@ def send_alert(ack: Ack, body: dict[str, Any], context: dict[str, Any]) -> None:
         default_pace=ctx.settings.alert_pace_seconds,
         max_chars=ctx.settings.alert_max_chars,
     )
-    if created and ctx.notifier is not None:
+    if created and ctx.notifier is not None and carried.at is None:  # a scheduled one posts when it starts
         alerts.start_notification(
             ctx.sessions, alert_id, ctx.notifier, ctx.clock.now(), asked_in=carried.channel_id
         )

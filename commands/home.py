@@ -17,9 +17,10 @@ from bot.ids import ActionId, BlockId, keyed, split_key
 from bot.views import home_view
 from bot.views.common import plain
 from bot.views.home import HISTORY_DAYS, PAGE_SIZE, HomeClinic, HomePage, HomeQuery
+from bot.views.templates import templates_section
 from commands.context import app_context
 from commands.gate import SlackIdentity, email_of, identity_of
-from services import alerts
+from services import alerts, templates
 from services.authorization import Refusal, memberships, not_linked
 from services.installations import UnlinkedClinic, link_clinic, unlinked_clinics
 
@@ -60,7 +61,19 @@ def home_for(
         can_send=any(m.can_send for m in mine),
         has_next=len(found) > PAGE_SIZE,
     )
-    return home_view(page, now=now)
+    view = home_view(page, now=now)
+    view["blocks"] += home_templates(ctx, [(m.clinic_id, m.clinic_name) for m in mine], len(view["blocks"]))
+    return view
+
+
+def home_templates(ctx: AppContext, clinics: list[tuple[int, str]], used: int) -> list[dict[str, Any]]:
+    """The Templates section of the Home tab for these clinics, after `used` blocks (empty when none has a
+    template)."""
+    found = [
+        (cid, name, [(t.name, t.text) for t in templates.list_templates(ctx.sessions, cid)])
+        for cid, name in clinics
+    ]
+    return templates_section(found, used)
 
 
 def publish_home(

@@ -11,7 +11,7 @@ from sqlalchemy import and_, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from services import outcomes
+from services import merge_fields, outcomes, retry, retry_links
 from services.db import read_sessions
 from services.delivery.pacing import IDLE_SLOT, ensure_sender
 from services.errors import DomainError, InvalidInput, NotFound
@@ -26,7 +26,7 @@ from services.models import (
     SkipReason,
 )
 from services.notify import AlertSnapshot, Notifier
-from services.recipients import compute
+from services.recipients import RecipientSet, compute
 from services.segments import SegmentInfo, count_message, measure
 from services.timeranges import TimeRange
 
@@ -50,6 +50,8 @@ class AlertRequest:
     created_by_user_id: int | None = None
     slack_user_id: str | None = None
     idempotency_key: str | None = None
+    #: "Send at" (aware UTC): held as `scheduled` until then; None or a past instant sends now.
+    start_at: datetime | None = None
 
 
 class NobodyToText(InvalidInput):
@@ -63,20 +65,36 @@ class NobodyToText(InvalidInput):
 
 
 def check_message(message: str, max_chars: int) -> SegmentInfo:
-    """The message's length and texts; InvalidInput (field "message") when empty or over `max_chars`.
+    """The message's length and texts; InvalidInput (field "message") when empty, over `max_chars`, or
+    naming an unknown merge field. A message with merge fields is measured as typed here; `check_length`
+    checks its longest rendered text once the recipients are known.
 
     `max_chars` is the clinic's limit (ALERT_MAX_CHARS, 320 by default: two GSM-7 segments of 160).
     """
     if not message:
         raise InvalidInput("Type the message to send.", field="message")
-    seen = count_message(message, max_chars)  # characters as a person counts them, like the modal
-    if seen.too_long:
+    merge_fields.check_fields(message)
+    info = measure(message, max_chars)
+    if not merge_fields.used_fields(message):
+        seen = count_message(message, max_chars)  # characters as a person counts them, like the modal
+        if seen.too_long:
+            raise InvalidInput(
+                f"The message is {seen.characters:,} characters; the limit is {max_chars:,}. "
+                f"Shorten it by {-seen.remaining:,}.",
+                field="message",
+            )
+    return info
+
+
+def check_length(info: SegmentInfo, max_chars: int) -> None:
+    """InvalidInput (field "message") when the longest text with its merge fields filled in, measured by
+    `info`, is over `max_chars`."""
+    if info.too_long:
         raise InvalidInput(
-            f"The message is {seen.characters:,} characters; the limit is {max_chars:,}. "
-            f"Shorten it by {-seen.remaining:,}.",
+            f"With the merge fields filled in, the longest text is {info.length:,} characters; "
+            f"the limit is {max_chars:,}. Shorten it by {-info.remaining:,}.",
             field="message",
         )
-    return measure(message, max_chars)
 
 
 def check_recipients(count: int, skipped_by_reason: dict[str, int]) -> None:
@@ -118,8 +136,7 @@ def create_alert(
         sender_key = clinic.sender_key
         if sender_key is None:
             raise DomainError(f"{clinic.name} has no SMS number or Messaging Service configured.")
-        result = compute(session, clinic.id, request.rng, now)
-        check_recipients(result.count, Counter(str(skip.reason) for skip in result.skipped))
+        scheduled = request.start_at is not None and request.start_at > now
         alert = MassAlert(
             clinic_id=clinic.id,
             created_by_user_id=request.created_by_user_id,
@@ -131,15 +148,12 @@ def create_alert(
             pace_seconds=effective_pace(clinic, default_pace),
             range_start=request.rng.start,
             range_end=request.rng.end,
-            first_appointment=result.first_appointment,
-            last_appointment=result.last_appointment,
             message=message,
-            state=AlertState.QUEUED,
-            total_clients=result.count + len(result.skipped),
-            to_send=result.count,
-            skipped_count=len(result.skipped),
+            state=AlertState.SCHEDULED if scheduled else AlertState.QUEUED,
+            start_at=request.start_at if scheduled else None,
             created_at=now,
         )
+        frozen = None if scheduled else freeze_recipients(session, alert, clinic, now, max_chars)
         session.add(alert)
         try:
             session.flush()
@@ -150,49 +164,82 @@ def create_alert(
                 if (found := _existing(again, request.idempotency_key)) is not None:
                     return found.id, False
             raise
-        rows = [
-            {
-                "alert_id": alert.id,
-                "client_id": r.client_id,
-                "position": i,
-                "client_full_name": r.full_name,
-                "phone": r.phone or r.phone_e164,
-                "phone_e164": r.phone_e164,
-                "status": DeliveryStatus.PENDING,
-                "updated_at": now,
-            }
-            for i, r in enumerate(result.recipients)
-        ]
-        offset = len(rows)
-        rows += [
-            {
-                "alert_id": alert.id,
-                "client_id": s.client_id,
-                "position": offset + i,
-                "client_full_name": s.full_name,
-                "phone": s.phone,
-                "phone_e164": None,
-                "status": DeliveryStatus.SKIPPED,
-                "skip_reason": str(s.reason),
-                "skip_detail": s.detail,
-                "final_at": now,
-                "updated_at": now,
-            }
-            for i, s in enumerate(result.skipped)
-        ]
-        for start in range(0, len(rows), INSERT_BATCH):
-            session.execute(insert(AlertDelivery), rows[start : start + INSERT_BATCH])
-        ensure_sender(session, sender_key, now)
-        log.info(
-            "alert %s created for clinic %s by %s: %d to text, %d skipped, one every %g s",
-            alert.id,
-            alert.clinic_id,
-            alert.created_by_name,
-            len(result.recipients),
-            len(result.skipped),
-            alert.pace_seconds,
-        )
+        if frozen is not None:
+            insert_deliveries(session, alert, *frozen, now)
+            log.info(
+                "alert %s created for clinic %s by %s: %d to text, %d skipped, one every %g s",
+                alert.id,
+                alert.clinic_id,
+                alert.created_by_name,
+                len(frozen[0].recipients),
+                len(frozen[0].skipped),
+                alert.pace_seconds,
+            )
         return alert.id, True
+
+
+Frozen = tuple[RecipientSet, dict[int, str]]
+
+
+def freeze_recipients(
+    session: Session, alert: MassAlert, clinic: Clinic, now: datetime, max_chars: int | None
+) -> Frozen:
+    """Compute the alert's recipients at `now` and each one's text; set the alert's counts and span.
+    NobodyToText when nobody can be texted; InvalidInput when the longest text is over `max_chars` (None:
+    not checked again, as for a scheduled alert checked when it was scheduled)."""
+    rng = TimeRange(alert.range_start, alert.range_end)
+    result = compute(session, clinic.id, rng, now)
+    check_recipients(result.count, Counter(str(skip.reason) for skip in result.skipped))
+    ids = [r.client_id for r in result.recipients]
+    rendered = merge_fields.render_all(session, clinic, rng, now, ids, alert.message, max_chars or 10**6)
+    if rendered.longest is not None and max_chars is not None:
+        check_length(rendered.longest, max_chars)
+    alert.first_appointment = result.first_appointment
+    alert.last_appointment = result.last_appointment
+    alert.total_clients = result.count + len(result.skipped)
+    alert.to_send = result.count
+    alert.skipped_count = len(result.skipped)
+    return result, rendered.bodies
+
+
+def insert_deliveries(
+    session: Session, alert: MassAlert, result: RecipientSet, bodies: dict[int, str], now: datetime
+) -> None:
+    """One delivery row per client (pending with its rendered text, or skipped with the reason)."""
+    rows = [
+        {
+            "alert_id": alert.id,
+            "client_id": r.client_id,
+            "position": i,
+            "client_full_name": r.full_name,
+            "phone": r.phone or r.phone_e164,
+            "phone_e164": r.phone_e164,
+            "status": DeliveryStatus.PENDING,
+            "body": bodies.get(r.client_id, alert.message),
+            "updated_at": now,
+        }
+        for i, r in enumerate(result.recipients)
+    ]
+    offset = len(rows)
+    rows += [
+        {
+            "alert_id": alert.id,
+            "client_id": s.client_id,
+            "position": offset + i,
+            "client_full_name": s.full_name,
+            "phone": s.phone,
+            "phone_e164": None,
+            "status": DeliveryStatus.SKIPPED,
+            "skip_reason": str(s.reason),
+            "skip_detail": s.detail,
+            "final_at": now,
+            "updated_at": now,
+        }
+        for i, s in enumerate(result.skipped)
+    ]
+    for start in range(0, len(rows), INSERT_BATCH):
+        session.execute(insert(AlertDelivery), rows[start : start + INSERT_BATCH])
+    ensure_sender(session, alert.sender_key, now)
 
 
 def start_notification(
@@ -233,6 +280,11 @@ def cancel_alert(sessions: sessionmaker[Session], alert_id: int, *, by_name: str
         alert = session.get(MassAlert, alert_id, with_for_update=True)
         if alert is None:
             raise NotFound(f"No mass alert #{alert_id}.")
+        if alert.state == AlertState.SCHEDULED:  # never started: nobody was to be texted yet
+            alert.state = AlertState.CANCELLED
+            alert.cancelled_by = by_name
+            alert.completed_at = now
+            return True
         if alert.state not in ACTIVE_STATES:
             return False
         alert.state = AlertState.CANCELLED
@@ -429,6 +481,9 @@ def _snapshot(session: Session, alert: MassAlert, now: datetime) -> AlertSnapsho
         failure_reasons=found.failure_reasons,
         not_texted_reasons=found.not_texted_reasons,
         slack_team_id=alert.clinic.slack_team_id,
+        not_reached=retry.not_reached(session, alert) if failed or alert.state == AlertState.FAILED else 0,
+        retry_of=alert.retry_of_alert_id,
+        retry_number=retry_links.retry_number(session, alert),
     )
 
 

@@ -12,10 +12,11 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from services import alerts, recipients
+from services import alerts, merge_fields, recipients
 from services.clinics import find_clinic
 from services.errors import InvalidInput
 from services.recipients import RecipientSummary, Skipped
+from services.segments import SegmentInfo
 from services.timeranges import TimeRange
 
 
@@ -82,6 +83,35 @@ def skipped(sessions: sessionmaker[Session], clinic_id: int, rng: TimeRange, now
         return list(recipients.compute(session, clinic_id, rng, now).skipped)
 
 
+@dataclass(frozen=True)
+class MessagePreview:
+    """A message as the clinic's clients will read it: the first recipient's text and the measure of the
+    longest (the texts per client and characters left the modal shows)."""
+
+    example: str | None
+    longest: SegmentInfo | None
+    #: The longest text itself, for counting characters as a person sees them.
+    longest_text: str | None = None
+
+
+def preview_message(
+    sessions: sessionmaker[Session],
+    clinic_id: int,
+    rng: TimeRange,
+    message: str,
+    now: datetime,
+    max_chars: int,
+) -> MessagePreview:
+    """The message rendered for every recipient of `rng` (merge fields filled in); one recipients read.
+    InvalidInput (field "message") on an unknown merge field."""
+    merge_fields.check_fields(message)
+    with sessions() as session:
+        clinic = find_clinic(session, str(clinic_id))
+        ids = [r.client_id for r in recipients.compute(session, clinic_id, rng, now).recipients]
+        rendered = merge_fields.render_all(session, clinic, rng, now, ids, message, max_chars)
+    return MessagePreview(rendered.example, rendered.longest, rendered.longest_text)
+
+
 def review(
     sessions: sessionmaker[Session],
     *,
@@ -111,6 +141,14 @@ def review(
             alerts.check_recipients(summary.count, {str(k): n for k, n in summary.skipped_by_reason.items()})
         except InvalidInput as refused:
             refusals.append(refused)
+    if info is not None and isinstance(rng, TimeRange) and merge_fields.used_fields(message):
+        longest = preview_message(sessions, clinic_id, rng, message, now, max_chars).longest
+        if longest is not None:
+            try:
+                alerts.check_length(longest, max_chars)
+            except InvalidInput as refused:
+                refusals.append(refused)
+            info = longest
     if refusals or info is None or summary is None or not isinstance(rng, TimeRange):
         return Review(refusals)
     facts = clinic_facts(sessions, clinic_id, default_pace)

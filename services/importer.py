@@ -50,6 +50,7 @@ COLUMNS = (
 _LIMITS = {
     "client_external_id": 100,
     "client_full_name": 200,
+    "client_first_name": 100,
     "client_phone": 64,
     "patient_external_id": 100,
     "patient_name": 200,
@@ -64,7 +65,7 @@ _REQUIRED = (
     "appointment_start",
 )
 #: Columns a file may add; a missing one leaves the stored value as it is.
-OPTIONAL_COLUMNS = ("patient_deceased",)
+OPTIONAL_COLUMNS = ("patient_deceased", "client_first_name")
 _STATUSES = {s.value for s in AppointmentStatus}
 _YES = frozenset({"true", "yes", "1"})
 _NO = frozenset({"false", "no", "0"})
@@ -162,6 +163,8 @@ class _Row:
     phone_raw: str | None
     phone: PhoneResult
     patient_ext: str
+    #: The client_first_name cell; None when the column is absent or the cell blank (stored value kept).
+    first_name: str | None
     patient_name: str
     deceased: bool | None
     appt_ext: str
@@ -384,7 +387,7 @@ class _Parser:
             if not values[name]:
                 raise _RowError(f"{name} is empty")
         for name, limit in _LIMITS.items():
-            if len(values[name]) > limit:
+            if len(values.get(name, "")) > limit:
                 raise _RowError(f"{name} is longer than {limit} characters")
         start = self.time(line, values["appointment_start"], "appointment_start")
         end = None
@@ -409,6 +412,7 @@ class _Parser:
             phone_raw=raw_phone,
             phone=self.phone(raw_phone),
             patient_ext=values["patient_external_id"],
+            first_name=_clean(values.get("client_first_name", "")) or None,
             patient_name=_clean(values["patient_name"]),
             deceased=deceased,
             appt_ext=values["appointment_external_id"],
@@ -570,6 +574,7 @@ class _Writer:
                 Client.phone_raw,
                 Client.phone_e164,
                 Client.phone_error,
+                Client.first_name,
             ).where(
                 Client.clinic_id == self.clinic_id,
                 self._among(Client.external_id, [r.client_ext for r in rows]),
@@ -587,10 +592,21 @@ class _Writer:
             }
             rec = found.get(row.client_ext)
             if rec is None:
-                inserts.append({"clinic_id": self.clinic_id, "external_id": row.client_ext, **values})
+                inserts.append(
+                    {
+                        "clinic_id": self.clinic_id,
+                        "external_id": row.client_ext,
+                        "first_name": row.first_name,
+                        **values,
+                    }
+                )
                 continue
             self.clients[row.client_ext].id = rec.id
-            if (rec.full_name, rec.phone_raw, rec.phone_e164, rec.phone_error) == tuple(values.values()):
+            # A blank or absent client_first_name keeps the stored one.
+            values["first_name"] = rec.first_name if row.first_name is None else row.first_name
+            if (rec.full_name, rec.phone_raw, rec.phone_e164, rec.phone_error, rec.first_name) == tuple(
+                values.values()
+            ):
                 counts.unchanged += 1
             else:
                 updates.append({"id": rec.id, **values})

@@ -112,6 +112,7 @@ class AppointmentStatus(enum.StrEnum):
 
 
 class AlertState(enum.StrEnum):
+    SCHEDULED = "scheduled"  # "Send at": held until start_at; recipients are computed when it starts
     QUEUED = "queued"
     SENDING = "sending"
     COMPLETED = "completed"
@@ -231,6 +232,8 @@ class Client(Base):
     clinic_id: Mapped[int] = mapped_column(ForeignKey("clinics.id", ondelete="CASCADE"))
     external_id: Mapped[str] = mapped_column(String(100))
     full_name: Mapped[str] = mapped_column(String(200))
+    #: From the optional client_first_name import column; NULL: the first word of full_name is used.
+    first_name: Mapped[str | None] = mapped_column(String(100))
     phone_raw: Mapped[str | None] = mapped_column(String(64))
     phone_e164: Mapped[str | None] = mapped_column(String(20))
     phone_error: Mapped[str | None] = mapped_column(String(200))
@@ -324,6 +327,12 @@ class MassAlert(Base):
     cancelled_by: Mapped[str | None] = mapped_column(String(200))
     progress_notified_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     completion_notified_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: "Text the N not reached": the alert this one retries (services.retry).
+    #: "Send at": when a scheduled alert starts (the dispatcher's tick claims it once).
+    start_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
+    retry_of_alert_id: Mapped[int | None] = mapped_column(
+        ForeignKey("mass_alerts.id", ondelete="SET NULL"), index=True
+    )
 
     clinic: Mapped[Clinic] = relationship()
 
@@ -348,6 +357,8 @@ class AlertDelivery(Base):
     status: Mapped[DeliveryStatus] = mapped_column(EnumText(DeliveryStatus), default=DeliveryStatus.PENDING)
     skip_reason: Mapped[SkipReason | None] = mapped_column(EnumText(SkipReason, 32))
     skip_detail: Mapped[str | None] = mapped_column(String(300))
+    #: The text as rendered for this client (merge fields filled in) when the alert was created.
+    body: Mapped[str | None] = mapped_column(Text)
     error_code: Mapped[str | None] = mapped_column(String(16))
     error_message: Mapped[str | None] = mapped_column(String(500))
     twilio_sid: Mapped[str | None] = mapped_column(String(64), unique=True)
@@ -359,6 +370,20 @@ class AlertDelivery(Base):
     requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     final_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+
+class AlertTemplate(Base):
+    """A clinic's named message, picked in the compose modal to fill the message (merge fields allowed)."""
+
+    __tablename__ = "alert_templates"
+    __table_args__ = (UniqueConstraint("clinic_id", "name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    clinic_id: Mapped[int] = mapped_column(ForeignKey("clinics.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(75))
+    text: Mapped[str] = mapped_column(Text)
+    created_by_name: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class Conversation(Base):

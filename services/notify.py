@@ -57,6 +57,12 @@ class AlertSnapshot:
     #: Where /mass-alert was typed, when that is not the clinic's channel (the start notice only).
     asked_in_channel_id: str | None = None
 
+    #: "Text the N not reached" (services.retry): how many a retry would text (0: no button), the alert this
+    #: one retries and its attempt number (1 for the first retry).
+    not_reached: int = 0
+    retry_of: int | None = None
+    retry_number: int = 0
+
     @property
     def to_send(self) -> int:
         """The same number as `texted` (older name)."""

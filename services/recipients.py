@@ -278,3 +278,17 @@ def summarize(session: Session, clinic_id: int, rng: TimeRange, now: datetime) -
         last_appointment=row.last_at,
         skipped_by_reason={reason: n for reason, n in counts.items() if n},
     )
+
+
+def visits(
+    session: Session, clinic_id: int, rng: TimeRange, now: datetime
+) -> list[tuple[int, datetime, str]]:
+    """(client id, start, pet name) of every upcoming appointment in the range for a living pet, earliest
+    first: the appointments `compute` counts a client's recipient status by (the merge fields read them)."""
+    statement = (
+        select(Appointment.client_id, Appointment.start_at, Patient.name)
+        .join(Patient, Patient.id == Appointment.patient_id)
+        .where(*_upcoming(clinic_id, rng, now), Patient.deceased.is_not(True))
+        .order_by(Appointment.start_at, Patient.name, Appointment.id)
+    )
+    return list(session.connection().execute(statement).tuples())

@@ -18,9 +18,10 @@ from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from services.db import read_sessions
-from services.models import AlertDelivery, Clinic, DeliveryStatus, MassAlert, SkipReason
+from services.models import HANDED_OVER, AlertDelivery, Clinic, DeliveryStatus, MassAlert, SkipReason
 from services.outcomes import skip_words, sms_status
 from services.phones import normalize_phone
+from services.retry_links import retry_number
 
 COLUMNS = (
     "Client Full Name",
@@ -98,6 +99,16 @@ def _phone(delivery: AlertDelivery) -> str:
     return phone_cell(e164, delivery.phone)
 
 
+def _attempt(delivery: AlertDelivery, alert: MassAlert, number: int) -> str:
+    """On a retry's report, which attempt this row is: 'Reached on retry #1 of mass text alert #12'."""
+    if alert.retry_of_alert_id is None:
+        return ""
+    of = f"retry #{number} of mass text alert #{alert.retry_of_alert_id}"
+    if delivery.status in HANDED_OVER:
+        return f"Reached on {of}"
+    return f"Not reached on {of}"
+
+
 def _timestamp(delivery: AlertDelivery, alert: MassAlert, tz: ZoneInfo) -> str:
     moment: datetime = delivery.final_at or delivery.requested_at or delivery.slot_at or alert.created_at
     return moment.astimezone(tz).isoformat(timespec="seconds")
@@ -116,14 +127,17 @@ def rows(session: Session, alert: MassAlert, tz: ZoneInfo) -> Iterator[list[str]
         .order_by(group, func.lower(AlertDelivery.client_full_name), AlertDelivery.id)
         .execution_options(yield_per=2000)
     )
+    number = retry_number(session, alert)
     for delivery in session.scalars(query):
         status = sms_status(delivery.status)
+        parts = (_attempt(delivery, alert, number), _details(delivery, status))
+        details = "; ".join(part for part in parts if part)
         yield [
             neutralize(delivery.client_full_name),
             _phone(delivery),
             status,
-            neutralize(_details(delivery, status)),
-            neutralize(alert.message),
+            neutralize(details),
+            neutralize(delivery.body or alert.message),  # the text sent to this client
             _timestamp(delivery, alert, tz),
         ]
         session.expunge(delivery)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from slack_sdk.models.blocks import Block, ButtonElement, ConfirmObject
+from slack_sdk.models.blocks import ActionsBlock, Block, ButtonElement, ConfirmObject
 
 from bot.ids import ActionId, BlockId
 from bot.views.common import clip, context, escape, mrkdwn_section, plain, quote
@@ -65,6 +65,36 @@ def _resume_button(alert: AlertSnapshot) -> ButtonElement:
             deny=plain("Not yet", 30),
         ),
     )
+
+
+def _retry_blocks(alert: AlertSnapshot) -> list[Block]:
+    """A retry's link to the alert it retries; on a finished alert with clients worth texting again, the
+    "Text the N not reached" button (with a confirm dialog)."""
+    blocks: list[Block] = []
+    if alert.retry_of is not None:
+        number, original = alert.retry_number, alert.retry_of
+        line = f"↩️ Retry #{number} of mass text alert #{original}: the clients it did not reach"
+        blocks.append(context(line, block_id=BlockId.ACTIVITY_RETRY_OF))
+    if alert.finished and alert.not_reached:
+        label = f"Text the {alert.not_reached:,} not reached"
+        button = ButtonElement(
+            text=plain(label, 75),
+            action_id=ActionId.RETRY_ALERT,
+            value=str(alert.id),
+            confirm=ConfirmObject(
+                title=plain("Text them again?", 100),
+                text=plain(
+                    f"{plural(alert.not_reached, 'client')} whose text failed for a reason that may pass "
+                    "(phone off, carrier trouble, expired) get the same text again as a new alert. "
+                    "Nobody already reached, opted out or with an invalid number is texted.",
+                    300,
+                ),
+                confirm=plain("Text them", 30),
+                deny=plain("Not now", 30),
+            ),
+        )
+        blocks.append(ActionsBlock(block_id=BlockId.ACTIVITY_RETRY, elements=[button]))
+    return blocks
 
 
 def _time_left(alert: AlertSnapshot, now: datetime) -> str:
@@ -144,6 +174,7 @@ def activity_message(alert: AlertSnapshot, now: datetime) -> tuple[str, list[dic
         blocks.append(mrkdwn_section(status, BlockId.ACTIVITY_STATUS, accessory=_resume_button(s)))
     else:
         blocks.append(mrkdwn_section(status, BlockId.ACTIVITY_STATUS))
+    blocks += _retry_blocks(s)
     if s.report_permalink:
         link = f"📎 <{s.report_permalink}|Open the report> (CSV: who was texted, who was not and why)"
         blocks.append(context(link, block_id=BlockId.ACTIVITY_REPORT))

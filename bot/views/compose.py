@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from slack_sdk.models.blocks import (
+    ActionsBlock,
     Block,
     ButtonElement,
     DateTimePickerElement,
@@ -18,7 +19,7 @@ from slack_sdk.models.blocks import (
 from slack_sdk.models.blocks.basic_components import DispatchActionConfig
 from slack_sdk.models.views import View
 
-from bot.ids import ActionId, BlockId, CallbackId
+from bot.ids import ActionId, BlockId, CallbackId, versioned
 from bot.views.common import (
     MODAL_BLOCKS_MAX,
     OPTION_TEXT_MAX,
@@ -28,6 +29,7 @@ from bot.views.common import (
     escape,
     mrkdwn_section,
     plain,
+    quote,
 )
 from bot.views.models import CUSTOM_PRESET, RANGE_PRESETS, ComposeState, MessageStats, SkippedPerson
 from bot.views.wording import (
@@ -43,6 +45,8 @@ from bot.views.wording import (
     will_not_be_texted,
     zone_abbreviation,
 )
+from services.merge_fields import FIELDS
+from services.templates import NAME_MAX as TEMPLATE_NAME_MAX
 
 TITLE = "Mass Text Alert"
 PLACEHOLDER = "e.g. We're closing at 3 PM today because of the storm. Please call to reschedule."
@@ -201,11 +205,86 @@ def _stats_text(stats: MessageStats | None, max_chars: int) -> str:
     return f"{plural(stats.remaining, 'character')} left · {texts}{encoding}"
 
 
-def _message_blocks(state: ComposeState) -> list[Block]:
-    max_chars = state.stats.max_chars if state.stats else 320
+def _merge_field_blocks(state: ComposeState) -> list[Block]:
+    """Under the message: an unknown field's hint, the first recipient's text, the fields one can use."""
+    blocks: list[Block] = []
+    if state.fields_error:
+        blocks.append(mrkdwn_section(f"⚠️ *{escape(state.fields_error)}*", BlockId.MESSAGE_FIELDS))
+    elif state.example_message is not None:
+        text = "*The first client reads:*\n" + quote(state.example_message, SECTION_TEXT_MAX - 30)
+        blocks.append(mrkdwn_section(text, BlockId.MESSAGE_EXAMPLE))
+    if not state.fields_error:
+        names = " ".join(f"`{{{name}}}`" for name in FIELDS)
+        blocks.append(context(f"Merge fields: {names}", block_id=BlockId.MESSAGE_FIELDS))
+    return blocks
+
+
+def _template_pick_blocks(state: ComposeState) -> list[Block]:
+    """A picker of the clinic's templates (none shown when it has none)."""
+    if not state.templates:
+        return []
+    options = [_option(str(tid), name) for tid, name in state.templates[:MAX_SELECT_OPTIONS]]
+    picker = StaticSelectElement(
+        action_id=ActionId.TEMPLATE_SELECT,
+        placeholder=plain("Fill the message from a template", 150),
+        options=options,
+    )
+    return [ActionsBlock(block_id=BlockId.TEMPLATE_PICK, elements=[picker])]
+
+
+def _send_at_blocks(state: ComposeState) -> list[Block]:
+    """Send now (left empty) or at a picked time; the count above is today's."""
     return [
         InputBlock(
-            block_id=BlockId.MESSAGE,
+            block_id=BlockId.SEND_AT,
+            label=plain("Send at (optional)", 2000),
+            optional=True,
+            hint=plain(
+                "Leave empty to send now. A scheduled alert counts its clients again when it starts; "
+                "the count above is today's.",
+                2000,
+            ),
+            element=DateTimePickerElement(action_id=ActionId.SEND_AT_PICKER),
+        )
+    ]
+
+
+def _template_save_blocks(state: ComposeState) -> list[Block]:
+    """An optional name input and "Save as template"; what the last save did."""
+    blocks: list[Block] = [
+        InputBlock(
+            block_id=versioned(BlockId.TEMPLATE_NAME, state.version),
+            label=plain("Template name", 2000),
+            optional=True,
+            hint=plain("To reuse this message: name it, then click Save as template.", 2000),
+            element=PlainTextInputElement(
+                action_id=ActionId.TEMPLATE_NAME_INPUT,
+                max_length=TEMPLATE_NAME_MAX,
+                placeholder=plain("e.g. Storm closure", 150),
+            ),
+        ),
+        ActionsBlock(
+            block_id=BlockId.TEMPLATE_SAVE,
+            elements=[
+                ButtonElement(
+                    text=plain("Save as template", 75), action_id=ActionId.TEMPLATE_SAVE, value="save"
+                )
+            ],
+        ),
+    ]
+    if state.template_note:
+        blocks.append(context(escape(state.template_note), block_id=BlockId.TEMPLATE_NOTE))
+    return blocks
+
+
+def _message_blocks(state: ComposeState) -> list[Block]:
+    max_chars = state.stats.max_chars if state.stats else 320
+    stats = _stats_text(state.stats, max_chars)
+    if state.stats_longest and state.stats is not None:
+        stats = f"Longest text: {stats}"
+    return [
+        InputBlock(
+            block_id=versioned(BlockId.MESSAGE, state.version),
             label=plain("Message", 2000),
             dispatch_action=True,
             element=PlainTextInputElement(
@@ -217,7 +296,8 @@ def _message_blocks(state: ComposeState) -> list[Block]:
                 dispatch_action_config=DispatchActionConfig(trigger_actions_on=["on_character_entered"]),
             ),
         ),
-        context(_stats_text(state.stats, max_chars), block_id=BlockId.MESSAGE_STATS),
+        context(stats, block_id=BlockId.MESSAGE_STATS),
+        *_merge_field_blocks(state),
     ]
 
 
@@ -236,8 +316,11 @@ def compose_view(state: ComposeState) -> dict[str, Any]:
         blocks.append(_clinic_block(state))
     blocks += _range_blocks(state)
     blocks += _recipient_blocks(state)
+    blocks += _template_pick_blocks(state)
     blocks += _message_blocks(state)
     blocks.append(context(_pace_text(state), block_id=BlockId.PACE))
+    blocks += _send_at_blocks(state)
+    blocks += _template_save_blocks(state)
     return _modal(
         CallbackId.COMPOSE, blocks, submit="Review", close="Cancel", private_metadata=state.private_metadata
     )

@@ -59,6 +59,16 @@ class ComposeState:
     range_error: str | None = None
     message: str = ""
     stats: MessageStats | None = None
+    #: With merge fields: `stats` measure the longest rendered text, `example_message` is the first
+    #: recipient's text, `fields_error` names unknown fields (shown while typing; refused on Review).
+    stats_longest: bool = False
+    example_message: str | None = None
+    fields_error: str | None = None
+    #: The clinic's templates (id, name); `version` suffixes the message and template name block ids
+    #: (bot.ids.versioned); `template_note` says what the last save did.
+    templates: list[tuple[int, str]] = field(default_factory=list)
+    version: int = 0
+    template_note: str | None = None
     pace_seconds: float = 12.0
     #: How long sending to `recipients` takes at the pace (services.alerts.estimate_duration).
     sending_time: timedelta | None = None

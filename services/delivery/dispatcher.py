@@ -12,6 +12,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from services import scheduled
 from services.clock import Clock
 from services.delivery.finalize import Finalizer
 from services.delivery.jobs import DispatchConfig, Job
@@ -83,8 +84,13 @@ class Dispatcher:
         """Wait for the job's slot, send it, and store what the provider said."""
         self._sending.execute(job)
 
+    def start_scheduled(self) -> list[int]:
+        """Start the scheduled alerts whose time has come (services.scheduled; each exactly once)."""
+        return scheduled.start_due(self.sessions, self.clock.now(), self.notifier)
+
     def tick(self) -> int:
         """Claim what is due and send it (inline without an executor); the number claimed."""
+        self.start_scheduled()
         if self.executor is None:
             jobs = self.claim()
             for job in jobs:

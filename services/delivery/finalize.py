@@ -54,7 +54,10 @@ class Finalizer:
                     MassAlert.progress_notified_at,
                     MassAlert.slack_message_ts,
                 )
-                .where(MassAlert.completion_notified_at.is_(None))
+                .where(
+                    MassAlert.completion_notified_at.is_(None),
+                    MassAlert.state != AlertState.SCHEDULED,  # not started: nothing to finalize yet
+                )
                 .order_by(MassAlert.id)
             ).all()
             if not alerts:

@@ -230,7 +230,7 @@ class Claimer:
                 delivery.id,
                 attempt,
                 delivery.phone_e164 or "",
-                alert.message,
+                delivery.body or alert.message,  # the text rendered for this client (merge fields)
                 sender.key,
                 slot,
                 alert.id,

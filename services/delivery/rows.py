@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, ClassVar, Generic, Protocol, TypeAlias, TypeVar
 
-from sqlalchemy import Select, select, update
+from sqlalchemy import Select, func, select, update
 from sqlalchemy.orm import Session
 
 from services.delivery.jobs import JobKind
@@ -281,7 +281,7 @@ class AlertTexts(TextTable[AlertDelivery]):
                 AlertDelivery.attempt_id,
                 AlertDelivery.phone_e164,
                 AlertDelivery.slot_at,
-                MassAlert.message,
+                func.coalesce(AlertDelivery.body, MassAlert.message),
                 MassAlert.sender_key,
             )
             .join(MassAlert, MassAlert.id == AlertDelivery.alert_id)
