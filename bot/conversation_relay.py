@@ -22,6 +22,7 @@ from bot.views.conversation import inbound_line, keyword_line, root_blocks, root
 from services import conversations as conv
 from services.clock import Clock
 from services.conversations import InboundResult, Keyword, RelayItem, ThreadHeader
+from services.delivery.health import DatabaseGuard
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +64,7 @@ class ConversationRelay:
         self._idle = threading.Condition()
         self._unsaved: list[tuple[int, str]] = []
         self._unsaved_since = 0.0
+        self._guard = DatabaseGuard(log)
 
     def after_inbound(self, result: InboundResult) -> None:
         """Post what an inbound text did (now, or on a background lane when the relay has lanes)."""
@@ -182,7 +184,14 @@ class ConversationRelay:
             self._save_posted(everything=True)
 
     def sync(self) -> int:
-        """The periodic job: post what was missed, update staff answers' status lines; the number of posts."""
+        """The periodic job: post what was missed, update staff answers' status lines; the number of posts.
+
+        While the database is unreachable the job backs off and logs one line per change
+        (services.delivery.health), instead of a traceback every run.
+        """
+        return self._guard.run(self._sync, "conversation relay") or 0
+
+    def _sync(self) -> int:
         now = self.clock.now()
         done = 0
         for conversation_id in conv.relay_backlog(self.sessions, now):

@@ -170,6 +170,8 @@ class SkipReason(enum.StrEnum):
     SHARED_PHONE = "shared_phone"
     CANCELLED = "cancelled"
     ALERT_STOPPED = "alert_stopped"
+    APPOINTMENT_STARTED = "appointment_started"  # at the text's turn (the article's send-time rule)
+    NOT_BOOKED = "not_booked"  # no longer booked in the alert's range at the text's turn
 
 
 class Clinic(Base):

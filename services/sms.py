@@ -299,6 +299,9 @@ class TwilioGateway:
         self._http = _BaseUrlHttpClient(api_url, timeout)
         self._client = Client(account_sid, auth_token, account_sid=account_sid, http_client=self._http)
         self.account_sid = account_sid
+        # Load the SDK's lazily imported Messages modules now (60-200 ms): otherwise the first create
+        # of a process reaches Twilio that much after its pace stamp (services.delivery.turn).
+        _ = self._client.messages
 
     def _error(self, error: Exception) -> SmsError:
         """The SmsError for an exception raised while talking to Twilio."""
@@ -381,11 +384,11 @@ class TwilioGateway:
             found = self._client.messages.list(
                 date_sent_after=start.strftime("%Y-%m-%d"), page_size=50, **filters
             )
-            if not found:
-                # A message still queued has no date_sent yet; read the latest few instead.
-                found = self._client.messages.list(
-                    limit=FIND_FALLBACK_LIMIT, page_size=FIND_FALLBACK_LIMIT, **filters
-                )
+            # A message still queued has no date_sent, so no DateSent filter finds it: always read the
+            # latest few too (an earlier text of the same day must not hide the queued one).
+            found += self._client.messages.list(
+                limit=FIND_FALLBACK_LIMIT, page_size=FIND_FALLBACK_LIMIT, **filters
+            )
         except (TwilioException, requests.exceptions.RequestException) as error:
             raise self._error(error) from error
         result: list[MessageInfo] = []

@@ -9,6 +9,7 @@ both kinds of text keep the same fields (error code, final time) by construction
 
 from __future__ import annotations
 
+import unicodedata
 import uuid
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
@@ -198,6 +199,49 @@ class StaffReply(TextRow):
 
     def note_requested(self, at: datetime) -> None:
         """Nothing: a staff reply's `requested_at` is its claimed slot, the start of its reconcile window."""
+
+
+#: Twilio Smart Encoding's substitutions (Unicode punctuation -> GSM-7), so a stored body still matches ours.
+_SMART = str.maketrans(
+    {
+        "\u201c": '"',
+        "\u201d": '"',
+        "\u201e": '"',
+        "\u201f": '"',
+        "\u2033": '"',
+        "\u00ab": '"',
+        "\u00bb": '"',
+        "\u2018": "'",
+        "\u2019": "'",
+        "\u201a": "'",
+        "\u201b": "'",
+        "\u2032": "'",
+        "\u2013": "-",
+        "\u2014": "-",
+        "\u2212": "-",
+        "\u2010": "-",
+        "\u2011": "-",
+        "\u00a0": " ",
+        "\u2009": " ",
+        "\u2002": " ",
+        "\u2003": " ",
+        "\u202f": " ",
+        "\u200b": "",
+        "\ufeff": "",
+        "\u2026": "...",
+    }
+)
+
+
+def same_body(stored: str | None, sent: str) -> bool:
+    """Whether Twilio's stored `body` is the text we sent, allowing for Smart Encoding and whitespace."""
+    if stored is None:
+        return False
+
+    def plain(text: str) -> str:
+        return " ".join(unicodedata.normalize("NFKC", text).translate(_SMART).split())
+
+    return stored == sent or plain(stored) == plain(sent)
 
 
 @dataclass(frozen=True)
