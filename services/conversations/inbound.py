@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from services.conversations.common import ACTIVE, INBOUND, ClientRow, ClinicRow, ConversationRow
 from services.conversations.keywords import Keyword, confirmation, opt_in, opt_out, parse_keyword
+from services.conversations.retry import retrying
 from services.conversations.threads import RelayItem, ThreadHeader, read_header
 from services.models import (
     AlertDelivery,
@@ -164,14 +165,21 @@ _RECENT_TEXTS = select(AlertDelivery.client_id, AlertDelivery.alert_id, AlertDel
 _INSERT_EVENT = insert(InboundEvent)
 _INSERT_CONVERSATION = insert(Conversation).returning(Conversation.id)
 _INSERT_MESSAGE = insert(ConversationMessage).returning(ConversationMessage.id)
+_UNPOSTED_EARLIER = (
+    ConversationMessage.conversation_id == bindparam("conversation"),
+    ConversationMessage.direction == INBOUND,
+    ConversationMessage.slack_ts.is_(None),
+    ConversationMessage.relay_claimed_at.is_(None),
+)
+_LOCK_EARLIER = (
+    select(ConversationMessage.id)
+    .where(*_UNPOSTED_EARLIER)
+    .order_by(ConversationMessage.id)
+    .with_for_update()
+)
 _CLAIM_EARLIER = (
     update(ConversationMessage)
-    .where(
-        ConversationMessage.conversation_id == bindparam("conversation"),
-        ConversationMessage.direction == INBOUND,
-        ConversationMessage.slack_ts.is_(None),
-        ConversationMessage.relay_claimed_at.is_(None),
-    )
+    .where(*_UNPOSTED_EARLIER)
     .values(relay_claimed_at=bindparam("now"))
     .returning(ConversationMessage.id, ConversationMessage.body, ConversationMessage.created_at)
 )
@@ -311,13 +319,18 @@ def handle_inbound(
     """Record one inbound text once per MessageSid: keywords, then the conversation it joins or opens."""
     sid = (message_sid or "").strip() or f"nosid-{uuid.uuid4().hex}"
     phone = _clean_number(from_number)
-    try:
+
+    def once() -> InboundResult:
         with sessions() as session, session.begin():
             try:
                 session.connection().execute(_INSERT_EVENT, {"message_sid": sid[:64], "received_at": now})
             except IntegrityError:
                 raise _Duplicate from None
             return _handle(session, clinic_number, messaging_service_sid, phone, body, now)
+
+    try:
+        # A deadlock with the Slack relay (or another reply) rolls the whole text back: store it again.
+        return retrying(once, f"inbound text {sid}")
     except _Duplicate:
         return InboundResult(duplicate=True, phone=phone)
 
@@ -408,6 +421,8 @@ def _add_message(
     claimed = opened or conversation.slack_thread_ts is not None
     earlier: tuple[RelayItem, ...] = ()
     if claimed and not opened and unposted:
+        # Row locks in id order first, the order the relay takes them in too (no deadlock between them).
+        conn.execute(_LOCK_EARLIER, {"conversation": conversation.id}).all()
         rows = conn.execute(_CLAIM_EARLIER, {"conversation": conversation.id, "now": now}).all()
         earlier = tuple(
             sorted(
