@@ -11,9 +11,9 @@ stamped, in a committed transaction, immediately before each alert request goes 
 is only taken at least one alert gap (pace + margin) after the sender's previous stamp. A text that
 leaves late (a slow Twilio answer before it, a timeout, a restart, a loaded database) therefore pushes
 the ones after it instead of letting them catch up, in any process. When the stamping transaction
-itself was slow (its commit took longer than `STAMP_TOLERANCE`), the stamp is taken again so that it
-never lies more than the tolerance before the real request; the margin covers that tolerance and the
-request's way to Twilio.
+itself was slow (its commit took longer than half the pace margin), the text takes its own stamp
+again, so a stamp never lies more than half the margin before the real request; the other half covers
+the request's way to Twilio.
 """
 
 from __future__ import annotations
@@ -40,8 +40,6 @@ from services.models import (
 )
 from services.recipients import NOT_UPCOMING
 
-#: The longest a stamp may lie before the request that follows it (the margin, 25 ms, must cover it).
-STAMP_TOLERANCE = timedelta(milliseconds=10)
 #: Give up taking the turn after this many tries (the text stays claimed; its lease brings it back).
 MAX_TRIES = 1000
 
@@ -133,6 +131,8 @@ class TurnTaker:
         gap = alert_gap(job.pace_seconds, self.ctx.config)
         lease = timedelta(seconds=self.ctx.config.lease_seconds)
         held = job.slot_at + lease  # the lease the claim gave this attempt
+        tolerance = timedelta(seconds=self.ctx.config.pace_margin_seconds / 2)
+        mine: datetime | None = None  # our own stamp, when its commit was too slow to send on it
         for _ in range(MAX_TRIES):
             stamp: datetime | None = None
             with self.ctx.sessions() as session, session.begin():
@@ -151,8 +151,8 @@ class TurnTaker:
                 if withdrawn is not None:
                     self._withdraw(session, job, withdrawn, now, last, gap)
                     return Turn.WITHDRAWN
-                if last is None or last + gap <= now:
-                    stamp = now
+                if last is None or last + gap <= now or (mine is not None and last == mine):
+                    stamp = now  # (moving our own stamp later keeps the gap to the text before)
                     session.execute(
                         update(Sender)
                         .where(Sender.key == job.sender_key)
@@ -166,22 +166,10 @@ class TurnTaker:
                 assert last is not None
                 clock.sleep(max((last + gap - clock.now()).total_seconds(), 0.001))
                 continue
-            if clock.now() - stamp <= STAMP_TOLERANCE or self._restamp(job, stamp, gap):
+            if clock.now() - stamp <= tolerance:
                 return Turn.GO
+            mine = stamp  # the commit took too long: the stamp would lie before the request; take it again
         return Turn.GONE
-
-    def _restamp(self, job: Job, stamp: datetime, gap: timedelta) -> bool:
-        """The stamping commit was slow: move our own stamp to now, unless another text stamped since."""
-        with self.ctx.sessions() as session, session.begin():
-            session.scalar(select(Sender.id).where(Sender.key == job.sender_key).with_for_update())
-            now = self.ctx.clock.now()
-            moved = session.scalar(
-                update(Sender)
-                .where(Sender.key == job.sender_key, Sender.last_alert_sent_at == stamp)
-                .values(last_alert_sent_at=now, next_alert_at=_pushed(now + gap))
-                .returning(Sender.id)
-            )
-        return moved is not None and self.ctx.clock.now() - now <= STAMP_TOLERANCE
 
     def _withdraw(
         self,
