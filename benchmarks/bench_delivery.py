@@ -131,9 +131,19 @@ def percentile(values: list[float], p: float) -> float:
 
 
 def run_pacing(
-    backend: str, clinics: int, duration: float, latency: float, workers: int, burst: bool
+    backend: str,
+    clinics: int,
+    duration: float,
+    latency: float,
+    workers: int,
+    burst: bool,
+    timeout_share: float = 0.0,
 ) -> dict:
-    """Parts (a) and (b)."""
+    """Parts (a) and (b).
+
+    `timeout_share` of the alert creates are answered after the worker's Twilio timeout (1 s), so
+    they are left in doubt and settled by the reconciler.
+    """
     pace = 12.0
     url = fresh_database(backend, "bench_delivery")
     now = datetime.now(UTC)
@@ -171,7 +181,9 @@ def run_pacing(
             "DISPATCH_INTERVAL_SECONDS": "0.05",
             "LOG_LEVEL": "WARNING",
             "COMPLETION_GRACE_SECONDS": "3600",
+            **({"TWILIO_TIMEOUT_SECONDS": "1", "DELIVERY_LEASE_SECONDS": "4"} if timeout_share else {}),
         }
+
         procs = [
             subprocess.Popen(
                 [sys.executable, "-m", "bot.cli", "worker"],
@@ -185,10 +197,18 @@ def run_pacing(
         ]
         conv_ids: list[int] = []
         rng = random.Random(1)
+        seen_arrivals, owed = 0, 0.0
         try:
             deadline = time.monotonic() + 3 + duration
             next_conv = time.monotonic() + 5
             while time.monotonic() < deadline:
+                if timeout_share:  # make the next creates time out, in proportion to what arrived
+                    arrived = len(sandbox.arrivals())
+                    owed += (arrived - seen_arrivals) * timeout_share
+                    seen_arrivals = arrived
+                    if owed >= 1:
+                        sandbox.delay_response_for(int(owed), 2.0)
+                        owed -= int(owed)
                 if time.monotonic() >= next_conv:
                     conv_ids.append(
                         queue_conversation_text(sessions, rng.randrange(clinics) + 1, clients_each)
@@ -200,6 +220,7 @@ def run_pacing(
                 proc.terminate()
             errors = [proc.communicate(timeout=60)[1] for proc in procs]
         messages = sandbox.messages
+        arrivals = sandbox.arrivals()
     with sessions() as session:
         rows = session.execute(
             select(AlertDelivery.requested_at, AlertDelivery.slot_at, AlertDelivery.phone_e164).where(
@@ -224,13 +245,14 @@ def run_pacing(
     per_to: dict[str, int] = {}
     for m in alert_msgs:
         per_to[m.to] = per_to.get(m.to, 0) + 1
-    by_sender: dict[str, list[datetime]] = {}
-    for m in alert_msgs:
-        by_sender.setdefault(m.from_ or "", []).append(m.date_created)
-    min_gap = min(
-        ((b - a).total_seconds() for times in by_sender.values() for a, b in pairwise(sorted(times))),
-        default=float("nan"),
-    )
+    # Gaps where Twilio records each create's arrival (monotonic), alert texts only.
+    alert_sids = {m.sid for m in alert_msgs}
+    by_sender: dict[str, list[float]] = {}
+    for a in arrivals:
+        if a.sid in alert_sids:
+            by_sender.setdefault(a.from_ or "", []).append(a.monotonic)
+    gaps = [b - a for times in by_sender.values() for a, b in pairwise(sorted(times))]
+    min_gap = min(gaps, default=float("nan"))
     conv_wait = [(c.requested_at - c.created_at).total_seconds() * 1000 for c in convs if c.requested_at]
     return {
         "backend": backend,
@@ -239,6 +261,8 @@ def run_pacing(
         "duration_s": duration,
         "latency_ms": latency * 1000,
         "burst": burst,
+        "timeout_share": timeout_share,
+        "asked_texts_per_second": round(clinics / pace, 1),
         "alert_texts_sent": len(alert_msgs),
         "texts_per_second": round(len(alert_msgs) / duration, 1),
         "duplicates": sum(1 for n in per_to.values() if n > 1),
@@ -252,6 +276,8 @@ def run_pacing(
             "max": round(max(late, default=0), 1),
         },
         "min_gap_s": round(min_gap, 3),
+        "gaps_below_pace": sum(1 for g in gaps if g < pace),
+        "gap_p50_s": round(percentile(gaps, 50), 3),
         "pace_s": pace,
         "conversation_texts": {
             "queued": len(conv_ids),
@@ -383,7 +409,15 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--backend", choices=("sqlite", "postgresql", "both"), default="both")
-    parser.add_argument("--clinics", type=int, default=1000)
+    parser.add_argument(
+        "--clinics", default="1000", help="clinics, or a comma list for a capacity curve (250,1000,2000,4000)"
+    )
+    parser.add_argument(
+        "--workers", type=int, help="worker processes (default: 1 on SQLite, 2 on PostgreSQL)"
+    )
+    parser.add_argument(
+        "--timeout-share", type=float, default=0.0, help="share of alert creates that time out (0.05 = 5 %%)"
+    )
     parser.add_argument("--duration", type=float, default=120.0)
     parser.add_argument("--latency", type=float, default=0.15)
     parser.add_argument("--burst", action="store_true", help="every alert's first slot at the same instant")
@@ -397,13 +431,18 @@ def main() -> None:
     backends = ("sqlite", "postgresql") if args.backend == "both" else (args.backend,)
     for backend in backends:
         if args.part in ("pacing", "all"):
-            workers = 1 if backend == "sqlite" else 2
-            print(
-                json.dumps(
-                    run_pacing(backend, args.clinics, args.duration, args.latency, workers, args.burst)
-                ),
-                flush=True,
-            )
+            workers = args.workers or (1 if backend == "sqlite" else 2)
+            for clinics in (int(c) for c in str(args.clinics).split(",")):
+                result = run_pacing(
+                    backend,
+                    clinics,
+                    args.duration,
+                    args.latency,
+                    workers,
+                    args.burst,
+                    args.timeout_share,
+                )
+                print(json.dumps(result), flush=True)
         if args.part in ("big", "all"):
             out = subprocess.run(
                 [

@@ -41,6 +41,7 @@ from services import conversations as conv
 from services.clock import Clock
 from services.conversations import InboundResult, Keyword, RelayItem, ThreadHeader
 from services.conversations.inbound import MediaRef, media_of
+from services.delivery.health import DatabaseGuard
 from services.sms import Media, SmsError
 
 log = logging.getLogger(__name__)
@@ -118,6 +119,7 @@ class ConversationRelay:
         self._unsaved_since = 0.0
         #: Names for mentions in staff answers (users.info, conversations.info), cached.
         self.directory = SlackDirectory()
+        self._guard = DatabaseGuard(log)
 
     def _slack(self, channel_id: str) -> WebClient:
         """The client to post into `channel_id` with (its workspace's token in OAuth mode)."""
@@ -241,7 +243,14 @@ class ConversationRelay:
             self._save_posted(everything=True)
 
     def sync(self) -> int:
-        """The periodic job: post what was missed, update staff answers' status lines; the number of posts."""
+        """The periodic job: post what was missed, update staff answers' status lines; the number of posts.
+
+        While the database is unreachable the job backs off and logs one line per change
+        (services.delivery.health), instead of a traceback every run.
+        """
+        return self._guard.run(self._sync, "conversation relay") or 0
+
+    def _sync(self) -> int:
         now = self.clock.now()
         done = 0
         due = conv.relay_backlog(self.sessions, now)

@@ -174,6 +174,8 @@ class SkipReason(enum.StrEnum):
     CANCELLED = "cancelled"
     ALERT_STOPPED = "alert_stopped"
     PET_DECEASED = "pet_deceased"  # every appointment in the range is for a patient marked deceased
+    APPOINTMENT_STARTED = "appointment_started"  # at the text's turn (the article's send-time rule)
+    NOT_BOOKED = "not_booked"  # no longer booked in the alert's range at the text's turn
 
 
 class Clinic(Base):

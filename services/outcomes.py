@@ -64,6 +64,20 @@ SKIP_REASONS: dict[SkipReason, SkipWords] = {
         "Appointments only for a deceased pet",
         "Not sent: pet deceased",
     ),
+    # The article's send-time rule, checked at each text's turn: "clients with an appointment in the
+    # future at the time the text is sent".
+    SkipReason.APPOINTMENT_STARTED: SkipWords(
+        "had an appointment that already started",
+        "had appointments that already started",
+        "Appointment already started",
+        "Not sent: appointment already started",
+    ),
+    SkipReason.NOT_BOOKED: SkipWords(
+        "is no longer booked in this range",
+        "are no longer booked in this range",
+        "No longer booked in this range",
+        "Not sent: no longer booked in this range",
+    ),
 }
 
 

@@ -11,6 +11,7 @@ from apscheduler.executors.pool import ThreadPoolExecutor as JobExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from services.delivery import Dispatcher
+from services.delivery.health import DatabaseGuard
 from services.delivery.lock import acquire_dispatcher, heartbeat, instance_name, release_dispatcher
 
 log = logging.getLogger(__name__)
@@ -40,6 +41,8 @@ class DeliveryWorker:
         self.holder = instance_name()
         #: When this process's dispatcher last beat (start, then every 2 s); read by /readyz.
         self.last_beat: datetime | None = None
+        #: Shared by every job of this worker: when one finds the database gone, all back off.
+        self.guard = DatabaseGuard(log)
         self.sender_pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="sms-send")
         dispatcher.executor = self.sender_pool
         dispatcher.capacity = concurrency
@@ -76,17 +79,15 @@ class DeliveryWorker:
         heartbeat(self.dispatcher.sessions, self.holder, now)
         self.last_beat = now
 
-    @staticmethod
-    def _safe(func: Callable[[], object]) -> Callable[[], None]:
-        """`func` as a job that logs its failure instead of raising into the scheduler."""
+    def _safe(self, func: Callable[[], object]) -> Callable[[], None]:
+        """`func` as a job that never raises into the scheduler: backs off while the database is away
+        (one log line per change, see services.delivery.health), logs any other failure."""
+        name = getattr(func, "__name__", "job")
 
         def run() -> None:
-            try:
-                func()
-            except Exception:
-                log.exception("scheduled job %s failed", getattr(func, "__name__", func))
+            self.guard.run(func, name)
 
-        run.__name__ = getattr(func, "__name__", "job")
+        run.__name__ = name
         return run
 
     def stop(self) -> None:

@@ -308,6 +308,9 @@ class TwilioGateway:
         self._auth = (account_sid, auth_token)
         self._timeout = timeout
         self.validity_seconds = validity_seconds
+        # Load the SDK's lazily imported Messages modules now (60-200 ms): otherwise the first create
+        # of a process reaches Twilio that much after its pace stamp (services.delivery.turn).
+        _ = self._client.messages
 
     def fetch_media(self, url: str, max_bytes: int = MAX_MEDIA_BYTES) -> Media:
         """One inbound MMS file (MediaUrlN) read with the account's HTTP Basic auth, as Twilio requires.
@@ -447,11 +450,11 @@ class TwilioGateway:
             found = self._client.messages.list(
                 date_sent_after=start.strftime("%Y-%m-%d"), page_size=50, **filters
             )
-            if not found:
-                # A message still queued has no date_sent yet; read the latest few instead.
-                found = self._client.messages.list(
-                    limit=FIND_FALLBACK_LIMIT, page_size=FIND_FALLBACK_LIMIT, **filters
-                )
+            # A message still queued has no date_sent, so no DateSent filter finds it: always read the
+            # latest few too (an earlier text of the same day must not hide the queued one).
+            found += self._client.messages.list(
+                limit=FIND_FALLBACK_LIMIT, page_size=FIND_FALLBACK_LIMIT, **filters
+            )
         except (TwilioException, requests.exceptions.RequestException) as error:
             raise self._error(error) from error
         result: list[MessageInfo] = []

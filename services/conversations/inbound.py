@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from services.conversations.common import ACTIVE, INBOUND, ClientRow, ClinicRow, ConversationRow
 from services.conversations.keywords import Keyword, confirmation, keyword_of, opt_in, opt_out
+from services.conversations.retry import retrying
 from services.conversations.threads import RelayItem, ThreadHeader, read_header
 from services.models import (
     AlertDelivery,
@@ -165,14 +166,21 @@ _RECENT_TEXTS = select(AlertDelivery.client_id, AlertDelivery.alert_id, AlertDel
 _INSERT_EVENT = insert(InboundEvent)
 _INSERT_CONVERSATION = insert(Conversation).returning(Conversation.id)
 _INSERT_MESSAGE = insert(ConversationMessage).returning(ConversationMessage.id)
+_UNPOSTED_EARLIER = (
+    ConversationMessage.conversation_id == bindparam("conversation"),
+    ConversationMessage.direction == INBOUND,
+    ConversationMessage.slack_ts.is_(None),
+    ConversationMessage.relay_claimed_at.is_(None),
+)
+_LOCK_EARLIER = (
+    select(ConversationMessage.id)
+    .where(*_UNPOSTED_EARLIER)
+    .order_by(ConversationMessage.id)
+    .with_for_update()
+)
 _CLAIM_EARLIER = (
     update(ConversationMessage)
-    .where(
-        ConversationMessage.conversation_id == bindparam("conversation"),
-        ConversationMessage.direction == INBOUND,
-        ConversationMessage.slack_ts.is_(None),
-        ConversationMessage.relay_claimed_at.is_(None),
-    )
+    .where(*_UNPOSTED_EARLIER)
     .values(relay_claimed_at=bindparam("now"))
     .returning(ConversationMessage.id, ConversationMessage.body, ConversationMessage.created_at)
 )
@@ -347,7 +355,8 @@ def handle_inbound(
     """
     sid = (message_sid or "").strip() or f"nosid-{uuid.uuid4().hex}"
     phone = _clean_number(from_number)
-    try:
+
+    def once() -> InboundResult:
         with sessions() as session, session.begin():
             try:
                 session.connection().execute(_INSERT_EVENT, {"message_sid": sid[:64], "received_at": now})
@@ -356,6 +365,10 @@ def handle_inbound(
             result = _handle(session, clinic_number, messaging_service_sid, phone, body, now, opt_out_type)
             _attach_media(session, result.message_id, media)
             return result
+
+    try:
+        # A deadlock with the Slack relay (or another reply) rolls the whole text back: store it again.
+        return retrying(once, f"inbound text {sid}")
     except _Duplicate:
         return InboundResult(duplicate=True, phone=phone)
 
@@ -453,6 +466,8 @@ def _add_message(
     claimed = opened or conversation.slack_thread_ts is not None
     earlier: tuple[RelayItem, ...] = ()
     if claimed and not opened and unposted:
+        # Row locks in id order first, the order the relay takes them in too (no deadlock between them).
+        conn.execute(_LOCK_EARLIER, {"conversation": conversation.id}).all()
         rows = conn.execute(_CLAIM_EARLIER, {"conversation": conversation.id, "now": now}).all()
         earlier = tuple(
             sorted(

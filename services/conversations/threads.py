@@ -17,6 +17,7 @@ from sqlalchemy import ColumnElement, bindparam, func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from services.conversations.common import INBOUND, OUTBOUND, ClientRow, ClinicRow, ConversationRow
+from services.conversations.retry import retried
 from services.errors import NotFound
 from services.models import (
     Client,
@@ -191,6 +192,7 @@ class RelayItem:
     created_at: datetime
 
 
+@retried
 def claim_thread(sessions: sessionmaker[Session], conversation_id: int, now: datetime) -> bool:
     """Take the right to post the thread's first message (none posted, and no claim or a stale one)."""
     with sessions() as session, session.begin():
@@ -215,6 +217,7 @@ def claim_thread(sessions: sessionmaker[Session], conversation_id: int, now: dat
         return bool(result.rowcount)
 
 
+@retried
 def claim_unposted(
     sessions: sessionmaker[Session], conversation_id: int, now: datetime, limit: int = 50
 ) -> list[RelayItem]:
@@ -276,6 +279,7 @@ _SET_THREAD = (
 )
 
 
+@retried
 def posted(
     sessions: sessionmaker[Session],
     *,
@@ -296,14 +300,18 @@ def posted(
             )
 
 
+@retried
 def posted_many(sessions: sessionmaker[Session], done: list[tuple[int, str]]) -> None:
     """Store where several inbound messages went, (message id, Slack ts) each, in one transaction."""
     if not done:
         return
     with sessions() as session, session.begin():
-        session.connection().execute(_SET_MESSAGE_TS, [{"message": m, "ts": ts} for m, ts in done])
+        # In id order: the order inbound replies lock these rows in too (no deadlock between them).
+        rows = [{"message": m, "ts": ts} for m, ts in sorted(done)]
+        session.connection().execute(_SET_MESSAGE_TS, rows)
 
 
+@retried
 def release(
     sessions: sessionmaker[Session], *, message_ids: list[int], conversation_id: int | None = None
 ) -> None:
@@ -417,6 +425,7 @@ def staff_reply(sessions: sessionmaker[Session], message_id: int) -> StaffReply:
         )
 
 
+@retried
 def record_ack(sessions: sessionmaker[Session], message_id: int, ack_ts: str, shown: str) -> None:
     """Remember the thread message that shows a staff answer's status, and which status it shows."""
     with sessions() as session, session.begin():
@@ -446,6 +455,7 @@ def replies_to_update(sessions: sessionmaker[Session], now: datetime, limit: int
         )
 
 
+@retried
 def mark_shown(
     sessions: sessionmaker[Session], message_id: int, ack_ts: str, old: str | None, new: str
 ) -> bool:

@@ -8,9 +8,10 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
 
 from services import alerts as alert_service
-from services.db import read_sessions
+from services.db import is_sqlite, read_sessions
 from services.delivery.jobs import ACTIVE, Context
 from services.models import AlertDelivery, AlertState, MassAlert
 from services.reports import write_report
@@ -132,13 +133,33 @@ class Finalizer:
                 session.execute(
                     update(MassAlert).where(MassAlert.id == alert_id).values(report_path=str(report))
                 )
-        snap = alert_service.snapshot(sessions, alert_id, now)
-        link = self.ctx.notifier.alert_completed(snap, report)  # raises: retried on the next run
+        if is_sqlite(self.ctx.sessions.kw["bind"]):  # one dispatcher: nobody else posts this notice
+            link = self._notify(alert_id, report, now)
+            with sessions() as session, session.begin():
+                self._mark_notified(session, alert_id, link, now)
+            return 1
         with sessions() as session, session.begin():
-            session.execute(
-                update(MassAlert)
-                .where(MassAlert.id == alert_id)
-                .values(completion_notified_at=now, report_permalink=link)
+            # Several dispatchers (PostgreSQL): the row lock, held while notifying, lets one of them post
+            # the completion notice; the others then find it posted.
+            notified = session.scalar(
+                select(MassAlert.completion_notified_at).where(MassAlert.id == alert_id).with_for_update()
             )
-        log.info("alert %s result and report posted%s", alert_id, f" ({link})" if link else "")
+            if notified is not None:
+                return 0
+            self._mark_notified(session, alert_id, self._notify(alert_id, report, now), now)
         return 1
+
+    def _notify(self, alert_id: int, report: Path, now: datetime) -> str | None:
+        """Post the completion notice with the report; its permalink. Raises: retried on the next run."""
+        return self.ctx.notifier.alert_completed(
+            alert_service.snapshot(self.ctx.sessions, alert_id, now), report
+        )
+
+    @staticmethod
+    def _mark_notified(session: Session, alert_id: int, link: str | None, now: datetime) -> None:
+        session.execute(
+            update(MassAlert)
+            .where(MassAlert.id == alert_id)
+            .values(completion_notified_at=now, report_permalink=link)
+        )
+        log.info("alert %s result and report posted%s", alert_id, f" ({link})" if link else "")

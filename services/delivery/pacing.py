@@ -11,11 +11,13 @@ the claim:
 
 - `next_alert_at`: the earliest slot of the sender's next alert text (`IDLE_SLOT` when none waits);
 - `next_any_at`: the earliest slot of any text (the hard rate, both lanes);
-- `last_alert_sent_at`: when Twilio last answered an alert text of this sender (any process).
+- `last_alert_sent_at`: the pace stamp, taken immediately before the sender's last alert request went
+  to Twilio (any process; see services.delivery.turn).
 
 An alert text's slot is the latest of now, `next_alert_at`, `next_any_at` and
-`last_alert_sent_at + pace + margin`: two alert texts of one number never reach Twilio closer than
-the pace, and a late text pushes the next slot instead of letting it catch up.
+`last_alert_sent_at + pace + margin`. The slot only plans the claim: at the slot the text's turn
+(services.delivery.turn) takes the stamp only one pace + margin after the previous one, so two alert
+texts of one number never reach Twilio closer than the pace, and a late text pushes the next ones.
 """
 
 from __future__ import annotations

@@ -17,10 +17,9 @@ from sqlalchemy import select
 from services.db import read_sessions
 from services.delivery.jobs import NOT_FINAL_HANDED, Context
 from services.delivery.pacing import wake_sender
-from services.delivery.rows import ALERT_TEXTS, TABLES, Table, Unsettled
+from services.delivery.rows import ALERT_TEXTS, TABLES, Table, Unsettled, same_body
 from services.delivery.sending import provider_failure
 from services.models import AlertDelivery, sender_parts
-from services.segments import smart_encode
 from services.sms import MessageInfo, SmsError
 
 log = logging.getLogger(__name__)
@@ -53,7 +52,7 @@ class Reconciler:
         except SmsError as error:
             log.warning("reconciling %s %s: %s", table.noun, unsettled.row_id, error.reason)
             return 0
-        match = self._match(found, unsettled.body)
+        match = self._match(found, unsettled)
         with self.ctx.sessions() as session, session.begin():
             row = table.load(session, unsettled.row_id)
             if row is None or not row.in_flight or row.columns.attempt_id != unsettled.attempt_id:
@@ -75,10 +74,22 @@ class Reconciler:
                     wake_sender(session, unsettled.sender_key, now)
         return 1
 
-    def _match(self, found: list[MessageInfo], body: str) -> MessageInfo | None:
-        """The first message with this body whose SID no row of ours holds yet."""
-        # Twilio stores the smart-encoded body (SmartEncoded=true), so either form is this text.
-        candidates = [m for m in found if m.body in (body, smart_encode(body))]
+    def _match(self, found: list[MessageInfo], unsettled: Unsettled) -> MessageInfo | None:
+        """The attempt's message: to that To from that sender, created in its window, with its body.
+
+        Never "a message to that number today": an earlier text of the same day (created before the
+        window) or one another row of ours already holds is not this attempt's. A message still queued
+        counts like any other (it has no date sent yet, but it has its creation time).
+        """
+        from_, _service = sender_parts(unsettled.sender_key)
+        candidates = [
+            m
+            for m in found
+            if m.to == unsettled.to
+            and (from_ is None or m.from_ in (None, from_))
+            and (m.date_created is None or m.date_created >= unsettled.since)
+            and same_body(m.body, unsettled.body)
+        ]
         if not candidates:
             return None
         sids = [m.sid for m in candidates]

@@ -9,6 +9,7 @@ both kinds of text keep the same fields (error code, final time) by construction
 
 from __future__ import annotations
 
+import unicodedata
 import uuid
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ from services.models import (
     MassAlert,
     MessageStatus,
 )
+from services.segments import smart_encode
 from services.sms import MessageInfo, describe
 
 #: The two outbox tables (a constrained type: each table's code is checked for both).
@@ -198,6 +200,17 @@ class StaffReply(TextRow):
 
     def note_requested(self, at: datetime) -> None:
         """Nothing: a staff reply's `requested_at` is its claimed slot, the start of its reconcile window."""
+
+
+def same_body(stored: str | None, sent: str) -> bool:
+    """Whether Twilio's stored `body` is the text we sent, allowing for Smart Encoding and whitespace."""
+    if stored is None:
+        return False
+
+    def plain(text: str) -> str:
+        return " ".join(smart_encode(unicodedata.normalize("NFKC", text)).split())
+
+    return stored == sent or plain(stored) == plain(sent)
 
 
 @dataclass(frozen=True)

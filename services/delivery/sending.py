@@ -3,23 +3,21 @@
 from __future__ import annotations
 
 import logging
-import threading
 from datetime import datetime, timedelta
 from urllib.parse import urlencode
 
-from sqlalchemy import case, or_, select, update
+from sqlalchemy import case, select, update
 from sqlalchemy.orm import Session
 
 from services.conversations.keywords import carrier_opt_out
-from services.db import read_sessions
 from services.delivery.jobs import ACTIVE, Context, Job, JobKind
-from services.delivery.pacing import alert_gap, wake_sender
+from services.delivery.pacing import wake_sender
 from services.delivery.rows import AlertText, TextRow, table_for
 from services.delivery.status import provider_status
+from services.delivery.turn import Turn, TurnTaker
 from services.models import (
     AlertDelivery,
     AlertState,
-    Client,
     DeliveryStatus,
     MassAlert,
     Sender,
@@ -36,12 +34,11 @@ MAX_BACKOFF_SECONDS = 60.0
 
 
 class Sending:
-    """Sends claimed jobs; remembers per sender when Twilio last answered an alert text in this process."""
+    """Sends claimed jobs: an alert text only after its turn is taken (services.delivery.turn)."""
 
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
-        self._lock = threading.Lock()
-        self._last_done: dict[str, datetime] = {}
+        self._turns = TurnTaker(ctx)
 
     def callback_url(self, job: Job) -> str | None:
         """Status callback URL naming the row and attempt (None: no public URL, so poll)."""
@@ -66,11 +63,8 @@ class Sending:
             messaging_service_sid=service,
             status_callback=self.callback_url(job),
         )
-        if job.kind is JobKind.ALERT:
-            withdrawn, stored_last_send = self._preflight(job)
-            if withdrawn:
-                return
-            self._respect_last_send(job, stored_last_send)
+        if job.kind is JobKind.ALERT and self._turns.take(job) is not Turn.GO:
+            return  # withdrawn at its turn (Not sent, with the reason), or no longer this attempt's
         requested = ctx.clock.now()
         try:
             result = ctx.gateway.send(request)
@@ -84,65 +78,6 @@ class Sending:
             self._record_success(job, result.sid, result.status, requested)
             ctx.checkpoint("stored")
 
-    def _preflight(self, job: Job) -> tuple[bool, datetime | None]:
-        """One read at the slot: (withdrawn?, the sender's last answered send in any process).
-
-        Between claim and slot the alert may have been cancelled or the client opted out: then the text is
-        withdrawn (marked Not sent) instead of sent.
-        """
-        with read_sessions(self.ctx.sessions)() as session:
-            row = session.execute(
-                select(
-                    MassAlert.state, MassAlert.cancelled_by, Client.opted_out_at, Sender.last_alert_sent_at
-                )
-                .select_from(AlertDelivery)
-                .join(MassAlert, MassAlert.id == AlertDelivery.alert_id)
-                .join(Client, Client.id == AlertDelivery.client_id)
-                .join(Sender, Sender.key == MassAlert.sender_key)
-                .where(AlertDelivery.id == job.row_id)
-            ).first()
-        if row is None:
-            return False, None
-        if row.state in ACTIVE and row.opted_out_at is None:
-            return False, row.last_alert_sent_at
-        if row.opted_out_at is not None:
-            reason, detail = SkipReason.OPTED_OUT, "Opted out while the alert was sending"
-        elif row.state == AlertState.CANCELLED:
-            reason, detail = SkipReason.CANCELLED, f"Alert cancelled by {row.cancelled_by}"
-        else:
-            reason, detail = SkipReason.ALERT_STOPPED, "Alert stopped before this text's turn"
-        now = self.ctx.clock.now()
-        with self.ctx.sessions() as session, session.begin():
-            session.execute(
-                update(AlertDelivery)
-                .where(
-                    AlertDelivery.id == job.row_id,
-                    AlertDelivery.attempt_id == job.attempt_id,
-                    AlertDelivery.status == DeliveryStatus.SENDING,
-                )
-                .values(
-                    status=DeliveryStatus.SKIPPED,
-                    skip_reason=reason,
-                    skip_detail=detail,
-                    lease_until=None,
-                    final_at=now,
-                    updated_at=now,
-                )
-            )
-        return True, row.last_alert_sent_at
-
-    def _respect_last_send(self, job: Job, stored: datetime | None) -> None:
-        """Wait until the pace has passed since Twilio last answered this sender (any process)."""
-        with self._lock:
-            last = self._last_done.get(job.sender_key)
-        if stored is not None and (last is None or stored > last):
-            last = stored
-        if last is None:
-            return
-        wait = (last + alert_gap(job.pace_seconds, self.ctx.config) - self.ctx.clock.now()).total_seconds()
-        if wait > 0:
-            self.ctx.clock.sleep(wait)
-
     def _record_success(self, job: Job, sid: str, status: str, requested: datetime) -> None:
         """Twilio took the text as `sid`: store it (a row settled meanwhile keeps its status)."""
         with self.ctx.sessions() as session, session.begin():
@@ -153,20 +88,7 @@ class Sending:
                 self._mark_sent(session, job, requested)
 
     def _mark_sent(self, session: Session, job: Job, requested: datetime) -> None:
-        """The provider had the alert text by the time it answered: pace the next one from the answer."""
-        done = self.ctx.clock.now()
-        with self._lock:
-            self._last_done[job.sender_key] = max(done, self._last_done.get(job.sender_key, done))
-        session.execute(
-            update(Sender)
-            .where(Sender.key == job.sender_key)
-            .values(
-                last_alert_sent_at=case(
-                    (or_(Sender.last_alert_sent_at.is_(None), Sender.last_alert_sent_at < done), done),
-                    else_=Sender.last_alert_sent_at,
-                )
-            )
-        )
+        """The alert's latest request time (the pace itself was stamped before the request, by its turn)."""
         session.execute(update(MassAlert).where(MassAlert.id == job.alert_id).values(last_sent_at=requested))
 
     def _record_error(self, job: Job, error: SmsError, requested: datetime) -> None:
