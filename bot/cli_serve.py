@@ -9,6 +9,7 @@ import threading
 
 from bot import serve
 from bot.main import Overrides, crash_points
+from bot.oauth import refuse_socket_mode
 from services.db import make_engine
 from services.logs import setup_logging
 from services.schema import require_head
@@ -35,6 +36,7 @@ def prepare_process(settings: Settings) -> None:
     """Logging as configured, then refuse (DomainError naming `mass-alert db upgrade`) a database that is
     unreachable or not at the newest schema; a missing SQLite file is reported, never created."""
     setup_logging(settings.log_level, settings.log_format)
+    refuse_socket_mode(settings)  # a configuration conflict is said before the database is touched
     engine = make_engine(settings.database_url)
     try:
         require_head(engine)

@@ -100,6 +100,8 @@ def build(settings: Settings, overrides: Overrides | None = None) -> AppContext:
         if client is not None
         else ConsoleNotifier()
     )
+    gateway = overrides.gateway or build_gateway(settings)
+    reader = gateway.fetch_media if isinstance(gateway, TwilioGateway) else None
     relay = (
         ConversationRelay(
             sessions,
@@ -107,14 +109,8 @@ def build(settings: Settings, overrides: Overrides | None = None) -> AppContext:
             clock,
             lanes=RELAY_LANES,
             client_for_channel=tokens.for_channel if tokens is not None else None,
+            media_reader=reader,
         )
-        if client is not None
-        else None
-    )
-    gateway = overrides.gateway or build_gateway(settings)
-    reader = gateway.fetch_media if isinstance(gateway, TwilioGateway) else None
-    relay = (
-        ConversationRelay(sessions, client, clock, lanes=RELAY_LANES, media_reader=reader)
         if client is not None
         else None
     )

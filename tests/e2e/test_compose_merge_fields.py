@@ -29,7 +29,10 @@ def test_the_modal_shows_the_first_clients_text_and_counts_the_longest(lite: Wor
     # 154 characters as typed (one text); "Happy Paws, Downtown" makes it 161: two texts for every client.
     ana.type_message(view["id"], "{clinic_name} " + "x" * 140)
     stats = block_text(ana.view(view["id"]), BlockId.MESSAGE_STATS)
-    assert "Longest text: 159 characters left · 2 texts (GSM-7)" in stats
+    assert (
+        "Longest text: 159 characters left · long message: each client receives it as 2 texts "
+        "and the clinic is billed for 2"
+    ) in stats
     answer = ana.submit(view["id"])
     assert answer.body["response_action"] == "push"
     assert answer.shown is not None and "2 texts" in all_text(answer.shown)

@@ -103,7 +103,7 @@ def test_each_client_receives_and_is_reported_with_their_own_text(
     with sessions() as session:
         alert = session.scalars(select(MassAlert)).one()
     with Path(alert.report_path or "").open(newline="") as handle:
-        report = {r["Client Phone Number"]: r["Message Text"] for r in csv.DictReader(handle)}
+        report = {r["Client Phone Number"].strip(): r["Message Text"] for r in csv.DictReader(handle)}
     assert report == expected
     assert preview.returncode == 0, preview.stderr
     shown = json.loads(preview.stdout)

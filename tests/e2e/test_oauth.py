@@ -317,7 +317,7 @@ def test_two_workspaces_send_at_once_each_with_its_own_token(world: Clinics) -> 
         "the reply in North's channel",
         15.0,
     )
-    assert thread[0].response["ok"] and thread[0].token == tokens[NORTH]
+    assert thread[0].response["ok"] and thread[0].token == tokens[NORTH], thread[0].response
 
 
 def test_uninstall_mid_alert_holds_the_notices_and_a_reinstall_delivers_them(

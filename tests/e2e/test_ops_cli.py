@@ -170,8 +170,9 @@ def test_check_names_wrong_twilio_credentials(
     result = run(["check"], environment(db_url, slack, twilio, TWILIO_AUTH_TOKEN="wrong"))
     assert result.returncode == 1 and not result.stderr
     found = lines(result)
-    assert found["Twilio account"] == (
-        "FAIL  Twilio account: Twilio refused the account SID or auth token (Twilio 20003)"
+    assert found["Twilio account"].startswith(
+        "FAIL  Twilio account: Twilio refused the account SID or auth token (Twilio 20003). To fix: put the "
+        "account's current SID and auth token in TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN"
     )
     assert found["clinic senders"].startswith("skip")
 

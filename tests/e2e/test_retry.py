@@ -79,7 +79,7 @@ def test_a_retry_texts_only_the_clients_whose_failure_may_pass(world: World) -> 
     )
 
     rows = report_rows(world, retried)
-    by_phone = {row["Client Phone Number"]: row for row in rows.values()}
+    by_phone = {row["Client Phone Number"].strip(): row for row in rows.values()}
     assert set(by_phone) == {REFUSED_RETRYABLE, UNREACHABLE}
     assert all(row["SMS Status"] == "Delivered" for row in by_phone.values())
     assert all(
