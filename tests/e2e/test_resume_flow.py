@@ -81,7 +81,9 @@ def test_resume_button_is_for_admins_and_texts_each_client_once(world: World) ->
     assert final is not None and "Alert stopped" not in final["text"]
     assert reports[0].filename == reports[1].filename  # the same report, shared again with the outcome
     text = (reports[-1].content or b"").decode("utf-8")
-    statuses = {row["Client Phone Number"].strip(): row["SMS Status"] for row in csv.DictReader(io.StringIO(text))}
+    statuses = {
+        row["Client Phone Number"].strip(): row["SMS Status"] for row in csv.DictReader(io.StringIO(text))
+    }
     assert [statuses[phone] for phone in PHONES] == ["Delivered"] * len(PHONES)
 
 
