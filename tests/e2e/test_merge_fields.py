@@ -102,7 +102,7 @@ def test_each_client_receives_and_is_reported_with_their_own_text(
     assert {m.to: m.body for m in twilio.messages} == expected
     with sessions() as session:
         alert = session.scalars(select(MassAlert)).one()
-    with Path(alert.report_path or "").open(newline="") as handle:
+    with Path(alert.report_path or "").open(newline="", encoding="utf-8-sig") as handle:
         report = {r["Client Phone Number"].strip(): r["Message Text"] for r in csv.DictReader(handle)}
     assert report == expected
     assert preview.returncode == 0, preview.stderr
