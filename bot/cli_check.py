@@ -18,25 +18,12 @@ from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.notifier import build_client
+from bot.oauth import BOT_SCOPES
 from services.db import make_engine, make_session_factory
 from services.models import Clinic
 from services.schema import schema_state, short_reason
 from services.settings import SLACK, TWILIO, Settings, SettingsError, load_settings
 from services.sms import SmsError, TwilioGateway
-
-#: The bot scopes of the app manifest (app.yaml, oauth_config.scopes.bot); a unit test keeps them equal.
-BOT_SCOPES = (
-    "commands",
-    "chat:write",
-    "files:write",
-    "users:read",
-    "users:read.email",
-    "channels:read",
-    "groups:read",
-    "channels:history",
-    "groups:history",
-    "im:write",
-)
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,6 @@ import threading
 from pathlib import Path
 from typing import Any
 
-import yaml
 from slack_bolt import App, BoltContext
 from slack_bolt.oauth.oauth_flow import OAuthFlow
 from slack_bolt.oauth.oauth_settings import OAuthSettings
@@ -36,7 +35,21 @@ from services.settings import Settings, SettingsError
 
 log = logging.getLogger(__name__)
 
-MANIFEST = Path(__file__).resolve().parent.parent / "app.yaml"
+#: The bot scopes of the app manifest (app.yaml, oauth_config.scopes.bot), asked for by Add to Slack and
+#: checked by `mass-alert check`; tests/unit/test_manifest.py keeps the two equal. A constant, not a read
+#: of app.yaml, because an installed app (the image) does not ship the manifest.
+BOT_SCOPES = (
+    "commands",
+    "chat:write",
+    "files:write",
+    "users:read",
+    "users:read.email",
+    "channels:read",
+    "groups:read",
+    "channels:history",
+    "groups:history",
+    "im:write",
+)
 INSTALL_PATH = "/slack/install"
 REDIRECT_PATH = "/slack/oauth_redirect"
 #: Seconds an install's `state` stays valid (Bolt's default is 600).
@@ -57,12 +70,6 @@ def refuse_socket_mode(settings: Settings) -> None:
                 "SLACK_STATE_SECRET (OAuth): Slack does not allow Socket Mode for distributed apps; unset one"
             ]
         )
-
-
-def manifest_scopes(manifest: Path = MANIFEST) -> list[str]:
-    """The bot scopes app.yaml asks for (oauth_config.scopes.bot), in its order."""
-    data: dict[str, Any] = yaml.safe_load(manifest.read_text(encoding="utf-8"))
-    return [str(scope) for scope in data["oauth_config"]["scopes"]["bot"]]
 
 
 class SignedStateStore(OAuthStateStore):
@@ -110,7 +117,7 @@ def oauth_flow(settings: Settings, engine: Engine, store: SQLAlchemyInstallation
     oauth = OAuthSettings(
         client_id=settings.slack_client_id,
         client_secret=settings.slack_client_secret,
-        scopes=manifest_scopes(),
+        scopes=list(BOT_SCOPES),
         redirect_uri=redirect_uri,
         install_path=INSTALL_PATH,
         redirect_uri_path=REDIRECT_PATH,

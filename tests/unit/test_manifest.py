@@ -7,9 +7,8 @@ from typing import Any
 
 import pytest
 
-from bot.cli_check import BOT_SCOPES
 from bot.ids import CallbackId
-from bot.oauth import REDIRECT_PATH
+from bot.oauth import BOT_SCOPES, REDIRECT_PATH
 
 yaml = pytest.importorskip("yaml", reason="PyYAML is a test extra (pip install -e .[test])")
 MANIFEST = Path(__file__).resolve().parents[2] / "app.yaml"
