@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from services import merge_fields, outcomes, retry, retry_links
 from services.db import read_sessions
 from services.delivery.pacing import IDLE_SLOT, ensure_sender
+from services.delivery.rows import skip_pending
 from services.errors import DomainError, InvalidInput, NotFound
 from services.models import (
     AlertDelivery,
@@ -290,17 +291,7 @@ def cancel_alert(sessions: sessionmaker[Session], alert_id: int, *, by_name: str
         alert.state = AlertState.CANCELLED
         alert.cancelled_by = by_name
         log.info("alert %s stopped: cancelled by %s", alert_id, by_name)
-        session.execute(
-            update(AlertDelivery)
-            .where(AlertDelivery.alert_id == alert_id, AlertDelivery.status == DeliveryStatus.PENDING)
-            .values(
-                status=DeliveryStatus.SKIPPED,
-                skip_reason=SkipReason.CANCELLED,
-                skip_detail=f"Alert cancelled by {by_name}",
-                final_at=now,
-                updated_at=now,
-            )
-        )
+        skip_pending(session, alert_id, SkipReason.CANCELLED, f"Alert cancelled by {by_name}", now)
         return True
 
 

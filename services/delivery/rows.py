@@ -28,6 +28,7 @@ from services.models import (
     DeliveryStatus,
     MassAlert,
     MessageStatus,
+    SkipReason,
 )
 from services.segments import smart_encode
 from services.sms import MessageInfo, describe
@@ -200,6 +201,21 @@ class StaffReply(TextRow):
 
     def note_requested(self, at: datetime) -> None:
         """Nothing: a staff reply's `requested_at` is its claimed slot, the start of its reconcile window."""
+
+
+def skip_pending(session: Session, alert_id: int, reason: SkipReason, detail: str, now: datetime) -> None:
+    """Every text of the alert still waiting for its turn becomes Not sent with `reason` (cancel, stop)."""
+    session.execute(
+        update(AlertDelivery)
+        .where(AlertDelivery.alert_id == alert_id, AlertDelivery.status == DeliveryStatus.PENDING)
+        .values(
+            status=DeliveryStatus.SKIPPED,
+            skip_reason=reason,
+            skip_detail=detail,
+            final_at=now,
+            updated_at=now,
+        )
+    )
 
 
 def same_body(stored: str | None, sent: str) -> bool:

@@ -12,13 +12,11 @@ from sqlalchemy.orm import Session
 from services.conversations.keywords import carrier_opt_out
 from services.delivery.jobs import ACTIVE, Context, Job, JobKind
 from services.delivery.pacing import wake_sender
-from services.delivery.rows import AlertText, TextRow, table_for
+from services.delivery.rows import AlertText, TextRow, skip_pending, table_for
 from services.delivery.status import provider_status
 from services.delivery.turn import Turn, TurnTaker
 from services.models import (
-    AlertDelivery,
     AlertState,
-    DeliveryStatus,
     MassAlert,
     Sender,
     SkipReason,
@@ -176,14 +174,4 @@ def stop_alert(session: Session, alert_id: int | None, reason: str, now: datetim
     alert.state = AlertState.FAILED
     alert.error = reason
     log.warning("alert %s stopped: %s", alert_id, reason)
-    session.execute(
-        update(AlertDelivery)
-        .where(AlertDelivery.alert_id == alert_id, AlertDelivery.status == DeliveryStatus.PENDING)
-        .values(
-            status=DeliveryStatus.SKIPPED,
-            skip_reason=SkipReason.ALERT_STOPPED,
-            skip_detail=f"Alert stopped: {reason}",
-            final_at=now,
-            updated_at=now,
-        )
-    )
+    skip_pending(session, alert.id, SkipReason.ALERT_STOPPED, f"Alert stopped: {reason}", now)
