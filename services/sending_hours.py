@@ -202,3 +202,20 @@ def estimate_finish(
         last = now
         now += pace
     return Finish(last, held, resumes_at, resumes_zone)
+
+
+def alert_finish(
+    start: datetime,
+    phones: Sequence[str],
+    clinic_zone: str,
+    pace_seconds: float,
+    hours: SendingHours | None,
+    *,
+    urgent: bool = False,
+) -> Finish:
+    """`estimate_finish` for recipients given by number (in the alert's order), each timed in its
+    `recipient_zone`; an urgent alert ignores `hours`."""
+    if urgent or hours is None or hours.all_day:
+        return estimate_finish(start, [clinic_zone] * len(phones), pace_seconds, None)
+    zones = [recipient_zone(phone, clinic_zone) for phone in phones]
+    return estimate_finish(start, zones, pace_seconds, hours)
