@@ -795,25 +795,18 @@ def test_checker_catches_message_problems() -> None:
 
 
 def quiet_confirm(**changes: Any) -> ConfirmState:
-    """A confirmation at 8:50 PM CST with the default sending window."""
-    evening = datetime(2026, 12, 2, 2, 50, tzinfo=UTC)  # Tue 1 Dec 8:50 PM CST
-    base: dict[str, Any] = dict(
-        tz=TZ,
-        clinic_name="Happy Paws",
+    """A confirmation at Tue 1 Dec 8:50 PM CST with the default sending window, 40 clients held."""
+    quiet: dict[str, Any] = dict(
         recipients=50,
-        first_appointment=None,
-        last_appointment=None,
-        message="Hi",
         pace_seconds=60,
         eta=datetime(2026, 12, 2, 14, 39, tzinfo=UTC),
         sending_hours=DEFAULT_HOURS,
         held=40,
         resumes_at=datetime(2026, 12, 2, 14, 0, tzinfo=UTC),
         resumes_zone=TZ,
-        as_of=evening,
+        as_of=datetime(2026, 12, 2, 2, 50, tzinfo=UTC),
     )
-    base.update(changes)
-    return ConfirmState(**base)
+    return confirm_state(**(quiet | changes))
 
 
 def test_confirm_view_warns_when_quiet_hours_pause_the_alert_overnight() -> None:
