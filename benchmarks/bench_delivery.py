@@ -80,6 +80,8 @@ def seed_clinics(url: str, clinics: int, clients_each: int, now: datetime) -> No
                     "name": f"Clinic {c:04d}",
                     "timezone": "America/Chicago",
                     "two_way_texting": True,
+                    "sending_hours_start": 0,  # any hour: the benchmark runs whenever it is started
+                    "sending_hours_end": 24 * 60,
                     "sms_from": f"+1312{c:07d}",
                     "created_at": now,
                 }
@@ -330,6 +332,8 @@ def run_big_alert(backend: str, clients: int) -> dict:
                     "name": "Big Clinic",
                     "timezone": "America/Chicago",
                     "two_way_texting": True,
+                    "sending_hours_start": 0,  # any hour: the benchmark runs whenever it is started
+                    "sending_hours_end": 24 * 60,
                     "sms_from": "+13125550000",
                     "created_at": now,
                 }

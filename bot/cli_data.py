@@ -23,6 +23,7 @@ from services.demo_data import MIN_CLIENTS, create_demo_clinic, format_summary
 from services.errors import DomainError
 from services.importer import ImportReport, import_csv
 from services.models import ClinicUser
+from services.sending_hours import DEFAULT_HOURS
 from services.settings import load_settings
 
 
@@ -118,6 +119,7 @@ CLINIC_OPTIONS = {
     "slack_channel": "slack_channel_id",
     "slack_enterprise": "slack_enterprise_id",
     "contact_phone": "contact_phone",
+    "sending_hours": "sending_hours",
 }
 
 
@@ -157,6 +159,13 @@ def _clinic_options(parser: argparse.ArgumentParser, default: object) -> None:
         help="OAuth mode, Enterprise Grid org-wide install: the organization id (E...)",
     )
     parser.add_argument("--contact-phone", default=default, help="the clinic's phone number for clients")
+    parser.add_argument(
+        "--sending-hours",
+        default=DEFAULT_HOURS.label() if default is None else default,
+        metavar="HH:MM-HH:MM",
+        help="the window alert texts go in, in each client's time zone (default 08:00-21:00; an end before "
+        "the start spans midnight; 00:00-24:00 sends at any hour)",
+    )
 
 
 def _clinic_add(args: argparse.Namespace) -> int:
@@ -176,11 +185,12 @@ def _clinic_add(args: argparse.Namespace) -> int:
                 contact_phone=args.contact_phone,
                 region=runtime.settings.default_region,
                 slack_enterprise_id=args.slack_enterprise,
+                sending_hours=args.sending_hours,
             )
             print(
                 f"added clinic {clinic.id}: {clinic.name} ({clinic.timezone}), sender "
                 f"{clinic.messaging_service_sid or clinic.sms_from}, two-way texting "
-                f"{'on' if clinic.two_way_texting else 'off'}"
+                f"{'on' if clinic.two_way_texting else 'off'}, sending hours {clinic.sending_hours}"
             )
     finally:
         runtime.close()
@@ -207,7 +217,8 @@ def _clinic_list(args: argparse.Namespace) -> int:
                 two_way = "on" if clinic.two_way_texting else "off"
                 print(
                     f"{clinic.id:>4}  {clinic.name}  |  {clinic.timezone}  |  sender {sender}  |  "
-                    f"pace {pace_text}  |  two-way texting {two_way}  |  {len(clinic.users)} user(s)"
+                    f"pace {pace_text}  |  sending hours {clinic.sending_hours}  |  "
+                    f"two-way texting {two_way}  |  {len(clinic.users)} user(s)"
                 )
     finally:
         runtime.close()
@@ -230,6 +241,7 @@ def _clinic_show(args: argparse.Namespace) -> int:
                     "pace",
                     f"{runtime.settings.alert_pace_seconds:g} s (default)" if pace is None else f"{pace:g} s",
                 ),
+                ("sending hours", f"{clinic.sending_hours} (each client's time zone)"),
                 ("two-way texting", "on" if clinic.two_way_texting else "off"),
                 ("Slack workspace", clinic.slack_team_id or "-"),
                 ("Slack channel", clinic.slack_channel_id or "-"),

@@ -29,6 +29,7 @@ from sandbox.twilio import SandboxTwilio
 from services import alerts, db, recipients
 from services.demo_data import create_demo_clinic
 from services.notify import AlertSnapshot
+from services.sending_hours import ALL_DAY
 from services.settings import Settings
 from services.timeranges import preset_range
 
@@ -194,8 +195,14 @@ def run_demo(out: Path, *, pace: float | None = None, stream: TextIO = sys.stdou
     now = datetime.now(UTC)
     boot = build(Settings(database_url=url))
     try:
+        # Any hour: the demo sends its alert whenever it is run (a clinic's default window is 08:00-21:00).
         summary = create_demo_clinic(
-            boot.sessions, now=now, slack_team_id=TEAM, slack_channel_id=CHANNEL, admin_slack_user_id=ADMIN
+            boot.sessions,
+            now=now,
+            slack_team_id=TEAM,
+            slack_channel_id=CHANNEL,
+            admin_slack_user_id=ADMIN,
+            sending_hours=ALL_DAY,
         )
         with boot.sessions() as session:
             count = recipients.summarize(

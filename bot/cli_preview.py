@@ -11,9 +11,11 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from bot.runtime import open_runtime
-from services import merge_fields, recipients
+from bot.views.wording import done_around, hours_words, paused_overnight
+from services import alerts, merge_fields, recipients
 from services.clinics import find_clinic
 from services.errors import InvalidInput
+from services.sending_hours import ALL_DAY, Finish, SendingHours, alert_finish
 from services.timeranges import (
     PRESETS,
     TimeRange,
@@ -38,6 +40,11 @@ class Preview:
     example_message: str | None = None
     max_segments: int | None = None
     with_message: bool = False
+    #: The clinic's sending window and, at `pace` seconds per text from `now`, when the last text should go
+    #: and who waits for the window (services.sending_hours).
+    hours: SendingHours = ALL_DAY
+    now: datetime | None = None
+    finish: Finish | None = None
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -88,13 +95,20 @@ def build_preview(
     end: str | None = None,
     message: str | None = None,
     max_chars: int = 320,
+    default_pace: float = 12.0,
 ) -> Preview:
     """Everything the preview prints, computed at instant `now`; `message` (InvalidInput on an unknown merge
-    field) is rendered for every recipient, `max_chars` being the ALERT_MAX_CHARS limit."""
+    field) is rendered for every recipient, `max_chars` being the ALERT_MAX_CHARS limit; the finish is
+    estimated at the clinic's pace (else `default_pace`, ALERT_PACE_SECONDS) counting its sending hours."""
     clinic = find_clinic(session, clinic_ref)
     rng = resolve_range(clinic.timezone, now, preset, start, end)
     result = recipients.compute(session, clinic.id, rng, now)
-    preview = Preview(clinic.name, clinic.timezone, rng, result)
+    pace = alerts.effective_pace(clinic, default_pace)
+    phones = [r.phone_e164 for r in result.recipients]
+    finish = alert_finish(now, phones, clinic.timezone, pace, clinic.sending_hours)
+    preview = Preview(
+        clinic.name, clinic.timezone, rng, result, hours=clinic.sending_hours, now=now, finish=finish
+    )
     if message is None:
         return preview
     merge_fields.check_fields(message)
@@ -118,11 +132,19 @@ def to_json(preview: Preview) -> dict[str, Any]:
         "first_appointment": iso(result.first_appointment),
         "last_appointment": iso(result.last_appointment),
         "range": {"start": iso(preview.range.start), "end": iso(preview.range.end)},
+        "sending_hours": preview.hours.label(),
         "skipped": [
             {"client": s.full_name, "phone": s.phone, "reason": str(s.reason), "detail": s.detail}
             for s in result.skipped
         ],
     }
+    if preview.finish is not None and result.count:
+        finish = preview.finish
+        shown["estimate"] = {
+            "finish": iso(finish.finish),
+            "held_for_sending_hours": finish.held,
+            "resumes_at": None if finish.resumes_at is None else local_iso(finish.resumes_at, tz),
+        }
     if preview.with_message:
         # With --message: the first recipient's text and the most texts any client gets.
         shown["example_message"] = preview.example_message
@@ -142,6 +164,17 @@ def to_text(preview: Preview) -> str:
         lines.append(f"Appointments: {format_span(result.first_appointment, result.last_appointment, tz)}")
     else:
         lines.append("No upcoming appointments to text about in this range.")
+    where = "" if preview.hours.all_day else ", each client's time zone"
+    lines.append(f"Sending hours: {hours_words(preview.hours)} ({preview.hours.label()}){where}")
+    finish = preview.finish
+    if finish is not None and result.count and preview.now is not None:
+        lines.append(f"Sent now, {done_around(finish.finish, preview.now, tz)}")
+        if finish.held and finish.resumes_at is not None and finish.resumes_zone is not None:
+            lines.append(
+                paused_overnight(
+                    finish.held, finish.resumes_at, finish.resumes_zone, preview.now, preview.hours
+                )
+            )
     if result.skipped:
         lines.append(f"{len(result.skipped)} will not be texted:")
         for entry in result.skipped:
@@ -167,6 +200,7 @@ def _run(args: argparse.Namespace) -> int:
                 end=args.end,
                 message=args.message,
                 max_chars=runtime.settings.alert_max_chars,
+                default_pace=runtime.settings.alert_pace_seconds,
             )
     finally:
         runtime.close()

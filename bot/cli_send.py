@@ -14,9 +14,11 @@ from bot.cli_serve import prepare_process
 from bot.console import ConsoleNotifier, outcome_line, progress_line
 from bot.container import AppContext
 from bot.main import Overrides, build, crash_points, delivery_worker
+from bot.views.wording import done_around, paused_overnight, urgent_words
 from services import alerts, recipients
 from services.clinics import find_clinic
 from services.errors import DomainError
+from services.sending_hours import alert_finish
 from services.settings import TWILIO, load_settings
 from services.timeranges import PRESETS, format_instant, format_span, parse_local
 
@@ -42,6 +44,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         metavar="ISO",
         help="send later: the start time (clinic time unless an offset is given); a preset range counts "
         "from then, and the recipients are computed when it starts",
+    )
+    send.add_argument(
+        "--urgent",
+        action="store_true",
+        help="send through the clinic's sending hours (quiet hours): texts go out at any hour",
     )
     send.add_argument("--yes", action="store_true", help="confirm without asking")
     send.add_argument("--wait", action="store_true", help="run the dispatcher here until the alert completes")
@@ -71,16 +78,22 @@ def _send(args: argparse.Namespace) -> int:
             rng = resolve_range(clinic.timezone, max(now, start_at or now), args.preset, args.start, args.end)
             result = recipients.compute(session, clinic.id, rng, now)
             pace = alerts.effective_pace(clinic, settings.alert_pace_seconds)
-            clinic_id, tz = clinic.id, clinic.timezone
+            clinic_id, tz, hours = clinic.id, clinic.timezone, clinic.sending_hours
         if result.count and result.first_appointment and result.last_appointment:
             span = format_span(result.first_appointment, result.last_appointment, tz)
-            done = now + alerts.estimate_duration(result.count, pace)
+            phones = [r.phone_e164 for r in result.recipients]
+            start = max(now, start_at or now)
+            done = alert_finish(start, phones, tz, pace, hours, urgent=args.urgent)
             print(f"Send this text to {result.count} clients with appointments {span}?")
             print(f"> {args.message}")
             print(
-                f"1 text every {pace:g} s: done around {format_instant(done, tz)}. "
+                f"1 text every {pace:g} s: {done_around(done.finish, now, tz)}. "
                 f"{len(result.skipped)} will not be texted."
             )
+            if args.urgent and not hours.all_day:
+                print(urgent_words(hours))
+            elif done.held and done.resumes_at is not None and done.resumes_zone is not None:
+                print(paused_overnight(done.held, done.resumes_at, done.resumes_zone, now, hours))
         if not args.yes and not _confirm(f"Send {result.count} texts?"):
             print("Nothing sent.")
             return 1
@@ -92,6 +105,7 @@ def _send(args: argparse.Namespace) -> int:
                 rng=rng,
                 message=args.message,
                 start_at=start_at,
+                urgent=args.urgent,
             ),
             now=ctx.clock.now(),
             default_pace=settings.alert_pace_seconds,

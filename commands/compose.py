@@ -240,10 +240,17 @@ def push_skipped(ack: Ack, body: dict[str, Any], client: WebClient, context: dic
 
 
 def review_view(
-    ctx: AppContext, meta: ComposeMeta, message: str, now: datetime, client: WebClient | None = None
+    ctx: AppContext,
+    meta: ComposeMeta,
+    message: str,
+    now: datetime,
+    client: WebClient | None = None,
+    typed: ComposeInput | None = None,
 ) -> dict[str, Any]:
     """The answer to Review: inline errors by block id, or the confirmation view pushed (warning when the
-    bot cannot post in the clinic's channel, checked with `client`)."""
+    bot cannot post in the clinic's channel, checked with `client`; the finish and the quiet-hours pause
+    counted from `typed`'s "Send at", or its urgent mark said)."""
+    at, urgent = (typed.send_at, typed.urgent) if typed is not None else (None, False)
     try:
         rng: TimeRange | InvalidInput | None = resolve_range(meta, now, strict=True)
     except InvalidInput as refused:
@@ -257,13 +264,18 @@ def review_view(
         now=now,
         default_pace=ctx.settings.alert_pace_seconds,
         max_chars=ctx.settings.alert_max_chars,
+        start_at=at,
+        urgent=urgent,
     )
     done = reviewed.confirmation
     if done is None:
         errors = {str(field_block(r.field, meta.version)): refusal_text(r) for r in reviewed.refusals}
         return {"response_action": "errors", "errors": errors}
     # The channel carried on is where /mass-alert was typed: the alert reports in the clinic's own channel.
-    carried = ConfirmMeta(meta.clinic_id, done.rng.start, done.rng.end, message, meta.channel_id)
+    carried = ConfirmMeta(
+        meta.clinic_id, done.rng.start, done.rng.end, message, meta.channel_id, urgent=urgent
+    )
+    finish = done.finish
     view = confirm_view(
         ConfirmState(
             tz=meta.tz,
@@ -281,6 +293,12 @@ def review_view(
             channel_id=done.channel_id,
             channel_access=channel_access(client, done.channel_id),
             private_metadata=carried.dumps(),
+            sending_hours=done.hours,
+            urgent=done.urgent,
+            held=finish.held if finish is not None else 0,
+            resumes_at=finish.resumes_at if finish is not None else None,
+            resumes_zone=finish.resumes_zone if finish is not None else None,
+            as_of=now,
         )
     )
     return {"response_action": "push", "view": view}
@@ -319,7 +337,7 @@ def review(ack: Ack, body: dict[str, Any], context: dict[str, Any], client: WebC
     if refused is not None:
         ack(**refused)
         return
-    answer = review_view(ctx, typed.over(meta), typed.message.strip(), now, client)
+    answer = review_view(ctx, typed.over(meta), typed.message.strip(), now, client, typed)
     ack(**with_schedule(answer, typed.send_at, meta.tz))
 
 

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bot.ids import ActionId, BlockId, split_key, versioned
+from bot.views.compose import URGENT_VALUE
 from bot.views.models import CUSTOM_PRESET, DEFAULT_PRESET, RANGE_PRESETS
 from services.errors import InvalidInput
 from services.recipients import RecipientSummary
@@ -130,6 +131,8 @@ class ComposeInput:
     template_id: int | None = None
     #: "Send at": the picked start time; None sends now.
     send_at: datetime | None = None
+    #: The urgent checkbox: sent through the clinic's sending window (quiet hours).
+    urgent: bool = False
 
     @classmethod
     def from_view(cls, view: dict[str, Any], action: dict[str, Any] | None = None) -> ComposeInput:
@@ -176,6 +179,10 @@ class ComposeInput:
             template_name=latest(BlockId.TEMPLATE_NAME, ActionId.TEMPLATE_NAME_INPUT),
             template_id=int(template) if template and str(template).isdigit() else None,
             send_at=_instant(get(BlockId.SEND_AT, ActionId.SEND_AT_PICKER).get("selected_date_time")),
+            urgent=any(
+                option.get("value") == URGENT_VALUE
+                for option in get(BlockId.URGENT, ActionId.URGENT_CHECK).get("selected_options") or []
+            ),
         )
 
     def over(self, meta: ComposeMeta) -> ComposeMeta:
@@ -232,6 +239,8 @@ class ConfirmMeta:
     channel_id: str | None = None
     #: "Send at": when the alert starts (None: now).
     at: datetime | None = None
+    #: Urgent: sent through the clinic's sending window.
+    urgent: bool = False
 
     def dumps(self) -> str:
         """Compact JSON (the message is at most the clinic's limit, far below 3,000 characters)."""
@@ -243,6 +252,7 @@ class ConfirmMeta:
                 "m": self.message,
                 "ch": self.channel_id,
                 "a": _epoch(self.at),
+                "u": 1 if self.urgent else 0,
             },
             separators=(",", ":"),
         )
@@ -258,6 +268,7 @@ class ConfirmMeta:
             data["m"],
             data.get("ch"),
             _instant(data.get("a")),
+            bool(data.get("u")),
         )
 
     @property

@@ -57,6 +57,7 @@ def send_alert(ack: Ack, body: dict[str, Any], context: dict[str, Any]) -> None:
         slack_user_id=context[IDENTITY].user_id,
         idempotency_key=idempotency_key(view["id"]),
         start_at=carried.at,
+        urgent=carried.urgent,
     )
     alert_id, created = alerts.create_alert(
         ctx.sessions,

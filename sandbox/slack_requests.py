@@ -100,6 +100,9 @@ def state_value(element_type: str, value: Any, *, text: str | None = None) -> di
         return {"type": element_type, "selected_date_time": value}
     if element_type == "datepicker":
         return {"type": element_type, "selected_date": value}
+    if element_type == "checkboxes":  # `value`: the checked options' values
+        checked = [{"text": {"type": "plain_text", "text": text or str(v)}, "value": str(v)} for v in value]
+        return {"type": element_type, "selected_options": checked}
     return {"type": element_type, "value": value}
 
 

@@ -29,6 +29,7 @@ from services.models import (
 from services.notify import AlertSnapshot, Notifier
 from services.recipients import RecipientSet, compute
 from services.segments import SegmentInfo, count_message, measure
+from services.sending_hours import recipient_zone
 from services.timeranges import TimeRange
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,8 @@ class AlertRequest:
     idempotency_key: str | None = None
     #: "Send at" (aware UTC): held as `scheduled` until then; None or a past instant sends now.
     start_at: datetime | None = None
+    #: Urgent: sent through the clinic's sending window (quiet hours), at any hour.
+    urgent: bool = False
 
 
 class NobodyToText(InvalidInput):
@@ -153,6 +156,9 @@ def create_alert(
             state=AlertState.SCHEDULED if scheduled else AlertState.QUEUED,
             start_at=request.start_at if scheduled else None,
             created_at=now,
+            sending_hours_start=clinic.sending_hours_start,
+            sending_hours_end=clinic.sending_hours_end,
+            urgent=request.urgent,
         )
         frozen = None if scheduled else freeze_recipients(session, alert, clinic, now, max_chars)
         session.add(alert)
@@ -206,7 +212,10 @@ def freeze_recipients(
 def insert_deliveries(
     session: Session, alert: MassAlert, result: RecipientSet, bodies: dict[int, str], now: datetime
 ) -> None:
-    """One delivery row per client (pending with its rendered text, or skipped with the reason)."""
+    """One delivery row per client (pending with its rendered text and time zone, or skipped with the
+    reason)."""
+    clinic = session.get(Clinic, alert.clinic_id)
+    assert clinic is not None  # the foreign key
     rows = [
         {
             "alert_id": alert.id,
@@ -217,6 +226,7 @@ def insert_deliveries(
             "phone_e164": r.phone_e164,
             "status": DeliveryStatus.PENDING,
             "body": bodies.get(r.client_id, alert.message),
+            "recipient_timezone": recipient_zone(r.phone_e164, clinic.timezone),
             "updated_at": now,
         }
         for i, r in enumerate(result.recipients)

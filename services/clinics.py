@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from services.errors import InvalidInput, NotFound
 from services.models import Clinic, ClinicUser, Role, utcnow
 from services.phones import normalize_phone
+from services.sending_hours import DEFAULT_HOURS, SendingHours, parse_hours
 
 _MESSAGING_SERVICE = re.compile(r"MG[0-9a-fA-F]{32}")
 _SLACK_TEAM = re.compile(r"[TE][A-Z0-9]{2,31}")
@@ -34,6 +35,7 @@ CLINIC_FIELDS = (
     "slack_team_id",
     "slack_channel_id",
     "contact_phone",
+    "sending_hours",
 )
 _NO_SENDER = "The clinic needs a sending number (+E.164) or a Twilio Messaging Service SID (MG...)."
 
@@ -141,6 +143,11 @@ def _contact_phone(value: str | None, region: str) -> str | None:
     return result.e164
 
 
+def _hours(value: str | SendingHours) -> SendingHours:
+    """A window given as `HH:MM-HH:MM` or already parsed; InvalidInput (field "sending_hours") when bad."""
+    return value if isinstance(value, SendingHours) else parse_hours(value)
+
+
 def _check_unique_name(session: Session, name: str, own_id: int | None = None) -> None:
     query = select(Clinic.id).where(func.lower(Clinic.name) == name.lower())
     if own_id is not None:
@@ -163,8 +170,13 @@ def add_clinic(
     contact_phone: str | None = None,
     region: str = "US",
     slack_enterprise_id: str | None = None,
+    sending_hours: str | SendingHours = DEFAULT_HOURS,
 ) -> Clinic:
-    """Add a clinic; it needs a sending number or a Messaging Service. Flushed, not committed."""
+    """Add a clinic; it needs a sending number or a Messaging Service. Flushed, not committed.
+
+    `sending_hours` is the window alert texts go in (`HH:MM-HH:MM`, services.sending_hours; 08:00-21:00 by
+    default)."""
+    window = _hours(sending_hours)
     clean_name = _text(name, "name", "clinic name", 200)
     _check_unique_name(session, clean_name)
     sender = _sender_number(sms_from, region)
@@ -182,6 +194,8 @@ def add_clinic(
         slack_channel_id=_slack_id(slack_channel_id, _SLACK_CHANNEL, "slack_channel_id", "channel id (C...)"),
         contact_phone=_contact_phone(contact_phone, region),
         slack_enterprise_id=_enterprise_id(slack_enterprise_id),
+        sending_hours_start=window.start,
+        sending_hours_end=window.end,
     )
     session.add(clinic)
     session.flush()
@@ -204,6 +218,7 @@ def update_clinic(
     contact_phone: str | None = _UNSET,
     region: str = "US",
     slack_enterprise_id: str | None = _UNSET,
+    sending_hours: str | SendingHours = _UNSET,
 ) -> Clinic:
     """Change the given settings of `clinic` with the same checks as add_clinic. Flushed, not committed.
 
@@ -236,6 +251,9 @@ def update_clinic(
         )
     if contact_phone is not _UNSET:
         clinic.contact_phone = _contact_phone(contact_phone, region)
+    if sending_hours is not _UNSET:
+        window = _hours(sending_hours)
+        clinic.sending_hours_start, clinic.sending_hours_end = window.start, window.end
     session.flush()
     changed = [field for field, value in before.items() if getattr(clinic, field) != value]
     if changed:

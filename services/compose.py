@@ -17,6 +17,7 @@ from services.clinics import find_clinic
 from services.errors import InvalidInput
 from services.recipients import RecipientSummary, Skipped
 from services.segments import SegmentInfo
+from services.sending_hours import ALL_DAY, Finish, SendingHours, alert_finish
 from services.timeranges import TimeRange
 
 
@@ -31,6 +32,7 @@ class ClinicFacts:
     pace: float
     channel_id: str | None
     appointments_as_of: datetime | None = None
+    hours: SendingHours = ALL_DAY
 
 
 @dataclass(frozen=True)
@@ -43,9 +45,14 @@ class Confirmation:
     summary: RecipientSummary
     segments: int
     encoding: str
-    #: Seconds between two texts of this alert, and when the last text should go at that pace.
+    #: Seconds between two texts of this alert, and when the last text should go at that pace (counting
+    #: the sending window unless urgent).
     pace: float
     eta: datetime
+    #: The clinic's sending window, whether the alert is urgent (sent through it), and who waits for it.
+    hours: SendingHours = ALL_DAY
+    urgent: bool = False
+    finish: Finish | None = None
 
 
 @dataclass(frozen=True)
@@ -68,6 +75,7 @@ def clinic_facts(sessions: sessionmaker[Session], clinic_id: int, default_pace: 
             pace,
             clinic.slack_channel_id,
             clinic.appointments_imported_at,
+            clinic.sending_hours,
         )
 
 
@@ -121,10 +129,13 @@ def review(
     now: datetime,
     default_pace: float,
     max_chars: int,
+    start_at: datetime | None = None,
+    urgent: bool = False,
 ) -> Review:
     """Check the range (`rng` is the refusal when it could not be resolved), the message and that someone
     can be texted; the confirmation when all pass. Its channel is always the clinic's own (where the alert
-    reports), wherever /mass-alert was typed (issue 12).
+    reports), wherever /mass-alert was typed (issue 12). Its finish counts the clinic's sending window from
+    `start_at` ("Send at"; None: now) unless `urgent`.
     """
     refusals: list[InvalidInput] = []
     if isinstance(rng, InvalidInput):
@@ -152,6 +163,7 @@ def review(
     if refusals or info is None or summary is None or not isinstance(rng, TimeRange):
         return Review(refusals)
     facts = clinic_facts(sessions, clinic_id, default_pace)
+    finish = estimate(sessions, facts, rng, now, start_at, urgent, summary.count)
     return Review(
         [],
         Confirmation(
@@ -162,6 +174,28 @@ def review(
             segments=info.segments,
             encoding=info.encoding,
             pace=facts.pace,
-            eta=now + alerts.estimate_duration(summary.count, facts.pace),
+            eta=finish.finish,
+            hours=facts.hours,
+            urgent=urgent,
+            finish=finish,
         ),
     )
+
+
+def estimate(
+    sessions: sessionmaker[Session],
+    facts: ClinicFacts,
+    rng: TimeRange,
+    now: datetime,
+    start_at: datetime | None,
+    urgent: bool,
+    count: int,
+) -> Finish:
+    """When the alert's last text should go, counting the sending window in each client's zone (the
+    recipients are read only when the window can hold a text: not urgent, not all day)."""
+    start = max(now, start_at or now)
+    if urgent or facts.hours.all_day:
+        return Finish(start + alerts.estimate_duration(count, facts.pace))
+    with sessions() as session:
+        phones = [r.phone_e164 for r in recipients.compute(session, facts.clinic_id, rng, now).recipients]
+    return alert_finish(start, phones, facts.tz, facts.pace, facts.hours)

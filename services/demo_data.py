@@ -16,6 +16,7 @@ from services.clinics import add_clinic, add_user
 from services.errors import InvalidInput
 from services.models import Appointment, AppointmentStatus, Client, Clinic, Patient
 from services.phones import normalize_phone
+from services.sending_hours import DEFAULT_HOURS, SendingHours
 
 UPTOWN = "Happy Paws, Uptown"
 RIVERSIDE = "Happy Paws, Riverside"
@@ -300,8 +301,12 @@ def create_demo_clinic(
     slack_channel_id: str = "C0DEMO0001",
     admin_slack_user_id: str = "U0DEMOADMN",
     sms_from: str = "+15005550006",
+    sending_hours: SendingHours = DEFAULT_HOURS,
 ) -> DemoSummary:
-    """Create the demo clinics (or leave them as they are when present) and summarise the main one."""
+    """Create the demo clinics (or leave them as they are when present) and summarise the main one.
+
+    `sending_hours` is every demo clinic's sending window (the clinics' default, 08:00-21:00, unless
+    given: `mass-alert demo` sends at any hour so that it runs whenever it is started)."""
     if now.tzinfo is None:
         raise InvalidInput("The demo needs an aware 'now' (with a time zone).")
     if clients < MIN_CLIENTS:
@@ -320,6 +325,7 @@ def create_demo_clinic(
                 two_way_texting=True,
                 slack_team_id=slack_team_id,
                 slack_channel_id=slack_channel_id,
+                sending_hours=sending_hours,
             )
             add_user(
                 session,
@@ -338,7 +344,9 @@ def create_demo_clinic(
                 slack_user_id=STAFF_SLACK_USER,
             )
             _fill(session, clinic, _plans(rng, clients), "DT", now)
-            _add_sister_clinics(session, rng, now, timezone, slack_team_id, admin_slack_user_id, sms_from)
+            _add_sister_clinics(
+                session, rng, now, timezone, slack_team_id, admin_slack_user_id, sms_from, sending_hours
+            )
         clinic_id = clinic.id
     with session_factory() as session:
         return summarize_clinic(session, clinic_id, now, created=created)
@@ -352,6 +360,7 @@ def _add_sister_clinics(
     team: str,
     admin_user: str,
     sms_from: str,
+    sending_hours: SendingHours,
 ) -> None:
     """Uptown (two-way texting off) and Riverside (Dr. Ana Lee is admin there too)."""
     for sister, channel, two_way, prefix in (
@@ -368,6 +377,7 @@ def _add_sister_clinics(
             two_way_texting=two_way,
             slack_team_id=team,
             slack_channel_id=channel,
+            sending_hours=sending_hours,
         )
         if two_way:
             add_user(

@@ -19,11 +19,14 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
+
+from services.sending_hours import SendingHours
 
 NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -196,6 +199,10 @@ class Clinic(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     #: When `mass-alert import` last loaded this clinic's appointments (the compose modal's "as of").
     appointments_imported_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: The sending window (quiet hours, services.sending_hours): minutes after local midnight, the start
+    #: included, the end (1440 at most) excluded; an end before the start spans midnight. 08:00-21:00.
+    sending_hours_start: Mapped[int] = mapped_column(Integer, default=480, server_default=text("480"))
+    sending_hours_end: Mapped[int] = mapped_column(Integer, default=1260, server_default=text("1260"))
 
     users: Mapped[list[ClinicUser]] = relationship(back_populates="clinic")
 
@@ -203,6 +210,11 @@ class Clinic(Base):
     def sender_key(self) -> str | None:
         """The identity pacing is kept for: the Messaging Service, else the From number."""
         return sender_key_of(self.sms_from, self.messaging_service_sid)
+
+    @property
+    def sending_hours(self) -> SendingHours:
+        """The clinic's sending window."""
+        return SendingHours(self.sending_hours_start, self.sending_hours_end)
 
 
 class ClinicUser(Base):
@@ -335,6 +347,12 @@ class MassAlert(Base):
     retry_of_alert_id: Mapped[int | None] = mapped_column(
         ForeignKey("mass_alerts.id", ondelete="SET NULL"), index=True
     )
+    #: The clinic's sending window when the alert was created (NULL: an alert from before windows, sent at
+    #: any hour), so the confirmation's estimate and the dispatcher agree. Minutes, as on Clinic.
+    sending_hours_start: Mapped[int | None] = mapped_column(Integer)
+    sending_hours_end: Mapped[int | None] = mapped_column(Integer)
+    #: Marked urgent by the admin: its texts go at any hour, through the sending window.
+    urgent: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     clinic: Mapped[Clinic] = relationship()
 
@@ -361,11 +379,15 @@ class AlertDelivery(Base):
     skip_detail: Mapped[str | None] = mapped_column(String(300))
     #: The text as rendered for this client (merge fields filled in) when the alert was created.
     body: Mapped[str | None] = mapped_column(Text)
+    #: The IANA zone the sending window is read in for this client (services.sending_hours.recipient_zone),
+    #: set when the recipients are frozen; NULL (rows from before windows): the clinic's zone.
+    recipient_timezone: Mapped[str | None] = mapped_column(String(64))
     error_code: Mapped[str | None] = mapped_column(String(16))
     error_message: Mapped[str | None] = mapped_column(String(500))
     twilio_sid: Mapped[str | None] = mapped_column(String(64), unique=True)
     attempt_id: Mapped[str | None] = mapped_column(String(36))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    #: A retry's backoff, or the sending window's next opening for a text held by quiet hours.
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
     slot_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

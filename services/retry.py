@@ -19,6 +19,7 @@ from services.delivery.pacing import ensure_sender
 from services.errors import DomainError, NotFound
 from services.models import AlertDelivery, AlertState, Client, Clinic, DeliveryStatus, MassAlert, SkipReason
 from services.retry_links import retried_by
+from services.sending_hours import recipient_zone
 
 #: Twilio error codes after which the same text may get through later (https://www.twilio.com/docs/api/errors).
 #: Left out on purpose: 30004 blocked, 30005 unknown or inactive number, 30006 landline, 30007 filtered as
@@ -130,6 +131,9 @@ def create_retry(
             skipped_count=0,
             created_at=now,
             retry_of_alert_id=original.id,
+            sending_hours_start=clinic.sending_hours_start,
+            sending_hours_end=clinic.sending_hours_end,
+            urgent=original.urgent,
         )
         session.add(retry)
         try:
@@ -149,6 +153,7 @@ def create_retry(
                 "phone": phone,
                 "phone_e164": phone,
                 "body": delivery.body or original.message,
+                "recipient_timezone": recipient_zone(phone, clinic.timezone),
                 "status": DeliveryStatus.PENDING,
                 "updated_at": now,
             }

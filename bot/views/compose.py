@@ -10,6 +10,7 @@ from slack_sdk.models.blocks import (
     ActionsBlock,
     Block,
     ButtonElement,
+    CheckboxesElement,
     DateTimePickerElement,
     InputBlock,
     Option,
@@ -249,6 +250,27 @@ def _send_at_blocks(state: ComposeState) -> list[Block]:
     ]
 
 
+#: The urgent checkbox's one option (its value is what the listener reads).
+URGENT_VALUE = "urgent"
+
+
+def _urgent_block() -> InputBlock:
+    """Urgent: sent through the clinic's sending window (quiet hours), recorded on the alert."""
+    option = Option(
+        value=URGENT_VALUE,
+        text=plain("Urgent: send outside quiet hours", OPTION_TEXT_MAX),
+        description=plain(
+            "Texts go out at any hour, even outside the clinic's sending hours.", OPTION_TEXT_MAX
+        ),
+    )
+    return InputBlock(
+        block_id=BlockId.URGENT,
+        label=plain("Quiet hours", 2000),
+        optional=True,
+        element=CheckboxesElement(action_id=ActionId.URGENT_CHECK, options=[option]),
+    )
+
+
 def _template_save_blocks(state: ComposeState) -> list[Block]:
     """An optional name input and "Save as template"; what the last save did."""
     blocks: list[Block] = [
@@ -320,6 +342,7 @@ def compose_view(state: ComposeState) -> dict[str, Any]:
     blocks += _message_blocks(state)
     blocks.append(context(_pace_text(state), block_id=BlockId.PACE))
     blocks += _send_at_blocks(state)
+    blocks.append(_urgent_block())
     blocks += _template_save_blocks(state)
     return _modal(
         CallbackId.COMPOSE, blocks, submit="Review", close="Cancel", private_metadata=state.private_metadata

@@ -12,12 +12,14 @@ from bot.views.common import context, escape, mrkdwn_section, plain, quote
 from bot.views.models import ChannelAccess, ConfirmState
 from bot.views.wording import (
     BOT_MENTION,
+    done_around,
     format_pace,
     format_span,
-    format_time,
+    paused_overnight,
     plural,
     skipped_summary,
     texts_per_client,
+    urgent_words,
 )
 
 
@@ -28,6 +30,19 @@ def _not_in_channel(channel_id: str) -> str:
         f"there. Open <#{channel_id}>, type `/invite {BOT_MENTION}`, then click Send. If you send now, "
         "I will tell you by direct message instead."
     )
+
+
+def _quiet_hours(state: ConfirmState) -> str | None:
+    """Urgent: the window it ignores; else the pause the window makes, when it makes one."""
+    hours = state.sending_hours
+    if hours is None or hours.all_day:
+        return None
+    if state.urgent:
+        return f"🚨 *{urgent_words(hours)}*"
+    if state.held and state.resumes_at is not None and state.resumes_zone is not None:
+        now = state.as_of or state.resumes_at
+        return f"🌙 {paused_overnight(state.held, state.resumes_at, state.resumes_zone, now, hours)}"
+    return None
 
 
 def confirm_view(state: ConfirmState) -> dict[str, Any]:
@@ -47,7 +62,7 @@ def confirm_view(state: ConfirmState) -> dict[str, Any]:
         details.append(f"{texts_per_client(state.segments).capitalize()}.")
     pace = format_pace(state.pace_seconds)
     if state.eta is not None:
-        pace += f": done around {format_time(state.eta, state.tz)}."
+        pace += f": {done_around(state.eta, state.as_of, state.tz)}."
     else:
         pace += "."
     if state.channel_id:
@@ -63,6 +78,9 @@ def confirm_view(state: ConfirmState) -> dict[str, Any]:
         mrkdwn_section(quote(state.message), BlockId.CONFIRM_MESSAGE),
         context(" ".join(details), f"{pace} {replies}", block_id=BlockId.CONFIRM_ETA),
     ]
+    quiet = _quiet_hours(state)
+    if quiet is not None:
+        blocks.append(mrkdwn_section(quiet, BlockId.CONFIRM_QUIET_HOURS))
     if state.channel_id and state.channel_access in (ChannelAccess.NOT_MEMBER, ChannelAccess.NOT_VISIBLE):
         blocks.append(mrkdwn_section(_not_in_channel(state.channel_id), BlockId.CONFIRM_CHANNEL))
     view = View(

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from services.segments import MessageCount
+from services.sending_hours import SendingHours
 from services.timeranges import PRESETS
 
 CUSTOM_PRESET = "custom"
@@ -117,6 +118,15 @@ class ConfirmState:
     #: Why the `skipped` clients will not be texted: services.models.SkipReason value -> clients.
     skipped_by_reason: dict[str, int] = field(default_factory=dict)
     channel_access: ChannelAccess = ChannelAccess.UNKNOWN
+    #: Quiet hours (issue 14): the clinic's sending window (None: not said), whether the alert is urgent
+    #: (sent through it), and the estimate's pause: `held` clients texted after `resumes_at` (their zone
+    #: `resumes_zone`); `as_of` is when the confirmation was built (for "tomorrow").
+    sending_hours: SendingHours | None = None
+    urgent: bool = False
+    held: int = 0
+    resumes_at: datetime | None = None
+    resumes_zone: str | None = None
+    as_of: datetime | None = None
 
 
 @dataclass(frozen=True)

@@ -17,25 +17,30 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from services.outcomes import skip_words
+from services.sending_hours import SendingHours
 from services.timeranges import format_instant, format_span
 
 __all__ = [
     "BOT_MENTION",
     "appointments_as_of",
+    "done_around",
     "forcing_words",
     "format_estimate",
     "format_pace",
     "format_span",
     "format_time",
     "format_when",
+    "hours_words",
     "not_texted",
     "outcome_counts",
+    "paused_overnight",
     "plural",
     "progress_bar",
     "reason_label",
     "skipped_summary",
     "texted",
     "texts_per_client",
+    "urgent_words",
     "will_be_texted",
     "will_not_be_texted",
     "zone_abbreviation",
@@ -176,3 +181,51 @@ def forcing_words(character: str) -> str:
 def outcome_counts(texted: int, failed: int, not_texted: int) -> str:
     """`42 texted · 3 failed · 2 not texted`, as the activity entry counts (failed are among the texted)."""
     return f"{texted:,} texted · {failed:,} failed · {not_texted:,} not texted"
+
+
+def hours_words(hours: SendingHours) -> str:
+    """A sending window as people read it: `8:00 AM to 9:00 PM`, or `any hour`."""
+    if hours.all_day:
+        return "any hour"
+
+    def clock(minutes: int) -> str:
+        hour, minute = divmod(minutes % (24 * 60), 60)
+        return f"{hour % 12 or 12}:{minute:02d} {'AM' if hour < 12 else 'PM'}"
+
+    return f"{clock(hours.start)} to {clock(hours.end)}"
+
+
+def _day_word(instant: datetime, now: datetime, tz: str) -> str:
+    """`today`, `tomorrow` or `on Wed 3 Dec`: the local day of `instant` seen from `now` in zone `tz`."""
+    zone = ZoneInfo(tz)
+    days = (instant.astimezone(zone).date() - now.astimezone(zone).date()).days
+    if days == 0:
+        return "today"
+    if days == 1:
+        return "tomorrow"
+    return f"on {format_instant(instant, tz, year=False, abbreviation=False).rsplit(' ', 2)[0]}"
+
+
+def done_around(finish: datetime, now: datetime | None, tz: str) -> str:
+    """`done around 10:42 AM CST` on the day of `now` in clinic time (or without `now`), else `done around
+    Wed 3 Dec 8:39 AM CST` (an alert the sending window carries into another day)."""
+    zone = ZoneInfo(tz)
+    same_day = now is None or finish.astimezone(zone).date() == now.astimezone(zone).date()
+    return f"done around {format_time(finish, tz) if same_day else format_when(finish, tz)}"
+
+
+def paused_overnight(
+    held: int, resumes_at: datetime, resumes_zone: str, now: datetime, hours: SendingHours
+) -> str:
+    """The warning when the sending window pauses an alert: `About 40 clients will be texted after 8:00 AM
+    tomorrow (their time): alert texts wait for the sending hours, 8:00 AM to 9:00 PM.`"""
+    when = f"{format_time(resumes_at, resumes_zone, zone=False)} {_day_word(resumes_at, now, resumes_zone)}"
+    return (
+        f"About {plural(held, 'client')} will be texted after {when} (their time): alert texts wait for the "
+        f"sending hours, {hours_words(hours)}."
+    )
+
+
+def urgent_words(hours: SendingHours) -> str:
+    """What marking an alert urgent does, with the window it ignores."""
+    return f"Urgent: texts go out at any hour, outside the sending hours ({hours_words(hours)}) too."

@@ -15,7 +15,12 @@ the claim:
   to Twilio (any process; see services.delivery.turn).
 
 An alert text's slot is the latest of now, `next_alert_at`, `next_any_at` and
-`last_alert_sent_at + pace + margin`. The slot only plans the claim: at the slot the text's turn
+`last_alert_sent_at + pace + margin`. Quiet hours (issue 14, services.sending_hours): an alert text
+whose client's local time at its slot is outside the alert's sending window (and the alert is not
+urgent) is not claimed; every pending text of that alert in that client's zone is held until the
+window's next opening (`next_attempt_at`, one UPDATE; not an attempt), and the next client in another
+zone goes instead. When nobody is left to send, the sender sleeps until the earliest opening (`_park`).
+The slot only plans the claim: at the slot the text's turn
 (services.delivery.turn) takes the stamp only one pace + margin after the previous one, so two alert
 texts of one number never reach Twilio closer than the pace, and a late text pushes the next ones.
 """
@@ -35,6 +40,7 @@ from services.models import (
     AlertDelivery,
     AlertState,
     Client,
+    Clinic,
     ConversationMessage,
     DeliveryStatus,
     MassAlert,
@@ -42,6 +48,7 @@ from services.models import (
     Sender,
     SkipReason,
 )
+from services.sending_hours import hours_of
 
 log = logging.getLogger(__name__)
 
@@ -173,7 +180,17 @@ class Claimer:
         if sender.next_alert_at > horizon:
             return None
         alerts = session.execute(
-            select(MassAlert.id, MassAlert.pace_seconds, MassAlert.message, MassAlert.state)
+            select(
+                MassAlert.id,
+                MassAlert.pace_seconds,
+                MassAlert.message,
+                MassAlert.state,
+                MassAlert.urgent,
+                MassAlert.sending_hours_start,
+                MassAlert.sending_hours_end,
+                Clinic.timezone,
+            )
+            .join(Clinic, Clinic.id == MassAlert.clinic_id)
             .where(MassAlert.sender_key == sender.key, MassAlert.state.in_(ACTIVE))
             .order_by(MassAlert.id)
         ).all()
@@ -192,7 +209,11 @@ class Claimer:
     ) -> Job | None:
         """The next due delivery of one alert (index: alert, status, position), claimed for its slot."""
         config = self.ctx.config
-        for _ in range(MAX_SKIPS_PER_CLAIM):  # skip over clients who opted out since the alert was created
+        hours = None if alert.urgent else hours_of(alert.sending_hours_start, alert.sending_hours_end)
+        if hours is not None and hours.all_day:
+            hours = None
+        # Skip over clients who opted out since the alert was created, and zones outside the window.
+        for _ in range(MAX_SKIPS_PER_CLAIM):
             delivery = session.scalars(
                 select(AlertDelivery)
                 .where(
@@ -214,6 +235,11 @@ class Claimer:
                 delivery.final_at = now
                 continue
             slot = next_alert_slot(sender, alert.pace_seconds, now, config)
+            if hours is not None:
+                tz = delivery.recipient_timezone or alert.timezone
+                if not hours.is_open(slot, tz):
+                    _hold_zone(session, alert, tz, hours.next_opening(slot, tz))
+                    continue
             attempt = AlertText(delivery).mark_sending(slot, timedelta(seconds=config.lease_seconds))
             # GCRA: the next alert slot is one pace after this one, the next slot of any text one hard gap.
             pace = timedelta(seconds=alert.pace_seconds)
@@ -252,3 +278,23 @@ class Claimer:
             )
         )
         sender.next_alert_at = IDLE_SLOT if retry_at is None else max(sender.next_alert_at, retry_at)
+
+
+def _hold_zone(session: Session, alert: Row[Any], tz: str, opening: datetime) -> None:
+    """Quiet hours: every pending text of `alert` timed in zone `tz` waits until `opening` (UTC), except
+    those already waiting longer (a retry's backoff). One UPDATE; `attempts` is untouched."""
+    in_zone = AlertDelivery.recipient_timezone == tz
+    if tz == alert.timezone:  # rows from before windows carry no zone: the clinic's
+        in_zone = or_(in_zone, AlertDelivery.recipient_timezone.is_(None))
+    session.execute(
+        update(AlertDelivery)
+        .where(
+            AlertDelivery.alert_id == alert.id,
+            AlertDelivery.status == DeliveryStatus.PENDING,
+            in_zone,
+            or_(AlertDelivery.next_attempt_at.is_(None), AlertDelivery.next_attempt_at < opening),
+        )
+        .values(next_attempt_at=opening)
+        .execution_options(synchronize_session=False)
+    )
+    log.info("alert %s: texts to %s held for quiet hours until %s", alert.id, tz, opening.isoformat())

@@ -19,7 +19,10 @@ class Builder:
         self.session = session
 
     def clinic(self, name: str = "Happy Paws", tz: str = "America/Chicago", **kwargs: object) -> Clinic:
-        """A clinic (two-way texting on unless told otherwise)."""
+        """A clinic (two-way texting on unless told otherwise), sending at any hour unless given
+        `sending_hours_start`/`_end`: tests run at every hour (the product's default is 08:00-21:00)."""
+        kwargs.setdefault("sending_hours_start", 0)
+        kwargs.setdefault("sending_hours_end", 24 * 60)
         clinic = Clinic(name=name, timezone=tz, **kwargs)
         self.session.add(clinic)
         self.session.flush()

@@ -87,6 +87,29 @@ def test_clinic_add_refuses_bad_values_plainly(migrated: str, capsys: pytest.Cap
     assert code == 1 and "needs a sending number" in err
 
 
+def test_clinic_sending_hours_default_set_and_changed(
+    migrated: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    add = ("clinic", "add", "--timezone", "America/Chicago", "--sender", "+13125550100", "--name")
+    code, out, _ = _run(capsys, *add, "Happy Paws")
+    assert code == 0 and "sending hours 08:00-21:00" in out  # the default
+    code, out, _ = _run(capsys, *add, "Night Vets", "--sending-hours", "21:00-08:00")
+    assert code == 0 and "sending hours 21:00-08:00" in out
+    code, out, _ = _run(capsys, "clinic", "update", "Happy Paws", "--sending-hours", "07:30-19:00")
+    assert code == 0 and out.strip() == "updated clinic 1 (Happy Paws): sending_hours 07:30-19:00"
+    code, out, _ = _run(capsys, "clinic", "list")
+    assert "sending hours 07:30-19:00" in out.splitlines()[0] and "sending hours 21:00-08:00" in out
+    code, out, _ = _run(capsys, "clinic", "show", "Night Vets")
+    assert "sending hours:      21:00-08:00 (each client's time zone)" in out
+    code, out, err = _run(capsys, "clinic", "update", "Happy Paws", "--sending-hours", "09:00-09:00")
+    assert code == 1 and out == ""
+    assert err.strip() == (
+        "error: '09:00-09:00' starts and ends at the same time; for any hour use 00:00-24:00."
+    )
+    code, _, err = _run(capsys, *add, "Third", "--sending-hours", "9am-5pm")
+    assert code == 1 and err.startswith("error: '9am-5pm' is not a sending window; use HH:MM-HH:MM")
+
+
 def test_user_add_links_slack_and_names_unknown_clinics(
     migrated: str, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -52,6 +52,8 @@ def test_json_preview_for_a_preset(session: Session) -> None:
         "first_appointment": "2026-12-01T11:00:00-06:00",
         "last_appointment": "2026-12-01T16:00:00-06:00",
         "range": {"start": "2026-12-01T09:00:00-06:00", "end": "2026-12-03T00:00:00-06:00"},
+        "sending_hours": "00:00-24:00",
+        "estimate": {"finish": "2026-12-01T09:00:00-06:00", "held_for_sending_hours": 0, "resumes_at": None},
         "skipped": [
             {
                 "client": "Olive Out",
@@ -80,6 +82,8 @@ def test_text_preview_lists_count_span_and_who_is_skipped(session: Session) -> N
             "Range: Tue 1 Dec 10:00 AM – 6:00 PM CST (end not included)",
             "1 client will be texted",
             "Appointments: Tue 1 Dec 11:00 AM – 4:00 PM CST",
+            "Sending hours: any hour (00:00-24:00)",
+            "Sent now, done around 9:00 AM CST",
             "2 will not be texted:",
             "  - Olive Out (+15550000009): Opted out of texts on 2026-11-02",
             "  - John Doe (555-123-0000): Shares +15551230000 with Jane Doe, who gets the text",
@@ -215,3 +219,27 @@ def test_cli_requires_a_preset_or_a_start(capsys: pytest.CaptureFixture[str]) ->
         main(["preview", "--clinic", "Happy Paws"])
     assert exited.value.code == 2
     assert "one of the arguments --preset --start is required" in capsys.readouterr().err
+
+
+def test_preview_shows_the_sending_hours_and_the_overnight_pause(session: Session) -> None:
+    b = Builder(session)
+    clinic = b.clinic(
+        "Night Owls", sending_hours_start=8 * 60, sending_hours_end=21 * 60, alert_pace_seconds=60
+    )
+    evening = datetime(2026, 12, 1, 20, 50, tzinfo=CHICAGO)
+    for index in range(12):  # ten go before 9:00 PM, two wait for the morning
+        client = b.client(clinic, f"Client {index}", f"+1312555{index:04d}")
+        b.visit(b.pet(client), evening + timedelta(days=1, minutes=index))
+    session.commit()
+    preview = build_preview(session, "Night Owls", evening.astimezone(UTC), preset="today+1")
+    text = to_text(preview)
+    assert "Sending hours: 8:00 AM to 9:00 PM (08:00-21:00), each client's time zone" in text
+    assert "About 2 clients will be texted after 8:00 AM tomorrow (their time)" in text
+    assert "done around Wed 2 Dec 8:01 AM CST" in text
+    shown = to_json(preview)
+    assert shown["sending_hours"] == "08:00-21:00"
+    assert shown["estimate"] == {
+        "finish": "2026-12-02T08:01:00-06:00",
+        "held_for_sending_hours": 2,
+        "resumes_at": "2026-12-02T08:00:00-06:00",
+    }

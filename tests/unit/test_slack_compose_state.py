@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
@@ -97,3 +98,14 @@ def test_confirm_metadata_keeps_the_reviewed_range_exactly() -> None:
     carried = ConfirmMeta(1, NOW.replace(microsecond=123456), NOW.replace(day=3), "Closing early", "C0FRONT")
     again = ConfirmMeta.loads(carried.dumps())
     assert again == carried and again.rng.start == carried.start
+
+
+def test_the_urgent_checkbox_is_read_and_carried_to_send() -> None:
+    checked = {"selected_options": [{"value": "urgent", "text": {"type": "plain_text", "text": "Urgent"}}]}
+    view = {"state": {"values": {BlockId.URGENT: {ActionId.URGENT_CHECK: checked}}}}
+    assert ComposeInput.from_view(view).urgent is True
+    empty = {"state": {"values": {BlockId.URGENT: {ActionId.URGENT_CHECK: {"selected_options": []}}}}}
+    assert ComposeInput.from_view(empty).urgent is False and ComposeInput.from_view({}).urgent is False
+    carried = ConfirmMeta(1, NOW, NOW.replace(day=3), "Closing early", "C0FRONT", urgent=True)
+    assert ConfirmMeta.loads(carried.dumps()).urgent is True
+    assert ConfirmMeta.loads(replace(carried, urgent=False).dumps()).urgent is False

@@ -29,6 +29,7 @@ from bot.views.home import HomeClinic, HomePage
 from bot.views.models import ChannelAccess
 from bot.views.wording import format_estimate, format_span, format_when, progress_bar, skipped_summary
 from services.notify import AlertSnapshot
+from services.sending_hours import ALL_DAY, DEFAULT_HOURS
 from tests.blockkit import all_text, assert_valid_message, assert_valid_view, check_message, check_view
 
 TZ = "America/Chicago"
@@ -791,3 +792,49 @@ def test_checker_catches_message_problems() -> None:
     assert any("limit is 50" in p for p in check_message("hi", [{"type": "divider"}] * 51))
     button = {"type": "button", "action_id": "a", "text": {"type": "plain_text", "text": "x" * 76}}
     assert any("limit is 75" in p for p in check_message("hi", [{"type": "actions", "elements": [button]}]))
+
+
+def quiet_confirm(**changes: Any) -> ConfirmState:
+    """A confirmation at Tue 1 Dec 8:50 PM CST with the default sending window, 40 clients held."""
+    quiet: dict[str, Any] = dict(
+        recipients=50,
+        pace_seconds=60,
+        eta=datetime(2026, 12, 2, 14, 39, tzinfo=UTC),
+        sending_hours=DEFAULT_HOURS,
+        held=40,
+        resumes_at=datetime(2026, 12, 2, 14, 0, tzinfo=UTC),
+        resumes_zone=TZ,
+        as_of=datetime(2026, 12, 2, 2, 50, tzinfo=UTC),
+    )
+    return confirm_state(**(quiet | changes))
+
+
+def test_confirm_view_warns_when_quiet_hours_pause_the_alert_overnight() -> None:
+    view = confirm_view(quiet_confirm())
+    assert_valid_view(view)
+    warning = all_text([block(view, BlockId.CONFIRM_QUIET_HOURS)])
+    assert "About 40 clients will be texted after 8:00 AM tomorrow (their time)" in warning
+    assert "sending hours, 8:00 AM to 9:00 PM" in warning
+    assert "done around Wed 2 Dec 8:39 AM CST" in all_text(view)  # the finish counts the night
+
+
+def test_confirm_view_of_an_urgent_alert_says_it_ignores_the_window() -> None:
+    view = confirm_view(quiet_confirm(urgent=True, held=0, resumes_at=None, resumes_zone=None))
+    assert_valid_view(view)
+    said = all_text([block(view, BlockId.CONFIRM_QUIET_HOURS)])
+    assert "Urgent: texts go out at any hour, outside the sending hours (8:00 AM to 9:00 PM) too" in said
+
+
+def test_confirm_view_says_nothing_of_quiet_hours_when_nothing_waits() -> None:
+    for state in (quiet_confirm(held=0, resumes_at=None), quiet_confirm(sending_hours=ALL_DAY, urgent=True)):
+        view = confirm_view(state)
+        assert all(b.get("block_id") != BlockId.CONFIRM_QUIET_HOURS for b in view["blocks"])
+
+
+def test_compose_view_offers_the_urgent_checkbox() -> None:
+    view = compose_view(compose())
+    assert_valid_view(view)
+    urgent = block(view, BlockId.URGENT)
+    assert urgent["optional"] is True and urgent["element"]["type"] == "checkboxes"
+    assert urgent["element"]["action_id"] == ActionId.URGENT_CHECK
+    assert "Urgent: send outside quiet hours" in all_text([urgent])
