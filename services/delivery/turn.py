@@ -271,4 +271,5 @@ class TurnTaker:
         }
         conn.execute(_WITHDRAW, values)
         earliest = now if last is None else max(now, last + gap)
-        conn.execute(_GIVE_BACK, {"sender": job.sender_key, "earliest": earliest, "reserved": job.slot_at + gap})
+        reserved = job.slot_at + gap
+        conn.execute(_GIVE_BACK, {"sender": job.sender_key, "earliest": earliest, "reserved": reserved})
