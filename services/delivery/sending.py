@@ -4,28 +4,57 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
+from typing import cast
 from urllib.parse import urlencode
 
-from sqlalchemy import case, select, update
+from sqlalchemy import Engine, Table, bindparam, case, select, update
 from sqlalchemy.orm import Session
 
 from services.conversations.keywords import carrier_opt_out
 from services.delivery.jobs import ACTIVE, Context, Job, JobKind
 from services.delivery.pacing import wake_sender
 from services.delivery.rows import AlertText, TextRow, skip_pending, table_for
-from services.delivery.status import provider_status
+from services.delivery.status import IN_FLIGHT, provider_status
 from services.delivery.turn import Turn, TurnTaker
 from services.models import (
+    AlertDelivery,
     AlertState,
+    DeliveryStatus,
     MassAlert,
     Sender,
     SkipReason,
+    UTCDateTime,
     sender_parts,
 )
 from services.sms import ErrorKind, SendRequest, SmsError
 from services.twilio_errors import CARRIER_OPT_OUT, is_stop
 
 log = logging.getLogger(__name__)
+
+_D = AlertDelivery.__table__.c
+_WHEN = UTCDateTime()
+#: An alert text Twilio took: its SID and request time; a row settled meanwhile (a fast callback, the
+#: reconciler) keeps its status.
+_HANDED = (
+    update(cast(Table, AlertDelivery.__table__))
+    .where(_D.id == bindparam("row_id"), _D.attempt_id == bindparam("attempt"))
+    .values(
+        twilio_sid=bindparam("sid"),
+        requested_at=bindparam("at", type_=_WHEN),
+        lease_until=None,
+        updated_at=bindparam("at", type_=_WHEN),
+        status=case(
+            (_D.status.in_([str(s) for s in IN_FLIGHT]), bindparam("new")),
+            else_=_D.status,
+        ),
+    )
+)
+#: The alert's latest request time (the pace itself was stamped before the request, by its turn).
+_LAST_SENT = (
+    update(cast(Table, MassAlert.__table__))
+    .where(MassAlert.__table__.c.id == bindparam("alert"))
+    .values(last_sent_at=bindparam("at", type_=_WHEN))
+)
 
 #: Longest backoff between two retries of a text Twilio asked to retry (429/20429, 30001), in seconds.
 MAX_BACKOFF_SECONDS = 60.0
@@ -78,12 +107,21 @@ class Sending:
 
     def _record_success(self, job: Job, sid: str, status: str, requested: datetime) -> None:
         """Twilio took the text as `sid`: store it (a row settled meanwhile keeps its status)."""
+        if job.kind is JobKind.ALERT:
+            self._record_alert_success(job, sid, provider_status(status), requested)
+            return
         with self.ctx.sessions() as session, session.begin():
             row = table_for(job.kind).load(session, job.row_id, job.attempt_id)
             if row is not None:
                 row.mark_handed(sid, provider_status(status), requested)
-            if job.kind is JobKind.ALERT:
-                self._mark_sent(session, job, requested)
+
+    def _record_alert_success(self, job: Job, sid: str, new: DeliveryStatus, requested: datetime) -> None:
+        """`TextRow.mark_handed` for the hot path (one alert text per slot): two statements, no ORM load."""
+        engine: Engine = self.ctx.sessions.kw["bind"]
+        with engine.begin() as conn:
+            handed = {"row_id": job.row_id, "attempt": job.attempt_id, "sid": sid, "new": str(new)}
+            conn.execute(_HANDED, {**handed, "at": requested})
+            conn.execute(_LAST_SENT, {"alert": job.alert_id, "at": requested})
 
     def _mark_sent(self, session: Session, job: Job, requested: datetime) -> None:
         """The alert's latest request time (the pace itself was stamped before the request, by its turn)."""
