@@ -22,6 +22,7 @@ from services.timeranges import format_instant, format_span
 __all__ = [
     "BOT_MENTION",
     "appointments_as_of",
+    "counted_when_scheduled",
     "forcing_words",
     "format_estimate",
     "format_pace",
@@ -33,6 +34,7 @@ __all__ = [
     "plural",
     "progress_bar",
     "reason_label",
+    "scheduled_for",
     "skipped_summary",
     "texted",
     "texts_per_client",
@@ -125,6 +127,17 @@ def not_texted(count: int, by_reason: dict[str, int]) -> str:
     """`5 not texted: 3 opted out, 2 have no mobile number` (reasons: services.models.SkipReason values)."""
     summary = skipped_summary(by_reason)
     return f"{count:,} not texted" + (f": {summary}" if summary else "")
+
+
+def counted_when_scheduled(count: int) -> str:
+    """A scheduled alert's count: `23 clients would be texted today (counted again when it starts)`."""
+    return f"{plural(count, 'client')} would be texted today (counted again when it starts)"
+
+
+def scheduled_for(when: str, by: str) -> str:
+    """`Mass text alert #12 scheduled for Tue 2 Dec 7:00 AM CST by Dr. Ana Lee` without the number:
+    `scheduled for Tue 2 Dec 7:00 AM CST by Dr. Ana Lee` (both already mrkdwn-safe)."""
+    return f"scheduled for {when} by {by}"
 
 
 def reason_label(reason: str) -> str:
