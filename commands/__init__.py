@@ -54,7 +54,7 @@ def register(app: App, ctx: AppContext) -> None:
     app.action(str(ActionId.CANCEL_ALERT), middleware=[require_sender(activity.alert_clinic)])(
         answered_once(activity.cancel_alert)
     )
-    app.action(str(ActionId.CANCEL_SCHEDULED), middleware=[require_sender(activity.alert_clinic)])(
+    app.action(keyed_pattern(ActionId.CANCEL_SCHEDULED), middleware=[require_sender(activity.alert_clinic)])(
         answered_once(activity.cancel_scheduled)
     )
     app.action(str(ActionId.RESUME_ALERT), middleware=[require_sender(activity.alert_clinic)])(

@@ -7,7 +7,7 @@ from typing import Any
 
 from slack_sdk.models.blocks import ActionsBlock, Block, ButtonElement, ConfirmObject
 
-from bot.ids import ActionId, BlockId
+from bot.ids import ActionId, BlockId, keyed
 from bot.views.common import clip, context, escape, mrkdwn_section, plain, quote
 from bot.views.wording import (
     counted_when_scheduled,
@@ -54,7 +54,7 @@ def cancel_scheduled_button(alert_id: int, when: str) -> ButtonElement:
     `when` is its start time as shown."""
     return ButtonElement(
         text=plain("Cancel", 75),
-        action_id=ActionId.CANCEL_SCHEDULED,
+        action_id=keyed(ActionId.CANCEL_SCHEDULED, alert_id),  # unique among Home's several
         value=str(alert_id),
         style="danger",
         confirm=ConfirmObject(
