@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import update
 
 from bot.ids import ActionId, BlockId, keyed
-from sandbox.slack_requests import action, block_actions_payload, state_value
+from sandbox.slack_requests import action, state_value
 from services import scheduled
 from services.models import MassAlert
 from tests.blockkit import all_text
@@ -174,15 +174,7 @@ def test_app_home_lists_the_scheduled_alert_and_cancels_it_like_the_entry(lite: 
 
     before = len(lite.slack.calls_to("views.publish"))
     click = action("button", row["accessory"]["action_id"], row["block_id"], str(alert_id))
-    body = block_actions_payload(
-        user_id=ADMIN,
-        team_id=lite.slack.team_id,
-        api_app_id=lite.slack.app_id,
-        trigger_id=lite.slack.new_trigger_id(),
-        view=home,
-        actions=[click],
-    )
-    assert lite.user().send(body)[0] == 200
+    assert lite.user().act_in_home(home, click) == 200
     lite.wait_for(lambda: len(lite.slack.calls_to("views.publish")) > before, "Home published again")
     republished = lite.slack.calls_to("views.publish")[before].params["view"]
     assert all(b.get("block_id") != BlockId.HOME_SCHEDULED for b in republished["blocks"])
