@@ -23,7 +23,7 @@ from services.clock import SystemClock
 from services.models import AlertState, MassAlert
 from tests.blockkit import all_text
 from tests.e2e.test_crash_recovery import SID, TOKEN, env_for, wait_done, worker
-from tests.e2e.test_send_cli import run_cli
+from tests.e2e.test_send_cli import run_cli, send_args
 from tests.integration.recipient_builders import Builder
 
 CHANNEL = "C0FRONTDESK"
@@ -61,18 +61,7 @@ def seed(db_url: str, team_id: str) -> sessionmaker[Session]:
 def schedule_from_the_command_line(env: dict[str, str], sessions: sessionmaker[Session]) -> int:
     """`mass-alert send --at` an hour ahead (its entry is posted then), then make it due: the app is down."""
     at = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
-    args = [
-        "send",
-        "--clinic",
-        "Happy Paws",
-        "--preset",
-        "today+2",
-        "--message",
-        "Closed.",
-        "--yes",
-        "--at",
-        at,
-    ]
+    args = send_args("Closed.", "--at", at)
     sent = run_cli(args, env)
     assert sent.returncode == 0, sent.stderr
     with sessions() as session, session.begin():

@@ -14,7 +14,7 @@ from services import alerts, db, scheduled
 from services.clock import ManualClock
 from services.models import AlertDelivery, Clinic, MassAlert
 from services.timeranges import TimeRange
-from tests.e2e.test_send_cli import run_cli
+from tests.e2e.test_send_cli import run_cli, send_args
 from tests.fakes import FakeGateway, RecordingNotifier
 from tests.integration.recipient_builders import Builder
 from tests.integration.test_delivery import dispatcher, make_clinic, run_until_idle
@@ -109,21 +109,7 @@ def test_send_at_scheduled_and_cancel_on_the_command_line(db_url: str, tmp_path:
     clock = ManualClock()
     make_clinic(sessions, clock, ["+13125550001"])
     env = {**os.environ, "DATABASE_URL": db_url}
-    sent = run_cli(
-        [
-            "send",
-            "--clinic",
-            "Happy Paws",
-            "--preset",
-            "today+2",
-            "--message",
-            "Closed.",
-            "--yes",
-            "--at",
-            "2099-01-05T08:00",
-        ],
-        env,
-    )
+    sent = run_cli(send_args("Closed.", "--at", "2099-01-05T08:00"), env)
     assert sent.returncode == 0, sent.stderr
     assert "scheduled for Mon 5 Jan 2099 8:00 AM CST" in sent.stdout
     with sessions() as session:
