@@ -100,9 +100,8 @@ def _send(args: argparse.Namespace) -> int:
         if start_at is not None and start_at > now:
             when = format_instant(start_at, tz)
             print(f"Mass text alert #{alert_id} scheduled for {when}; recipients are counted again then.")
-            if (
-                channel := slack_notifier(ctx)
-            ) is not None:  # its entry, with Cancel, in the clinic's channel
+            channel = slack_notifier(ctx)  # its entry, with Cancel, in the clinic's channel
+            if channel is not None:
                 alerts.show_entry(ctx.sessions, alert_id, channel, ctx.clock.now())
         else:
             print(f"Mass text alert #{alert_id} queued.")

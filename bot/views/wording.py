@@ -135,8 +135,8 @@ def counted_when_scheduled(count: int) -> str:
 
 
 def scheduled_for(when: str, by: str) -> str:
-    """`Mass text alert #12 scheduled for Tue 2 Dec 7:00 AM CST by Dr. Ana Lee` without the number:
-    `scheduled for Tue 2 Dec 7:00 AM CST by Dr. Ana Lee` (both already mrkdwn-safe)."""
+    """`scheduled for Tue 2 Dec 7:00 AM CST by Dr. Ana Lee`, after a scheduled alert's number (the entry,
+    App Home); `when` and `by` come mrkdwn-safe."""
     return f"scheduled for {when} by {by}"
 
 
