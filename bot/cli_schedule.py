@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
+from bot.main import slack_notifier
 from bot.runtime import open_runtime
 from services import alerts, scheduled
 from services.clinics import find_clinic
@@ -39,15 +41,26 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _cancel(args: argparse.Namespace) -> int:
+    """Exit 0 when cancelled (a scheduled alert's entry then says so, when Slack is configured); 1 with one
+    line on stderr for an unknown alert or one already over."""
     runtime = open_runtime()
     try:
         stopped = alerts.cancel_alert(
             runtime.sessions, args.alert_id, by_name=args.by_name, now=runtime.clock.now()
         )
+        snap = alerts.snapshot(runtime.sessions, args.alert_id, runtime.clock.now())
+        if stopped and snap.never_started and (channel := slack_notifier(runtime)) is not None:
+            alerts.show_entry(runtime.sessions, args.alert_id, channel, runtime.clock.now())
     finally:
         runtime.close()
     if not stopped:
-        print(f"Mass text alert #{args.alert_id} had already finished; nothing to cancel.")
+        print(
+            f"error: mass text alert #{args.alert_id} is already {snap.state}; nothing to cancel.",
+            file=sys.stderr,
+        )
         return 1
-    print(f"Mass text alert #{args.alert_id} cancelled.")
+    if snap.never_started:
+        print(f"Mass text alert #{args.alert_id} cancelled before it started; nobody is texted.")
+    else:
+        print(f"Mass text alert #{args.alert_id} cancelled: its texts not sent yet will not be sent.")
     return 0

@@ -13,7 +13,7 @@ from bot.cli_preview import resolve_range
 from bot.cli_serve import prepare_process
 from bot.console import ConsoleNotifier, outcome_line, progress_line
 from bot.container import AppContext
-from bot.main import Overrides, build, crash_points, delivery_worker
+from bot.main import Overrides, build, crash_points, delivery_worker, slack_notifier
 from bot.views.wording import done_around, paused_overnight, urgent_words
 from services import alerts, recipients
 from services.clinics import find_clinic
@@ -114,6 +114,9 @@ def _send(args: argparse.Namespace) -> int:
         if start_at is not None and start_at > now:
             when = format_instant(start_at, tz)
             print(f"Mass text alert #{alert_id} scheduled for {when}; recipients are counted again then.")
+            channel = slack_notifier(ctx)  # its entry, with Cancel, in the clinic's channel
+            if channel is not None:
+                alerts.show_entry(ctx.sessions, alert_id, channel, ctx.clock.now())
         else:
             print(f"Mass text alert #{alert_id} queued.")
         if not args.wait:

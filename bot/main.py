@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
+from slack_sdk import WebClient
+
 from bot.console import ConsoleNotifier
 from bot.container import AppContext
 from bot.conversation_relay import ConversationRelay
@@ -40,7 +42,8 @@ class Overrides:
     notifier: Notifier | None = None
     #: Seconds between progress notices in the channel; None keeps DispatchConfig's default.
     progress_interval_seconds: float | None = None
-    #: Test-only fault injection: {"claimed"|"sent"|"stored": n} kills the process the nth time there.
+    #: Test-only fault injection: {"claimed"|"sent"|"stored"|"starting"|"started": n} kills the process the
+    #: nth time there.
     crash_points: Mapping[str, int] = field(default_factory=dict)
 
 
@@ -67,6 +70,7 @@ def dispatch_config(settings: Settings, progress_interval_seconds: float | None 
         completion_grace_seconds=settings.completion_grace_seconds,
         public_base_url=settings.public_base_url,
         reports_dir=settings.reports_dir,
+        alert_max_chars=settings.alert_max_chars,
     )
     if progress_interval_seconds is None:
         return config
@@ -82,6 +86,20 @@ def crash_points(environ: Mapping[str, str]) -> dict[str, int]:
     return points
 
 
+def _slack_notifier(
+    client: WebClient | None, tokens: WorkspaceTokens | None, clock: Clock
+) -> Notifier | None:
+    if tokens is not None:
+        return WorkspaceNotifier(tokens, clock)
+    return SlackNotifier(client, clock) if client is not None else None
+
+
+def slack_notifier(ctx: AppContext) -> Notifier | None:
+    """The channel's notifier for a verb whose own notices go to the terminal (a scheduled alert's entry,
+    posted by `send --at` and edited by `cancel`); None when this process has no Slack bot token or OAuth."""
+    return _slack_notifier(ctx.client, ctx.tokens, ctx.clock)
+
+
 def build(settings: Settings, overrides: Overrides | None = None) -> AppContext:
     """Everything this process runs on, from validated settings; `close()` releases it."""
     overrides = overrides or Overrides()
@@ -93,13 +111,7 @@ def build(settings: Settings, overrides: Overrides | None = None) -> AppContext:
     client = build_client(settings) if settings.slack_bot_token or settings.oauth_enabled else None
     store = installation_store(settings, engine) if settings.oauth_enabled else None
     tokens = WorkspaceTokens(sessions, client, store) if store is not None and client is not None else None
-    notifier = overrides.notifier or (
-        WorkspaceNotifier(tokens, clock)
-        if tokens is not None
-        else SlackNotifier(client, clock)
-        if client is not None
-        else ConsoleNotifier()
-    )
+    notifier = overrides.notifier or _slack_notifier(client, tokens, clock) or ConsoleNotifier()
     gateway = overrides.gateway or build_gateway(settings)
     reader = gateway.fetch_media if isinstance(gateway, TwilioGateway) else None
     relay = (

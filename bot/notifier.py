@@ -19,7 +19,7 @@ from bot.views import activity_message
 from bot.views.activity import report_comment
 from bot.views.common import escape
 from bot.views.models import ChannelAccess
-from bot.views.wording import BOT_MENTION
+from bot.views.wording import BOT_MENTION, format_when
 from services.clock import Clock, SystemClock
 from services.notify import AlertSnapshot, PostedMessage
 from services.settings import Settings
@@ -103,8 +103,24 @@ class SlackNotifier:
 
     def alert_started(self, alert: AlertSnapshot) -> PostedMessage | None:
         """Post the entry in the clinic's channel (the admin's DM when the bot is not there); point an
-        admin who asked elsewhere to it."""
+        admin who asked elsewhere to it.
+
+        A scheduled alert's entry is edited in place instead, within the edit budget: at once when it shows
+        an outcome (cancelled, stopped; raises SlackApiError), else ahead of its progress as it starts.
+        Posted anew only when that message is gone.
+        """
         text, blocks = activity_message(alert, self.clock.now())
+        if alert.slack_channel_id and alert.slack_message_ts:
+            where = PostedMessage(alert.slack_channel_id, alert.slack_message_ts)
+            if not alert.finished:
+                self.edits.offer(alert.slack_team_id or "", where.channel_id, where.ts, text, blocks)
+                return where
+            try:
+                self.edits.update_now(alert.slack_team_id or "", where.channel_id, where.ts, text, blocks)
+                return where
+            except SlackApiError as error:
+                if _error(error) != "message_not_found":
+                    raise
         if alert.slack_channel_id:
             try:
                 posted = self.client.chat_postMessage(
@@ -202,10 +218,17 @@ class SlackNotifier:
         asked_in, user = alert.asked_in_channel_id, alert.slack_user_id
         if not (asked_in and user and alert.slack_channel_id) or asked_in == alert.slack_channel_id:
             return
-        text = (
-            f"Mass text alert #{alert.id} for *{escape(alert.clinic_name)}* is under way. Its progress, "
-            f"outcome and report are in <#{alert.slack_channel_id}>, the clinic's channel."
-        )
+        if alert.state == "scheduled" and alert.start_at is not None:
+            when = format_when(alert.start_at, alert.timezone)
+            text = (
+                f"Mass text alert #{alert.id} for *{escape(alert.clinic_name)}* is scheduled for {when}. "
+                f"Its entry, with Cancel, is in <#{alert.slack_channel_id}>, the clinic's channel."
+            )
+        else:
+            text = (
+                f"Mass text alert #{alert.id} for *{escape(alert.clinic_name)}* is under way. Its progress, "
+                f"outcome and report are in <#{alert.slack_channel_id}>, the clinic's channel."
+            )
         try:
             self.client.chat_postEphemeral(channel=asked_in, user=user, text=text)
             return

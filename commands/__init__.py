@@ -54,6 +54,9 @@ def register(app: App, ctx: AppContext) -> None:
     app.action(str(ActionId.CANCEL_ALERT), middleware=[require_sender(activity.alert_clinic)])(
         answered_once(activity.cancel_alert)
     )
+    app.action(keyed_pattern(ActionId.CANCEL_SCHEDULED), middleware=[require_sender(activity.alert_clinic)])(
+        answered_once(activity.cancel_scheduled)
+    )
     app.action(str(ActionId.RESUME_ALERT), middleware=[require_sender(activity.alert_clinic)])(
         answered_once(activity.resume_alert)
     )

@@ -1,5 +1,5 @@
 """Buttons on the activity entry: Cancel, Resume and "Text the N not reached" (admins of the alert's clinic
-only) and the report link."""
+only) and the report link; Cancel of a scheduled alert (its entry and App Home)."""
 
 from __future__ import annotations
 
@@ -11,10 +11,11 @@ from slack_sdk import WebClient
 
 from bot.container import AppContext
 from bot.views import activity_message
+from commands import home
 from commands.context import app_context
-from commands.errors import MalformedRequest
-from commands.gate import chosen
-from services import alerts, retry
+from commands.errors import MalformedRequest, tell
+from commands.gate import chosen, identity_of
+from services import alerts, retry, scheduled
 from services.errors import DomainError
 
 
@@ -44,9 +45,17 @@ class CancelClick:
             ) from None
 
 
+def clicked_alert(body: dict[str, Any]) -> int:
+    """The alert a button names in its value, on a channel entry or in App Home (MalformedRequest if none)."""
+    try:
+        return int(body["actions"][0]["value"])
+    except (KeyError, IndexError, TypeError, ValueError) as error:
+        raise MalformedRequest(f"an alert button without its alert: {error!r}") from None
+
+
 def alert_clinic(body: dict[str, Any], ctx: AppContext) -> int:
     """The clinic of the alert the button belongs to (authorization is for that clinic)."""
-    return alerts.snapshot(ctx.sessions, CancelClick.of(body).alert_id, ctx.clock.now()).clinic_id
+    return alerts.snapshot(ctx.sessions, clicked_alert(body), ctx.clock.now()).clinic_id
 
 
 def cancel_alert(ack: Ack, body: dict[str, Any], client: WebClient, context: dict[str, Any]) -> None:
@@ -68,6 +77,25 @@ def cancel_alert(ack: Ack, body: dict[str, Any], client: WebClient, context: dic
     now = ctx.clock.now()
     text, blocks = activity_message(alerts.snapshot(ctx.sessions, click.alert_id, now), now)
     client.chat_update(channel=click.channel_id, ts=click.message_ts, text=text, blocks=blocks)
+
+
+def cancel_scheduled(ack: Ack, body: dict[str, Any], client: WebClient, context: dict[str, Any]) -> None:
+    """Cancel on a scheduled alert (its entry or App Home; admins of its clinic, after the confirm dialog):
+    it never starts, and its entry says who cancelled it. A click on one that already started, was
+    cancelled or stopped is answered to the clicker alone, saying which."""
+    ack()
+    ctx = app_context(context)
+    alert_id = clicked_alert(body)
+    who = chosen(context).user_full_name
+    try:
+        scheduled.cancel_scheduled(ctx.sessions, alert_id, by_name=who, now=ctx.clock.now())
+    except scheduled.NotScheduled as refused:
+        tell(client, body, context, str(refused))
+        return
+    if ctx.notifier is not None:
+        alerts.show_entry(ctx.sessions, alert_id, ctx.notifier, ctx.clock.now())
+    if (body.get("view") or {}).get("type") == "home":
+        home.republish(ctx, client, identity_of(body))
 
 
 def resume_alert(ack: Ack, body: dict[str, Any], client: WebClient, context: dict[str, Any]) -> None:
@@ -115,7 +143,7 @@ def retry_alert(ack: Ack, body: dict[str, Any], client: WebClient, context: dict
         client.chat_postEphemeral(channel=click.channel_id, user=click.user_id, text=str(refused))
         return
     if created and ctx.notifier is not None:
-        alerts.start_notification(ctx.sessions, new_id, ctx.notifier, ctx.clock.now())
+        alerts.show_entry(ctx.sessions, new_id, ctx.notifier, ctx.clock.now())
     now = ctx.clock.now()
     text, blocks = activity_message(alerts.snapshot(ctx.sessions, click.alert_id, now), now)
     client.chat_update(channel=click.channel_id, ts=click.message_ts, text=text, blocks=blocks)

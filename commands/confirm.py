@@ -66,7 +66,5 @@ def send_alert(ack: Ack, body: dict[str, Any], context: dict[str, Any]) -> None:
         default_pace=ctx.settings.alert_pace_seconds,
         max_chars=ctx.settings.alert_max_chars,
     )
-    if created and ctx.notifier is not None and carried.at is None:  # a scheduled one posts when it starts
-        alerts.start_notification(
-            ctx.sessions, alert_id, ctx.notifier, ctx.clock.now(), asked_in=carried.channel_id
-        )
+    if created and ctx.notifier is not None:  # a scheduled alert's entry waits with Cancel, then carries on
+        alerts.show_entry(ctx.sessions, alert_id, ctx.notifier, ctx.clock.now(), asked_in=carried.channel_id)

@@ -16,11 +16,11 @@ from bot.container import AppContext
 from bot.ids import ActionId, BlockId, keyed, split_key
 from bot.views import home_view
 from bot.views.common import plain
-from bot.views.home import HISTORY_DAYS, PAGE_SIZE, HomeClinic, HomePage, HomeQuery
+from bot.views.home import HISTORY_DAYS, PAGE_SIZE, HomeClinic, HomePage, HomeQuery, HomeScheduled
 from bot.views.templates import templates_section
 from commands.context import app_context
 from commands.gate import SlackIdentity, email_of, identity_of
-from services import alerts, templates
+from services import alerts, scheduled, templates
 from services.authorization import Refusal, memberships, not_linked
 from services.installations import UnlinkedClinic, link_clinic, unlinked_clinics
 
@@ -54,12 +54,18 @@ def home_for(
         since=now - timedelta(days=HISTORY_DAYS),
         offset=query.page * PAGE_SIZE,
     )
+    admin_of = {m.clinic_id for m in mine if m.can_send}
+    held = sorted(
+        (a for clinic_id in shown for a in scheduled.list_scheduled(ctx.sessions, clinic_id)),
+        key=lambda a: (a.start_at, a.id),
+    )
     page = HomePage(
         clinics=[HomeClinic(m.clinic_id, m.clinic_name) for m in mine],
         items=found[:PAGE_SIZE],
         query=query,
-        can_send=any(m.can_send for m in mine),
+        can_send=bool(admin_of),
         has_next=len(found) > PAGE_SIZE,
+        scheduled=[HomeScheduled(a, a.clinic_id in admin_of) for a in held],
     )
     view = home_view(page, now=now)
     view["blocks"] += home_templates(ctx, [(m.clinic_id, m.clinic_name) for m in mine], len(view["blocks"]))
@@ -74,6 +80,11 @@ def home_templates(ctx: AppContext, clinics: list[tuple[int, str]], used: int) -
         for cid, name in clinics
     ]
     return templates_section(found, used)
+
+
+def republish(ctx: AppContext, client: WebClient, identity: SlackIdentity) -> None:
+    """Publish the person's Home tab again, first page (after a change made from it)."""
+    client.views_publish(user_id=identity.user_id, view=home_for(ctx, client, identity))
 
 
 def publish_home(
@@ -129,4 +140,4 @@ def link_clinic_from_home(
         enterprise_id=context.enterprise_id,
         user_id=identity.user_id,
     )
-    client.views_publish(user_id=identity.user_id, view=home_for(ctx, client, identity))
+    republish(ctx, client, identity)

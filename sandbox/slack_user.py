@@ -165,6 +165,14 @@ class SlackUser:
         self.wait_for(lambda: len(self.sandbox.calls_to("views.publish")) > before, "views.publish")
         return copy.deepcopy(self.sandbox.home_views[self.user_id])
 
+    def act_in_home(self, home: dict[str, Any], entry: dict[str, Any]) -> int:
+        """Fire one block action (a click, a pick) in the Home tab `home` as it was published; the app's
+        HTTP status."""
+        body = block_actions_payload(
+            trigger_id=self.sandbox.new_trigger_id(), actions=[entry], view=home, **self._who
+        )
+        return self.send(body)[0]
+
     # --- inside a modal --------------------------------------------------------------------
 
     def act(

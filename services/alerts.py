@@ -160,6 +160,8 @@ def create_alert(
             sending_hours_end=clinic.sending_hours_end,
             urgent=request.urgent,
         )
+        if scheduled:
+            count_today(session, alert, now)
         frozen = None if scheduled else freeze_recipients(session, alert, clinic, now, max_chars)
         session.add(alert)
         try:
@@ -188,6 +190,21 @@ def create_alert(
 Frozen = tuple[RecipientSet, dict[int, str]]
 
 
+def count_today(session: Session, alert: MassAlert, now: datetime) -> None:
+    """A scheduled alert's counts and span as of `now`, for its entry; its recipients are computed again
+    (and these counts replaced) when it starts."""
+    result = compute(session, alert.clinic_id, TimeRange(alert.range_start, alert.range_end), now)
+    _set_counts(alert, result)
+
+
+def _set_counts(alert: MassAlert, result: RecipientSet) -> None:
+    alert.first_appointment = result.first_appointment
+    alert.last_appointment = result.last_appointment
+    alert.total_clients = result.count + len(result.skipped)
+    alert.to_send = result.count
+    alert.skipped_count = len(result.skipped)
+
+
 def freeze_recipients(
     session: Session, alert: MassAlert, clinic: Clinic, now: datetime, max_chars: int | None
 ) -> Frozen:
@@ -201,11 +218,7 @@ def freeze_recipients(
     rendered = merge_fields.render_all(session, clinic, rng, now, ids, alert.message, max_chars or 10**6)
     if rendered.longest is not None and max_chars is not None:
         check_length(rendered.longest, max_chars)
-    alert.first_appointment = result.first_appointment
-    alert.last_appointment = result.last_appointment
-    alert.total_clients = result.count + len(result.skipped)
-    alert.to_send = result.count
-    alert.skipped_count = len(result.skipped)
+    _set_counts(alert, result)
     return result, rendered.bodies
 
 
@@ -253,7 +266,7 @@ def insert_deliveries(
     ensure_sender(session, alert.sender_key, now)
 
 
-def start_notification(
+def show_entry(
     sessions: sessionmaker[Session],
     alert_id: int,
     notifier: Notifier,
@@ -261,7 +274,8 @@ def start_notification(
     *,
     asked_in: str | None = None,
 ) -> None:
-    """Post the activity entry and remember where it went (best effort; the finalizer reports anyway).
+    """Post the activity entry (or edit the one a scheduled alert has) and remember where it is; best
+    effort, the finalizer reports anyway.
 
     `asked_in` is the channel /mass-alert was typed in; when it is not the clinic's channel the notifier
     points the admin to the clinic's channel there (issue 12: the report goes only to the clinic's channel).
@@ -285,16 +299,24 @@ def start_notification(
             )
 
 
+def cancel_before_start(alert: MassAlert, by_name: str, now: datetime) -> None:
+    """Cancel a scheduled alert (locked by the caller) before it started: nobody was to be texted yet, and
+    there is no report; whoever cancels shows it on the alert's entry."""
+    alert.state = AlertState.CANCELLED
+    alert.cancelled_by = by_name
+    alert.completed_at = now
+    alert.completion_notified_at = now
+    log.info("scheduled alert %s cancelled by %s before it started", alert.id, by_name)
+
+
 def cancel_alert(sessions: sessionmaker[Session], alert_id: int, *, by_name: str, now: datetime) -> bool:
     """Stop an alert: its unsent clients become Not sent (cancelled). False when already over."""
     with sessions() as session, session.begin():
         alert = session.get(MassAlert, alert_id, with_for_update=True)
         if alert is None:
             raise NotFound(f"No mass alert #{alert_id}.")
-        if alert.state == AlertState.SCHEDULED:  # never started: nobody was to be texted yet
-            alert.state = AlertState.CANCELLED
-            alert.cancelled_by = by_name
-            alert.completed_at = now
+        if alert.state == AlertState.SCHEDULED:
+            cancel_before_start(alert, by_name, now)
             return True
         if alert.state not in ACTIVE_STATES:
             return False
@@ -485,6 +507,8 @@ def _snapshot(session: Session, alert: MassAlert, now: datetime) -> AlertSnapsho
         not_reached=retry.not_reached(session, alert) if failed or alert.state == AlertState.FAILED else 0,
         retry_of=alert.retry_of_alert_id,
         retry_number=retry_links.retry_number(session, alert),
+        start_at=alert.start_at,
+        scheduled_count=alert.to_send if alert.state == AlertState.SCHEDULED else 0,
     )
 
 

@@ -62,6 +62,10 @@ class AlertSnapshot:
     not_reached: int = 0
     retry_of: int | None = None
     retry_number: int = 0
+    #: "Send at": when a scheduled alert starts (None: sent when confirmed), and while it waits, how many
+    #: clients it would text as counted when it was scheduled (they are counted again when it starts).
+    start_at: datetime | None = None
+    scheduled_count: int = 0
 
     @property
     def to_send(self) -> int:
@@ -82,6 +86,11 @@ class AlertSnapshot:
     def finished(self) -> bool:
         """True once the outcome is known (completed, cancelled or stopped)."""
         return self.state in ("completed", "cancelled", "failed") and self.pending == 0
+
+    @property
+    def never_started(self) -> bool:
+        """A scheduled alert that has no client yet: waiting, cancelled or stopped before it started."""
+        return self.start_at is not None and self.total_clients == 0
 
     @property
     def succeeded(self) -> bool:
@@ -106,7 +115,8 @@ class Notifier(Protocol):
     """Tells people about an alert; implemented for Slack (bot.notifier) and the terminal."""
 
     def alert_started(self, alert: AlertSnapshot) -> PostedMessage | None:
-        """Post the activity entry; return where it went (None when nowhere)."""
+        """Show the activity entry: post it, or edit in place the one the snapshot names already (a
+        scheduled alert's entry, as it starts, is cancelled or stops); return where it is (None: nowhere)."""
         ...
 
     def alert_progress(self, alert: AlertSnapshot) -> None:

@@ -83,6 +83,8 @@ class RecordingNotifier:
 
     def alert_started(self, alert: AlertSnapshot) -> PostedMessage | None:
         self.started.append(alert)
+        if alert.slack_channel_id and alert.slack_message_ts:  # a scheduled alert's entry: edited in place
+            return PostedMessage(alert.slack_channel_id, alert.slack_message_ts)
         return PostedMessage("C0TEST", f"1700000000.{len(self.started):06d}")
 
     def alert_progress(self, alert: AlertSnapshot) -> None:

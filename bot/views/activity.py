@@ -7,15 +7,18 @@ from typing import Any
 
 from slack_sdk.models.blocks import ActionsBlock, Block, ButtonElement, ConfirmObject
 
-from bot.ids import ActionId, BlockId
+from bot.ids import ActionId, BlockId, keyed
 from bot.views.common import clip, context, escape, mrkdwn_section, plain, quote
 from bot.views.wording import (
+    counted_when_scheduled,
     format_estimate,
     format_span,
     format_time,
+    format_when,
     not_texted,
     plural,
     progress_bar,
+    scheduled_for,
     texted,
 )
 from services.models import SkipReason
@@ -41,6 +44,24 @@ def _cancel_button(alert: AlertSnapshot) -> ButtonElement:
             ),
             confirm=plain("Cancel alert", 30),
             deny=plain("Keep sending", 30),
+            style="danger",
+        ),
+    )
+
+
+def cancel_scheduled_button(alert_id: int, when: str) -> ButtonElement:
+    """Cancel on a scheduled alert's entry and in App Home (admins of its clinic), behind a confirm dialog;
+    `when` is its start time as shown."""
+    return ButtonElement(
+        text=plain("Cancel", 75),
+        action_id=keyed(ActionId.CANCEL_SCHEDULED, alert_id),  # unique among Home's several
+        value=str(alert_id),
+        style="danger",
+        confirm=ConfirmObject(
+            title=plain("Cancel this scheduled alert?", 100),
+            text=plain(f"Mass text alert #{alert_id} will not start at {when}; nobody is texted.", 300),
+            confirm=plain("Cancel alert", 30),
+            deny=plain("Keep it", 30),
             style="danger",
         ),
     )
@@ -119,6 +140,8 @@ def _status(s: AlertSnapshot, now: datetime) -> tuple[str, str, bool]:
     if s.state == "sending":
         text = f"`{progress_bar(done, total)}`  {s.sent:,} of {total:,} sent{failed}{_time_left(s, now)}"
         return f"{s.sent:,} of {total:,} sent{failed}", text, True
+    if s.never_started:
+        return _never_started(s)
     if s.state == "cancelled":
         who = f" by {escape(s.cancelled_by)}" if s.cancelled_by else ""
         cancelled = s.not_texted_reasons.get(str(SkipReason.CANCELLED), 0)
@@ -143,6 +166,26 @@ def _status(s: AlertSnapshot, now: datetime) -> tuple[str, str, bool]:
     return f"{s.failed:,} of {total:,} failed · {s.sent:,} sent", text, False
 
 
+def _never_started(s: AlertSnapshot) -> tuple[str, str, bool]:
+    """A scheduled alert's status before it started: waiting, cancelled or stopped when its time came."""
+    if s.state == "cancelled":
+        who = f" by {escape(s.cancelled_by)}" if s.cancelled_by else ""
+        return (
+            f"Cancelled{who} before it started",
+            f"⏹️ *Cancelled{who}* before it started · nobody was texted",
+            False,
+        )
+    if s.state == "failed":
+        reason = escape(s.error or "the alert could not be started")
+        return f"Alert stopped: {reason}", f"🔴 *Alert stopped*: {reason} · nobody was texted", False
+    text = "🕘 Waiting for its start time; nothing is sent before then."
+    return f"Scheduled for {_start(s)}", text, False
+
+
+def _start(s: AlertSnapshot) -> str:
+    return format_when(s.start_at or s.created_at, s.timezone)
+
+
 def counts_line(s: AlertSnapshot) -> str:
     """`42 clients to be texted · 3 not texted: 2 opted out, 1 has no mobile number` (mrkdwn-safe)."""
     line = texted(s.texted, finished=s.finished)
@@ -154,23 +197,33 @@ def counts_line(s: AlertSnapshot) -> str:
 def activity_message(alert: AlertSnapshot, now: datetime) -> tuple[str, list[dict[str, Any]]]:
     """(fallback text, blocks) of the channel entry for one alert, in any state, as of `now` (aware)."""
     s = alert
-    header = (
-        f"📣 *Mass text alert #{s.id}* · by {escape(s.created_by_name)} · "
-        f"{format_time(s.created_at, s.timezone)}"
-    )
+    by = escape(s.created_by_name)
+    if s.never_started:
+        header = f"🕘 *Mass text alert #{s.id}* {scheduled_for(_start(s), by)}"
+    else:
+        header = (
+            f"📣 *Mass text alert #{s.id}* · by {by} · {format_time(s.start_at or s.created_at, s.timezone)}"
+        )
     scope = []
     if s.first_appointment and s.last_appointment:
         scope.append(f"Appointments {format_span(s.first_appointment, s.last_appointment, s.timezone)}")
-    scope.append(counts_line(s))
+    if s.state == "scheduled":
+        scope.append(counted_when_scheduled(s.scheduled_count))
+    elif not s.never_started:
+        scope.append(counts_line(s))
     fallback, status, cancellable = _status(s, now)
     blocks: list[Block] = [
         mrkdwn_section(header, BlockId.ACTIVITY_HEADER),
         mrkdwn_section(quote(s.message, QUOTE_LIMIT), BlockId.ACTIVITY_MESSAGE),
-        context(" · ".join(scope), block_id=BlockId.ACTIVITY_SCOPE),
     ]
-    if cancellable:
+    if scope:
+        blocks.append(context(" · ".join(scope), block_id=BlockId.ACTIVITY_SCOPE))
+    if s.state == "scheduled":
+        button = cancel_scheduled_button(s.id, _start(s))
+        blocks.append(mrkdwn_section(status, BlockId.ACTIVITY_STATUS, accessory=button))
+    elif cancellable:
         blocks.append(mrkdwn_section(status, BlockId.ACTIVITY_STATUS, accessory=_cancel_button(s)))
-    elif s.state == "failed":
+    elif s.state == "failed" and not s.never_started:
         blocks.append(mrkdwn_section(status, BlockId.ACTIVITY_STATUS, accessory=_resume_button(s)))
     else:
         blocks.append(mrkdwn_section(status, BlockId.ACTIVITY_STATUS))

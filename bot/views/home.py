@@ -20,9 +20,11 @@ from slack_sdk.models.blocks import (
 from slack_sdk.models.views import View
 
 from bot.ids import ActionId, BlockId, CallbackId, keyed
+from bot.views.activity import cancel_scheduled_button
 from bot.views.common import OPTION_TEXT_MAX, clip, context, escape, mrkdwn_section, plain
-from bot.views.wording import format_estimate, format_span, format_when, outcome_counts
+from bot.views.wording import format_estimate, format_span, format_when, outcome_counts, plural, scheduled_for
 from services.notify import AlertSnapshot
+from services.scheduled import ScheduledAlert
 
 #: Alerts on one page: one section each, well inside Slack's 100 blocks of a Home tab
 #: (https://docs.slack.dev/surfaces/app-home) with the header, filter, buttons and page line.
@@ -33,6 +35,8 @@ HISTORY_DAYS = 90
 MAX_FILTER_CLINICS = 99
 #: How much of each alert's message the list shows.
 MESSAGE_PREVIEW = 300
+#: Scheduled alerts listed above the history (the rest: `mass-alert scheduled`).
+MAX_SCHEDULED = 10
 ALL_CLINICS = "all"
 READ_ONLY = "You can follow your clinics' alerts here; only a clinic's Admins can send one."
 
@@ -65,6 +69,14 @@ class HomeClinic:
 
 
 @dataclass(frozen=True)
+class HomeScheduled:
+    """A scheduled alert of the viewer's clinics; `can_cancel` when they are an Admin of its clinic."""
+
+    alert: ScheduledAlert
+    can_cancel: bool = False
+
+
+@dataclass(frozen=True)
 class HomePage:
     """What the Home tab shows: the viewer's clinics, one page of alerts and whether more follow.
 
@@ -76,6 +88,8 @@ class HomePage:
     query: HomeQuery = HomeQuery()
     can_send: bool = False
     has_next: bool = False
+    #: Alerts waiting for their start time, soonest first (the Scheduled section above the history).
+    scheduled: Sequence[HomeScheduled] = ()
 
 
 def _state_text(item: AlertSnapshot, now: datetime | None) -> str:
@@ -112,6 +126,33 @@ def _alert_block(item: AlertSnapshot, now: datetime | None) -> SectionBlock:
             action_id=keyed(ActionId.OPEN_REPORT, item.id),
         )
     return mrkdwn_section(text, keyed(BlockId.HOME_ALERT, item.id), accessory=accessory)
+
+
+def _scheduled_blocks(items: Sequence[HomeScheduled]) -> list[Block]:
+    """The Scheduled section: when, by whom and the message's first line, with Cancel for the clinic's
+    Admins (the entry's button: same confirm dialog, same listener); at most MAX_SCHEDULED shown."""
+    if not items:
+        return []
+    blocks: list[Block] = [mrkdwn_section("*Scheduled*", BlockId.HOME_SCHEDULED)]
+    for item in items[:MAX_SCHEDULED]:
+        a = item.alert
+        when = format_when(a.start_at, a.timezone)
+        first_line = escape(clip((a.message.strip().splitlines() or [""])[0], MESSAGE_PREVIEW))
+        text = (
+            f"🕘 *#{a.id} · {escape(a.clinic_name)}* {scheduled_for(when, escape(a.created_by_name))}\n"
+            f">{first_line}"
+        )
+        button = cancel_scheduled_button(a.id, when) if item.can_cancel else None
+        blocks.append(mrkdwn_section(text, keyed(BlockId.HOME_SCHEDULED_ALERT, a.id), accessory=button))
+    if len(items) > MAX_SCHEDULED:
+        more = len(items) - MAX_SCHEDULED
+        blocks.append(
+            context(
+                f"{plural(more, 'more scheduled alert')} not shown here: `mass-alert scheduled` lists all."
+            )
+        )
+    blocks.append(DividerBlock())
+    return blocks
 
 
 def _filter_block(page: HomePage) -> ActionsBlock:
@@ -166,7 +207,8 @@ def home_view(
 ) -> dict[str, Any]:
     """The Home tab: the last 90 days of alerts of the viewer's clinics, newest first, PAGE_SIZE a page.
 
-    Each alert shows its clinic, sender, message, range, texted / failed / not texted and its report,
+    Scheduled alerts come first (when, by whom, the message's first line, Cancel for Admins). Each alert
+    of the history shows its clinic, sender, message, range, texted / failed / not texted and its report,
     with times in that alert's own clinic zone; `now` (aware) gives a sending alert's time left. The
     clinic filter appears for people in several clinics, the New alert button only when `can_send`.
     `page` None (with a `notice`) is the tab of someone who is in no clinic.
@@ -198,6 +240,7 @@ def home_view(
     if len(page.clinics) > 1:
         blocks.append(_filter_block(page))
     blocks.append(DividerBlock())
+    blocks += _scheduled_blocks(page.scheduled)
     items = page.items[:PAGE_SIZE]
     if not items:
         empty = f"No mass text alerts in the last {HISTORY_DAYS} days."

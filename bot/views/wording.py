@@ -23,6 +23,7 @@ from services.timeranges import format_instant, format_span
 __all__ = [
     "BOT_MENTION",
     "appointments_as_of",
+    "counted_when_scheduled",
     "done_around",
     "forcing_words",
     "format_estimate",
@@ -37,6 +38,7 @@ __all__ = [
     "plural",
     "progress_bar",
     "reason_label",
+    "scheduled_for",
     "skipped_summary",
     "texted",
     "texts_per_client",
@@ -130,6 +132,17 @@ def not_texted(count: int, by_reason: dict[str, int]) -> str:
     """`5 not texted: 3 opted out, 2 have no mobile number` (reasons: services.models.SkipReason values)."""
     summary = skipped_summary(by_reason)
     return f"{count:,} not texted" + (f": {summary}" if summary else "")
+
+
+def counted_when_scheduled(count: int) -> str:
+    """A scheduled alert's count: `23 clients would be texted today (counted again when it starts)`."""
+    return f"{plural(count, 'client')} would be texted today (counted again when it starts)"
+
+
+def scheduled_for(when: str, by: str) -> str:
+    """`scheduled for Tue 2 Dec 7:00 AM CST by Dr. Ana Lee`, after a scheduled alert's number (the entry,
+    App Home); `when` and `by` come mrkdwn-safe."""
+    return f"scheduled for {when} by {by}"
 
 
 def reason_label(reason: str) -> str:

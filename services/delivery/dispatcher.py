@@ -54,8 +54,8 @@ class Dispatcher:
         self.capacity = capacity
         self._in_flight = 0
         self._lock = threading.Lock()
-        #: Fault injection for the crash tests: {"claimed"|"sent"|"stored": n} kills the process the nth time.
-        #: Crash tests' fault injection: {"claimed"|"sent"|"stored": n} kills the process the nth time there.
+        #: Crash tests' fault injection: {"claimed"|"sent"|"stored"|"starting"|"started": n} kills the process
+        #: the nth time there ("starting"/"started": a scheduled alert's claim before / after it commits).
         self.crash_points: dict[str, int] = dict(crash_points or {})
         self._claimer = Claimer(self)
         self._sending = Sending(self)
@@ -86,7 +86,13 @@ class Dispatcher:
 
     def start_scheduled(self) -> list[int]:
         """Start the scheduled alerts whose time has come (services.scheduled; each exactly once)."""
-        return scheduled.start_due(self.sessions, self.clock.now(), self.notifier)
+        return scheduled.start_due(
+            self.sessions,
+            self.clock.now(),
+            self.notifier,
+            max_chars=self.config.alert_max_chars,
+            checkpoint=self.checkpoint,
+        )
 
     def tick(self) -> int:
         """Claim what is due and send it (inline without an executor); the number claimed."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -114,6 +115,7 @@ class Finalizer:
                 alert.completed_at = now
             alert.sent_count = counts["accepted"] + counts["sent"] + counts["delivered"]
             alert.failed_count = counts["failed"] + counts["undelivered"]
+            never_started = alert.start_at is not None and not counts
             log.info(
                 "alert %s %s: %d sent, %d failed, %d skipped",
                 alert_id,
@@ -122,6 +124,8 @@ class Finalizer:
                 alert.failed_count,
                 counts["skipped"],
             )
+        if never_started:  # stopped when its time came (texting off, nobody, too long): no report
+            return self._settle(alert_id, now, lambda: self._show_stopped(alert_id, now))
         with read_sessions(sessions)() as session:
             alert = session.get(MassAlert, alert_id)
             assert alert is not None
@@ -133,10 +137,16 @@ class Finalizer:
                 session.execute(
                     update(MassAlert).where(MassAlert.id == alert_id).values(report_path=str(report))
                 )
-        if is_sqlite(self.ctx.sessions.kw["bind"]):  # one dispatcher: nobody else posts this notice
-            link = self._notify(alert_id, report, now)
+        return self._settle(alert_id, now, lambda: self._notify(alert_id, report, now))
+
+    def _settle(self, alert_id: int, now: datetime, notify: Callable[[], dict[str, str | None]]) -> int:
+        """Run `notify` (the outcome's notice; it raises to be retried) once, and mark the alert notified
+        with the columns it returns."""
+        sessions = self.ctx.sessions
+        if is_sqlite(sessions.kw["bind"]):  # one dispatcher: nobody else posts this notice
+            shown = notify()
             with sessions() as session, session.begin():
-                self._mark_notified(session, alert_id, link, now)
+                self._mark_notified(session, alert_id, shown, now)
             return 1
         with sessions() as session, session.begin():
             # Several dispatchers (PostgreSQL): the row lock, held while notifying, lets one of them post
@@ -146,20 +156,27 @@ class Finalizer:
             )
             if notified is not None:
                 return 0
-            self._mark_notified(session, alert_id, self._notify(alert_id, report, now), now)
+            self._mark_notified(session, alert_id, notify(), now)
         return 1
 
-    def _notify(self, alert_id: int, report: Path, now: datetime) -> str | None:
+    def _notify(self, alert_id: int, report: Path, now: datetime) -> dict[str, str | None]:
         """Post the completion notice with the report; its permalink. Raises: retried on the next run."""
-        return self.ctx.notifier.alert_completed(
+        link = self.ctx.notifier.alert_completed(
             alert_service.snapshot(self.ctx.sessions, alert_id, now), report
         )
+        return {"report_permalink": link}
+
+    def _show_stopped(self, alert_id: int, now: datetime) -> dict[str, str | None]:
+        """A scheduled alert stopped as it started: its entry shows why (posted when it had none); where."""
+        posted = self.ctx.notifier.alert_started(alert_service.snapshot(self.ctx.sessions, alert_id, now))
+        if posted is None:
+            return {}
+        return {"slack_channel_id": posted.channel_id, "slack_message_ts": posted.ts}
 
     @staticmethod
-    def _mark_notified(session: Session, alert_id: int, link: str | None, now: datetime) -> None:
+    def _mark_notified(session: Session, alert_id: int, shown: dict[str, str | None], now: datetime) -> None:
         session.execute(
-            update(MassAlert)
-            .where(MassAlert.id == alert_id)
-            .values(completion_notified_at=now, report_permalink=link)
+            update(MassAlert).where(MassAlert.id == alert_id).values(completion_notified_at=now, **shown)
         )
+        link = shown.get("report_permalink")
         log.info("alert %s result and report posted%s", alert_id, f" ({link})" if link else "")

@@ -53,6 +53,8 @@ class DispatchConfig:
     #: pace stamp's tolerance (half of it, services.delivery.turn) and the request's way from the stamp to
     #: Twilio on a loaded machine (thread switches every 5 ms). 0.4 % of the article's 12 s pace.
     pace_margin_seconds: float = 0.05
+    #: ALERT_MAX_CHARS: a scheduled alert whose merge fields render longer when it starts is stopped.
+    alert_max_chars: int = 320
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from sandbox.twilio import SandboxTwilio
 from services import db
 from services.clock import SystemClock
 from services.models import MassAlert
-from tests.e2e.test_send_cli import SID, TOKEN, run_cli
+from tests.e2e.test_send_cli import SID, TOKEN, run_cli, send_args
 from tests.integration.recipient_builders import Builder
 
 MESSAGE = (
@@ -71,20 +71,7 @@ def test_each_client_receives_and_is_reported_with_their_own_text(
         preview = run_cli(
             ["preview", "--clinic", "Happy Paws", "--preset", "today+2", "--message", MESSAGE, "--json"], env
         )
-        result = run_cli(
-            [
-                "send",
-                "--clinic",
-                "Happy Paws",
-                "--preset",
-                "today+2",
-                "--message",
-                MESSAGE,
-                "--yes",
-                "--wait",
-            ],
-            env,
-        )
+        result = run_cli(send_args(MESSAGE, "--wait"), env)
     finally:
         server.close()
     assert result.returncode == 0, result.stderr

@@ -39,6 +39,11 @@ def run_cli(args: list[str], env: dict[str, str], timeout: float = 120) -> subpr
     )
 
 
+def send_args(message: str, *extra: str) -> list[str]:
+    """`mass-alert send` for the clinic "Happy Paws", preset today+2, confirmed (`--yes`), then `extra`."""
+    return ["send", "--clinic", "Happy Paws", "--preset", "today+2", "--message", message, "--yes", *extra]
+
+
 @pytest.fixture
 def twilio():
     with SandboxTwilio(

@@ -347,15 +347,7 @@ def test_staff_follow_the_history_read_only_and_the_filter_republishes_it(lite: 
     assert all(b.get("block_id") != BlockId.HOME_ACTIONS for b in home["blocks"])  # no New alert button
     before = len(lite.slack.calls_to("views.publish"))
     choice = action("static_select", ActionId.HOME_CLINIC_FILTER, BlockId.HOME_FILTER, f"{lite.clinic_id}:0")
-    body = block_actions_payload(
-        user_id=STAFF,
-        team_id=lite.slack.team_id,
-        api_app_id=lite.slack.app_id,
-        trigger_id=lite.slack.new_trigger_id(),
-        view=home,
-        actions=[choice],
-    )
-    assert sam.send(body)[0] == 200
+    assert sam.act_in_home(home, choice) == 200
     lite.wait_for(lambda: len(lite.slack.calls_to("views.publish")) > before, "the filtered Home tab")
     filtered = lite.slack.calls_to("views.publish")[before]
     assert filtered.response["ok"] and f"*#{alert_id} · Happy Paws, Downtown*" in all_text(
@@ -401,7 +393,7 @@ def test_a_hash_conflict_never_reaches_the_person(lite: World) -> None:
 
 
 def test_the_global_shortcut_and_the_home_button_open_the_same_form(lite: World) -> None:
-    from sandbox.slack_requests import action, block_actions_payload, shortcut_payload
+    from sandbox.slack_requests import action, shortcut_payload
 
     ana = lite.user()
     trigger = lite.slack.new_trigger_id()

@@ -200,7 +200,7 @@ def test_twenty_alerts_in_one_workspace_stay_within_the_chat_update_tier(busy: W
             clinic_id, "Dr. Ana Lee", TimeRange(now, now + timedelta(days=3)), "Storm: closed today."
         )
         alert_id, _ = alerts.create_alert(world.sessions, request, now=now, default_pace=0.15, max_chars=320)
-        alerts.start_notification(world.sessions, alert_id, notifier, now)
+        alerts.show_entry(world.sessions, alert_id, notifier, now)
         ids.append(alert_id)
 
     finished = [world.wait_finished(alert_id, timeout=90.0) for alert_id in ids]

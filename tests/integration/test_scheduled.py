@@ -14,8 +14,8 @@ from services import alerts, db, scheduled
 from services.clock import ManualClock
 from services.models import AlertDelivery, Clinic, MassAlert
 from services.timeranges import TimeRange
-from tests.e2e.test_send_cli import run_cli
-from tests.fakes import FakeGateway
+from tests.e2e.test_send_cli import run_cli, send_args
+from tests.fakes import FakeGateway, RecordingNotifier
 from tests.integration.recipient_builders import Builder
 from tests.integration.test_delivery import dispatcher, make_clinic, run_until_idle
 
@@ -109,21 +109,7 @@ def test_send_at_scheduled_and_cancel_on_the_command_line(db_url: str, tmp_path:
     clock = ManualClock()
     make_clinic(sessions, clock, ["+13125550001"])
     env = {**os.environ, "DATABASE_URL": db_url}
-    sent = run_cli(
-        [
-            "send",
-            "--clinic",
-            "Happy Paws",
-            "--preset",
-            "today+2",
-            "--message",
-            "Closed.",
-            "--yes",
-            "--at",
-            "2099-01-05T08:00",
-        ],
-        env,
-    )
+    sent = run_cli(send_args("Closed.", "--at", "2099-01-05T08:00"), env)
     assert sent.returncode == 0, sent.stderr
     assert "scheduled for Mon 5 Jan 2099 8:00 AM CST" in sent.stdout
     with sessions() as session:
@@ -133,3 +119,54 @@ def test_send_at_scheduled_and_cancel_on_the_command_line(db_url: str, tmp_path:
     cancelled = run_cli(["cancel", str(alert.id)], env)
     assert cancelled.returncode == 0 and "cancelled" in cancelled.stdout
     assert run_cli(["scheduled"], env).stdout.strip() == "No scheduled alerts."
+
+
+def test_merge_fields_now_too_long_stop_it_at_its_start_and_its_entry_says_why(
+    sessions, clock, tmp_path
+) -> None:
+    clinic_id, _ = make_clinic(sessions, clock, ["+13125550001"], names=["Al Short"])
+    start = clock.now() + timedelta(hours=2)
+    message = "Hi {client_first_name}, " + "x" * 310  # 317 characters for "Al": under the 320 limit
+    alert_id, _ = alerts.create_alert(
+        sessions,
+        alerts.AlertRequest(
+            clinic_id, "Dr. Ana Lee", TimeRange(start, start + timedelta(days=3)), message, start_at=start
+        ),
+        now=clock.now(),
+        default_pace=1.0,
+        max_chars=320,
+    )
+    notifier = RecordingNotifier()
+    alerts.show_entry(sessions, alert_id, notifier, clock.now())  # its scheduled entry
+    with sessions() as session, session.begin():  # a client booked meanwhile with a long first name
+        b = Builder(session)
+        late = b.client(session.get(Clinic, clinic_id), "Bartholomew Long", "+13125550003")
+        b.visit(b.pet(late), clock.now() + timedelta(days=1, hours=5))
+    gateway = FakeGateway(clock)
+    worker = dispatcher(sessions, clock, gateway, tmp_path, notifier, alert_max_chars=320)
+    clock.advance(2 * 3600)
+    run_until_idle(worker, clock, 5)
+    snap = alerts.snapshot(sessions, alert_id, clock.now())
+    assert snap.state == "failed" and gateway.sent == []
+    assert (snap.error or "").startswith("Its message was too long when this scheduled alert started.")
+    assert "the longest text is 326 characters; the limit is 320" in (snap.error or "")
+    # The finalizer showed the reason on the scheduled entry (edited in place, no report), once.
+    assert [s.state for s in notifier.started] == ["scheduled", "failed"]
+    assert notifier.completed == [] and snap.report_path is None
+
+
+def test_a_stopped_start_is_shown_on_the_scheduled_entry_not_posted_again(sessions, clock, tmp_path) -> None:
+    clinic_id, _ = make_clinic(sessions, clock, ["+13125550001"])
+    alert_id = schedule(sessions, clock, clinic_id)
+    notifier = RecordingNotifier()
+    alerts.show_entry(sessions, alert_id, notifier, clock.now())
+    posted_ts = alerts.snapshot(sessions, alert_id, clock.now()).slack_message_ts
+    with sessions() as session, session.begin():
+        session.execute(update(Clinic).where(Clinic.id == clinic_id).values(two_way_texting=False))
+    clock.advance(3 * 3600)
+    run_until_idle(dispatcher(sessions, clock, FakeGateway(clock), tmp_path, notifier), clock, 5)
+    first, stopped = notifier.started
+    assert (first.state, stopped.state) == ("scheduled", "failed")
+    assert stopped.slack_message_ts == posted_ts is not None  # that message is shown again, not a new one
+    after = alerts.snapshot(sessions, alert_id, clock.now())
+    assert after.slack_message_ts == posted_ts and after.report_path is None and notifier.completed == []

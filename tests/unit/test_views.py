@@ -25,10 +25,11 @@ from bot.views import (
     skipped_view,
 )
 from bot.views.activity import report_comment
-from bot.views.home import HomeClinic, HomePage
+from bot.views.home import HomeClinic, HomePage, HomeScheduled
 from bot.views.models import ChannelAccess
 from bot.views.wording import format_estimate, format_span, format_when, progress_bar, skipped_summary
 from services.notify import AlertSnapshot
+from services.scheduled import ScheduledAlert
 from services.sending_hours import ALL_DAY, DEFAULT_HOURS
 from tests.blockkit import all_text, assert_valid_message, assert_valid_view, check_message, check_view
 
@@ -558,6 +559,113 @@ def test_only_a_stopped_entry_offers_resume_with_a_confirm_dialog(state: str) ->
     assert accessory["action_id"] == ActionId.RESUME_ALERT and accessory["value"] == "12"
     confirm = accessory["confirm"]
     assert confirm["confirm"]["text"] == "Resume" and "never texted" in confirm["text"]["text"]
+
+
+def scheduled(**changes: Any) -> AlertSnapshot:
+    """A scheduled alert that has not started: no client yet, 42 counted when it was scheduled."""
+    base: dict[str, Any] = dict(
+        state="scheduled",
+        start_at=NINE_AM + timedelta(days=1, hours=-2),  # Wed 2 Dec 7:00 AM CST
+        scheduled_count=42,
+        texted=0,
+        not_texted=0,
+        not_texted_reasons=Counter(),
+        sent=0,
+        failed=0,
+        pending=0,
+        eta=None,
+    )
+    return snapshot(**(base | changes))
+
+
+def test_a_scheduled_entry_says_when_by_whom_todays_count_and_offers_a_confirmed_cancel() -> None:
+    text, blocks = activity_message(scheduled(), AS_OF)
+    assert_valid_message(text, blocks)
+    header = all_text([block(blocks, BlockId.ACTIVITY_HEADER)])
+    assert header == "🕘 *Mass text alert #12* scheduled for Wed 2 Dec 7:00 AM CST by Dr. Ana Lee"
+    assert "42 clients would be texted today (counted again when it starts)" in all_text(
+        [block(blocks, BlockId.ACTIVITY_SCOPE)]
+    )
+    assert "closing at 3 PM" in all_text([block(blocks, BlockId.ACTIVITY_MESSAGE)])
+    button = block(blocks, BlockId.ACTIVITY_STATUS)["accessory"]
+    assert (button["action_id"], button["value"], button["style"]) == ("cancel_scheduled:12", "12", "danger")
+    assert "will not start at Wed 2 Dec 7:00 AM CST; nobody is texted" in button["confirm"]["text"]["text"]
+    assert text == "Mass text alert #12 by Dr. Ana Lee: Scheduled for Wed 2 Dec 7:00 AM CST"
+
+
+@pytest.mark.parametrize(
+    ("changes", "said"),
+    [
+        (
+            {"state": "cancelled", "cancelled_by": "Sam <Ortiz>"},
+            "⏹️ *Cancelled by Sam &lt;Ortiz&gt;* before it started",
+        ),
+        (
+            {
+                "state": "failed",
+                "error": "Texting was turned off for Happy Paws before this scheduled alert started",
+            },
+            "🔴 *Alert stopped*: Texting was turned off for Happy Paws",
+        ),
+    ],
+)
+def test_a_scheduled_entry_cancelled_or_stopped_before_it_started_has_no_button(
+    changes: dict[str, Any], said: str
+) -> None:
+    text, blocks = activity_message(scheduled(scheduled_count=0, **changes), AS_OF)
+    assert_valid_message(text, blocks)
+    status = block(blocks, BlockId.ACTIVITY_STATUS)
+    assert said in all_text([status]) and "nobody was texted" in all_text([status])
+    assert "accessory" not in status  # neither Cancel nor Resume: there is nothing to resume
+    assert all(b.get("type") != "actions" for b in blocks)
+
+
+def test_a_started_scheduled_alert_is_the_usual_entry_timed_at_its_start() -> None:
+    start = NINE_AM + timedelta(hours=1)
+    text, blocks = activity_message(snapshot(start_at=start), AS_OF)
+    assert_valid_message(text, blocks)
+    assert "📣 *Mass text alert #12* · by Dr. Ana Lee · 10:00 AM CST" in all_text(blocks)
+    assert block(blocks, BlockId.ACTIVITY_STATUS)["accessory"]["action_id"] == ActionId.CANCEL_ALERT
+
+
+def test_home_lists_scheduled_alerts_first_with_cancel_for_admins_only() -> None:
+    held = [
+        HomeScheduled(
+            ScheduledAlert(
+                7, 1, "Happy Paws", TZ, NINE_AM + timedelta(hours=22), "Dr. Ana Lee", "Closed.\nSorry!"
+            ),
+            can_cancel=True,
+        ),
+        HomeScheduled(
+            ScheduledAlert(8, 2, "Uptown", TZ, NINE_AM + timedelta(days=2), "Jordan Kim", "Parking <closed>"),
+        ),
+    ]
+    page = HomePage(clinics=[HomeClinic(1, "Happy Paws"), HomeClinic(2, "Uptown")], items=[], scheduled=held)
+    view = home_view(page, now=NINE_AM)
+    assert_valid_view(view)
+    ids = [b.get("block_id") for b in view["blocks"]]
+    assert ids.index(BlockId.HOME_SCHEDULED) < ids.index(keyed(BlockId.HOME_SCHEDULED_ALERT, 7))
+    first = block(view, keyed(BlockId.HOME_SCHEDULED_ALERT, 7))
+    assert "*#7 · Happy Paws* scheduled for Wed 2 Dec 7:00 AM CST by Dr. Ana Lee\n>Closed." in all_text(
+        [first]
+    )
+    assert "Sorry!" not in all_text([first])  # the first line only
+    assert (first["accessory"]["action_id"], first["accessory"]["value"]) == ("cancel_scheduled:7", "7")
+    other = block(view, keyed(BlockId.HOME_SCHEDULED_ALERT, 8))
+    assert "accessory" not in other and "Parking &lt;closed&gt;" in all_text([other])
+
+
+def test_home_shows_at_most_ten_scheduled_alerts_and_says_how_many_more() -> None:
+    held = [
+        HomeScheduled(
+            ScheduledAlert(i, 1, "Happy Paws", TZ, NINE_AM + timedelta(hours=i), "Ana", "Closed."), True
+        )
+        for i in range(1, 14)
+    ]
+    view = home_view(HomePage(clinics=[HomeClinic(1, "Happy Paws")], items=[], scheduled=held), now=NINE_AM)
+    assert_valid_view(view)
+    shown = [b for b in view["blocks"] if str(b.get("block_id", "")).startswith(BlockId.HOME_SCHEDULED_ALERT)]
+    assert len(shown) == 10 and "3 more scheduled alerts not shown here" in all_text(view)
 
 
 def test_a_very_long_message_is_clipped_in_the_channel_entry() -> None:
