@@ -4,6 +4,8 @@
     lateness of each text against its intended slot, the smallest gap per number, exactly-once.
 (b) Conversation texts queued during (a): time from queued to sent.
 (c) One 100,000-client alert: time to create it, time to write its report, peak RSS.
+(floor) The same slots sent by a bare in-memory scheduler (no database, no claims, no turns) through the
+    same Twilio SDK path to the same sandbox, in its own process: the machine's floor for (a)'s lateness.
 
     .venv/bin/python -m benchmarks.bench_delivery                      # everything, SQLite and PostgreSQL
     .venv/bin/python -m benchmarks.bench_delivery --backend sqlite --clinics 200 --duration 30
@@ -408,6 +410,88 @@ def run_big_alert(backend: str, clients: int) -> dict:
     }
 
 
+def run_floor(clinics: int, duration: float, latency: float) -> dict:
+    """The floor: a bare in-memory scheduler sends (a)'s slots (one text per number every 12 s, numbers
+    spread over one pace) through services.sms.TwilioGateway to sandbox Twilio, in a worker process of its
+    own (`--floor-only-url`) shaped like the app's: one claiming thread, 96 sending threads that sleep to
+    their slot. Lateness is request time minus slot, as in (a)."""
+    pace = 12.0
+    with SandboxTwilio(account_sid=SID, auth_token=TOKEN, latency=latency, send_callbacks=False) as sandbox:
+        out = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "benchmarks.bench_delivery",
+                "--floor-only-url",
+                sandbox.url,
+                "--clinics",
+                str(clinics),
+                "--duration",
+                str(duration),
+            ],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+        )
+        late = [float(v) for v in out.stdout.split()]
+        sent = len(sandbox.messages)
+        by_sender = sandbox.arrivals_by_sender()
+    gaps = [b - a for times in by_sender.values() for a, b in pairwise(sorted(times))]
+    return {
+        "part": "floor",
+        "clinics": clinics,
+        "duration_s": duration,
+        "latency_ms": latency * 1000,
+        "asked_texts_per_second": round(clinics / pace, 1),
+        "texts_per_second": round(sent / duration, 1),
+        "lateness_ms": {
+            "p50": round(percentile(late, 50), 1),
+            "p95": round(percentile(late, 95), 1),
+            "p99": round(percentile(late, 99), 1),
+            "max": round(max(late, default=0), 1),
+        },
+        "min_gap_s": round(min(gaps, default=float("nan")), 3),
+        "errors": out.stderr.strip().splitlines()[-1:] if out.returncode else [],
+    }
+
+
+def floor_worker(url: str, clinics: int, duration: float) -> None:
+    """The floor's process: print each text's lateness in ms (see run_floor)."""
+    import heapq
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from services.sms import SendRequest, TwilioGateway
+
+    pace, lookahead = 12.0, 0.5
+    gateway = TwilioGateway(SID, TOKEN, api_url=url, timeout=10.0)
+    start = time.time() + 1.0
+    end = start + duration
+    slots = [(start + i * pace / clinics, i) for i in range(clinics)]
+    heapq.heapify(slots)
+    late: list[float] = []
+    lock = threading.Lock()
+
+    def send(slot: float, i: int) -> None:
+        wait = slot - time.time()
+        if wait > 0:
+            time.sleep(wait)
+        sent_at = time.time()
+        gateway.send(SendRequest(to=f"+1415{i:07d}", body="Storm closure.", from_=f"+1312{i:07d}"))
+        with lock:
+            late.append((sent_at - slot) * 1000)
+
+    with ThreadPoolExecutor(max_workers=96) as pool:
+        while slots and slots[0][0] < end:
+            now = time.time()
+            while slots and slots[0][0] <= now + lookahead and slots[0][0] < end:
+                slot, i = heapq.heappop(slots)
+                pool.submit(send, slot, i)
+                heapq.heappush(slots, (slot + pace, i))
+            time.sleep(0.05)
+    print(" ".join(f"{v:.3f}" for v in late))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -426,9 +510,17 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=0.15)
     parser.add_argument("--burst", action="store_true", help="every alert's first slot at the same instant")
     parser.add_argument("--big-clients", type=int, default=100_000)
-    parser.add_argument("--part", choices=("pacing", "big", "all"), default="all")
+    parser.add_argument("--part", choices=("pacing", "big", "floor", "all"), default="all")
     parser.add_argument("--big-only-backend", help=argparse.SUPPRESS)
+    parser.add_argument("--floor-only-url", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.floor_only_url:
+        floor_worker(args.floor_only_url, int(args.clinics), args.duration)
+        return
+    if args.part == "floor":
+        for clinics in (int(c) for c in str(args.clinics).split(",")):
+            print(json.dumps(run_floor(clinics, args.duration, args.latency)), flush=True)
+        return
     if args.big_only_backend:
         print(json.dumps(run_big_alert(args.big_only_backend, args.big_clients)))
         return

@@ -31,7 +31,7 @@ import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import CursorResult, Row, func, or_, select, update
+from sqlalchemy import CursorResult, Row, bindparam, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from services.delivery.jobs import ACTIVE, Context, DispatchConfig, Job, JobKind
@@ -47,6 +47,7 @@ from services.models import (
     MessageStatus,
     Sender,
     SkipReason,
+    UTCDateTime,
 )
 from services.sending_hours import hours_of
 
@@ -98,6 +99,41 @@ def claim_ahead(pace_seconds: float, config: DispatchConfig) -> timedelta:
     A third of the pace (4 s at 12 s) makes sure the text before has gone out first.
     """
     return timedelta(seconds=min(config.lookahead_seconds, pace_seconds / 3))
+
+
+#: A sender's active alerts, oldest first, with what the claim needs of each (built once: bound parameters).
+_SENDER_ALERTS = (
+    select(
+        MassAlert.id,
+        MassAlert.pace_seconds,
+        MassAlert.message,
+        MassAlert.state,
+        MassAlert.urgent,
+        MassAlert.sending_hours_start,
+        MassAlert.sending_hours_end,
+        Clinic.timezone,
+    )
+    .join(Clinic, Clinic.id == MassAlert.clinic_id)
+    .where(MassAlert.sender_key == bindparam("sender"), MassAlert.state.in_(ACTIVE))
+    .order_by(MassAlert.id)
+)
+#: An alert's next pending text due by the horizon (index: alert, status, position), locked, and whether
+#: its client has opted out since.
+_NEXT_PENDING = (
+    select(AlertDelivery, Client.opted_out_at)
+    .join(Client, Client.id == AlertDelivery.client_id)
+    .where(
+        AlertDelivery.alert_id == bindparam("alert"),
+        AlertDelivery.status == DeliveryStatus.PENDING,
+        or_(
+            AlertDelivery.next_attempt_at.is_(None),
+            AlertDelivery.next_attempt_at <= bindparam("horizon", type_=UTCDateTime()),
+        ),
+    )
+    .order_by(AlertDelivery.position)
+    .limit(1)
+    .with_for_update(of=AlertDelivery, skip_locked=True)
+)
 
 
 class Claimer:
@@ -179,21 +215,7 @@ class Claimer:
         """The sender's next alert text (oldest active alert first), or park the sender when none is due."""
         if sender.next_alert_at > horizon:
             return None
-        alerts = session.execute(
-            select(
-                MassAlert.id,
-                MassAlert.pace_seconds,
-                MassAlert.message,
-                MassAlert.state,
-                MassAlert.urgent,
-                MassAlert.sending_hours_start,
-                MassAlert.sending_hours_end,
-                Clinic.timezone,
-            )
-            .join(Clinic, Clinic.id == MassAlert.clinic_id)
-            .where(MassAlert.sender_key == sender.key, MassAlert.state.in_(ACTIVE))
-            .order_by(MassAlert.id)
-        ).all()
+        alerts = session.execute(_SENDER_ALERTS, {"sender": sender.key}).all()
         for alert in alerts:
             slot = next_alert_slot(sender, alert.pace_seconds, now, self.ctx.config)
             if slot > now + claim_ahead(alert.pace_seconds, self.ctx.config):
@@ -214,20 +236,10 @@ class Claimer:
             hours = None
         # Skip over clients who opted out since the alert was created, and zones outside the window.
         for _ in range(MAX_SKIPS_PER_CLAIM):
-            delivery = session.scalars(
-                select(AlertDelivery)
-                .where(
-                    AlertDelivery.alert_id == alert.id,
-                    AlertDelivery.status == DeliveryStatus.PENDING,
-                    or_(AlertDelivery.next_attempt_at.is_(None), AlertDelivery.next_attempt_at <= horizon),
-                )
-                .order_by(AlertDelivery.position)
-                .limit(1)
-                .with_for_update(skip_locked=True)
-            ).first()
-            if delivery is None:
+            found = session.execute(_NEXT_PENDING, {"alert": alert.id, "horizon": horizon}).first()
+            if found is None:
                 return None
-            opted_out_at = session.scalar(select(Client.opted_out_at).where(Client.id == delivery.client_id))
+            delivery, opted_out_at = found
             if opted_out_at is not None:
                 delivery.status = DeliveryStatus.SKIPPED
                 delivery.skip_reason = SkipReason.OPTED_OUT

@@ -80,6 +80,8 @@ class Sending:
         ctx = self.ctx
         ctx.checkpoint("claimed")
         wait = (job.slot_at - ctx.clock.now()).total_seconds()
+        if job.kind is JobKind.ALERT:  # start the turn early by its own commit time, to send at the slot
+            wait -= self._turns.lead().total_seconds()
         if wait > 0:
             ctx.clock.sleep(wait)
         from_, service = sender_parts(job.sender_key)
