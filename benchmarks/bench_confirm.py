@@ -11,7 +11,7 @@ The Review before it is timed too (the compose view's submission answered with t
 which estimates the finish under the clinic's 08:00-21:00 sending window in each client's zone), and so
 is `mass-alert preview`'s work for the same range (build_preview, in this process). The clients' numbers
 are spread over seven area codes in six zones (60% Chicago), interleaved in the send order.
-Targets: ack at most 300 ms (issue 12); Review within Slack's 3 s with room (at most 1 s, issue 14).
+Targets: ack at most 300 ms (issue 12); every Review within Slack's 3 s (issue 14; aim: 1 s).
 SQLite: benchmarks/out/confirm.db (kept; --fresh rebuilds).
 PostgreSQL: schema `bench_confirm` at BENCH_DATABASE_URL (else TEST_DATABASE_URL), when reachable.
 """
@@ -277,8 +277,11 @@ def main() -> None:
     print(f"  load average after: {os.getloadavg()[0]:.1f}")
     verdict = "meets" if worst <= 300 else "MISSES"
     print(f"  target: median ack <= 300 ms -> {verdict} (worst median {worst:.1f} ms)")
-    verdict = "meets" if slowest <= 1000 else "MISSES"
-    print(f"  target: every Review <= 1 s -> {verdict} (slowest {slowest:.1f} ms)")
+    for limit, what in ((3000, "Slack's limit"), (1000, "the aim")):
+        verdict = "meets" if slowest <= limit else "MISSES"
+        print(
+            f"  target: every Review <= {limit / 1000:g} s ({what}) -> {verdict} (slowest {slowest:.1f} ms)"
+        )
 
 
 if __name__ == "__main__":
