@@ -7,7 +7,7 @@ from collections import Counter
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, func, insert, or_, select, update
+from sqlalchemy import and_, case, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -29,7 +29,7 @@ from services.models import (
 from services.notify import AlertSnapshot, Notifier
 from services.recipients import RecipientSet, compute
 from services.segments import SegmentInfo, count_message, measure
-from services.sending_hours import recipient_zone
+from services.sending_hours import hours_of, recipient_zone
 from services.timeranges import TimeRange
 
 log = logging.getLogger(__name__)
@@ -440,28 +440,79 @@ class _Counts:
     by_status: Counter[str]
     not_texted_reasons: Counter[str]
     failure_reasons: Counter[str]
+    #: Pending texts that may go at `now` (no next attempt set, or it has come), and the earliest next
+    #: attempt of the others (None when there are none).
+    pending_due: int = 0
+    pending_waits_until: datetime | None = None
 
 
-def _counts(session: Session, alert_id: int) -> _Counts:
+def _counts(session: Session, alert_id: int, now: datetime) -> _Counts:
+    due = or_(AlertDelivery.next_attempt_at.is_(None), AlertDelivery.next_attempt_at <= now)
     rows = session.execute(
-        select(AlertDelivery.status, AlertDelivery.skip_reason, AlertDelivery.error_code, func.count())
+        select(
+            AlertDelivery.status,
+            AlertDelivery.skip_reason,
+            AlertDelivery.error_code,
+            func.count(),
+            func.count(case((due, 1))),
+            func.min(AlertDelivery.next_attempt_at),
+        )
         .where(AlertDelivery.alert_id == alert_id)
         .group_by(AlertDelivery.status, AlertDelivery.skip_reason, AlertDelivery.error_code)
     )
     by_status: Counter[str] = Counter()
     skipped: Counter[str] = Counter()
     failed: Counter[str] = Counter()
-    for status, reason, code, count in rows:
+    pending_due, waits_until = 0, None
+    for status, reason, code, count, due_count, next_attempt in rows:
         by_status[str(status)] += count
         if status == DeliveryStatus.SKIPPED:
             skipped[str(reason) if reason else "other"] += count
         elif status in (DeliveryStatus.FAILED, DeliveryStatus.UNDELIVERED):
             failed[outcomes.category(code)] += count
-    return _Counts(by_status, skipped, failed)
+        elif status == DeliveryStatus.PENDING:
+            pending_due += due_count
+            if next_attempt is not None and (waits_until is None or next_attempt < waits_until):
+                waits_until = next_attempt
+    return _Counts(by_status, skipped, failed, pending_due, waits_until)
+
+
+def _quiet_pause(
+    session: Session, alert: MassAlert, found: _Counts, now: datetime
+) -> tuple[datetime, str] | None:
+    """(when the first held text may go, its client's zone) while the sending window holds every text the
+    alert has left: some pending, none in flight or due, and the window shut now where the first one waits
+    (a retry's backoff in an open window is no pause). None otherwise, and for urgent alerts."""
+    counts = found.by_status
+    hours = None if alert.urgent else hours_of(alert.sending_hours_start, alert.sending_hours_end)
+    if (
+        hours is None
+        or hours.all_day
+        or alert.state not in ACTIVE_STATES
+        or not counts["pending"]
+        or found.pending_due
+        or counts["sending"]
+        or counts["in_doubt"]
+        or found.pending_waits_until is None
+    ):
+        return None
+    until = found.pending_waits_until
+    tz = session.scalar(
+        select(AlertDelivery.recipient_timezone)
+        .where(
+            AlertDelivery.alert_id == alert.id,
+            AlertDelivery.status == DeliveryStatus.PENDING,
+            AlertDelivery.next_attempt_at == until,
+        )
+        .limit(1)
+    )
+    zone = tz or alert.clinic.timezone
+    return None if hours.is_open(now, zone) else (until, zone)
 
 
 def _snapshot(session: Session, alert: MassAlert, now: datetime) -> AlertSnapshot:
-    found = _counts(session, alert.id)
+    found = _counts(session, alert.id, now)
+    paused = _quiet_pause(session, alert, found, now)
     counts = found.by_status
     sent = sum(counts[s] for s in ("accepted", "sent", "delivered"))
     failed = counts["failed"] + counts["undelivered"]
@@ -509,6 +560,8 @@ def _snapshot(session: Session, alert: MassAlert, now: datetime) -> AlertSnapsho
         retry_number=retry_links.retry_number(session, alert),
         start_at=alert.start_at,
         scheduled_count=alert.to_send if alert.state == AlertState.SCHEDULED else 0,
+        paused_until=paused[0] if paused else None,
+        paused_zone=paused[1] if paused else None,
     )
 
 

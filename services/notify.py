@@ -66,6 +66,10 @@ class AlertSnapshot:
     #: clients it would text as counted when it was scheduled (they are counted again when it starts).
     start_at: datetime | None = None
     scheduled_count: int = 0
+    #: Quiet hours (issue 14): while every text left waits for its client's sending window to open (none
+    #: in flight, none due), when the first of them may go (UTC) and that client's zone; else None.
+    paused_until: datetime | None = None
+    paused_zone: str | None = None
 
     @property
     def to_send(self) -> int:

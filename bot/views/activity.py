@@ -16,6 +16,7 @@ from bot.views.wording import (
     format_time,
     format_when,
     not_texted,
+    paused_for_quiet_hours,
     plural,
     progress_bar,
     scheduled_for,
@@ -134,6 +135,12 @@ def _status(s: AlertSnapshot, now: datetime) -> tuple[str, str, bool]:
     done = s.sent + s.failed
     failed = f" · {s.failed:,} failed" if s.failed else ""
     report = " · report below" if s.report_permalink else ""
+    if s.state in ("queued", "sending") and s.paused_until is not None and s.paused_zone is not None:
+        paused = paused_for_quiet_hours(s.paused_until, s.paused_zone, now, s.pending)
+        if s.state == "queued":
+            return paused, f"⏸️ {paused}", True
+        text = f"`{progress_bar(done, total)}`  {s.sent:,} of {total:,} sent{failed}\n⏸️ {paused}"
+        return f"{s.sent:,} of {total:,} sent{failed} · {paused}", text, True
     if s.state == "queued":
         text = f"⏳ Queued · {plural(total, 'text')} to send{_time_left(s, now)}"
         return f"Queued: {plural(total, 'text')} to send", text, True

@@ -22,7 +22,15 @@ from slack_sdk.models.views import View
 from bot.ids import ActionId, BlockId, CallbackId, keyed
 from bot.views.activity import cancel_scheduled_button
 from bot.views.common import OPTION_TEXT_MAX, clip, context, escape, mrkdwn_section, plain
-from bot.views.wording import format_estimate, format_span, format_when, outcome_counts, plural, scheduled_for
+from bot.views.wording import (
+    format_estimate,
+    format_span,
+    format_when,
+    outcome_counts,
+    paused_for_quiet_hours,
+    plural,
+    scheduled_for,
+)
 from services.notify import AlertSnapshot
 from services.scheduled import ScheduledAlert
 
@@ -94,6 +102,9 @@ class HomePage:
 
 def _state_text(item: AlertSnapshot, now: datetime | None) -> str:
     counts = outcome_counts(item.texted, item.failed, item.not_texted)
+    if item.state in ("queued", "sending") and item.paused_until and item.paused_zone and now is not None:
+        paused = paused_for_quiet_hours(item.paused_until, item.paused_zone, now)
+        return f"⏸️ {paused} · {item.sent + item.failed:,} of {item.to_send:,} sent · {counts}"
     if item.state == "queued":
         return f"⏳ queued · {item.to_send:,} to text"
     if item.state == "sending":

@@ -34,6 +34,7 @@ __all__ = [
     "hours_words",
     "not_texted",
     "outcome_counts",
+    "paused_for_quiet_hours",
     "paused_overnight",
     "plural",
     "progress_bar",
@@ -237,6 +238,15 @@ def paused_overnight(
         f"About {plural(held, 'client')} will be texted after {when} (their time): alert texts wait for the "
         f"sending hours, {hours_words(hours)}."
     )
+
+
+def paused_for_quiet_hours(until: datetime, zone: str, now: datetime, waiting: int | None = None) -> str:
+    """An alert the sending window holds: `Paused for quiet hours until 8:00 AM tomorrow (clients' time)`,
+    with `· 40 texts waiting` when `waiting` is given; `until` is the first held text's opening, read in
+    its client's `zone`."""
+    when = f"{format_time(until, zone, zone=False)} {_day_word(until, now, zone)}"
+    count = f" · {plural(waiting, 'text')} waiting" if waiting is not None else ""
+    return f"Paused for quiet hours until {when} (clients' time){count}"
 
 
 def urgent_words(hours: SendingHours) -> str:

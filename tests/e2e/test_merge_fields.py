@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -17,7 +16,7 @@ from sandbox.twilio import SandboxTwilio
 from services import db
 from services.clock import SystemClock
 from services.models import MassAlert
-from tests.e2e.test_send_cli import SID, TOKEN, run_cli, send_args
+from tests.e2e.test_send_cli import SID, TOKEN, cli_env, run_cli, send_args
 from tests.integration.recipient_builders import Builder
 
 MESSAGE = (
@@ -55,18 +54,7 @@ def test_each_client_receives_and_is_reported_with_their_own_text(
         bob = b.client(clinic, "Bob Jones", "+13125550102")
         b.visit(b.pet(bob, "Bo"), second)
     server = serve_in_thread(WebApp(sessions, TwilioRoutes(sessions, SystemClock(), TOKEN, None)))
-    env = {
-        **os.environ,
-        "DATABASE_URL": db_url,
-        "TWILIO_ACCOUNT_SID": SID,
-        "TWILIO_AUTH_TOKEN": TOKEN,
-        "TWILIO_API_URL": twilio.url,
-        "PUBLIC_BASE_URL": f"http://127.0.0.1:{server.effective_port}",
-        "ALERT_PACE_SECONDS": "0.2",
-        "SENDER_MAX_PER_SECOND": "10",
-        "COMPLETION_GRACE_SECONDS": "20",
-        "REPORTS_DIR": str(tmp_path),
-    }
+    env = cli_env(db_url, twilio, f"http://127.0.0.1:{server.effective_port}", tmp_path)
     try:
         preview = run_cli(
             ["preview", "--clinic", "Happy Paws", "--preset", "today+2", "--message", MESSAGE, "--json"], env

@@ -61,7 +61,9 @@ def night(tmp_path: Path) -> Iterator[tuple[World, ShiftedClock]]:
     clock = ShiftedClock()
     clock.jump_to(chicago(0, 21, 30))
     url = f"sqlite:///{tmp_path / 'e2e.db'}"
-    with running_world(url, tmp_path / "reports", overrides=lambda _: Overrides(clock=clock)) as world:
+    with running_world(
+        url, tmp_path / "reports", overrides=lambda _: Overrides(clock=clock, progress_interval_seconds=0.2)
+    ) as world:
         with world.sessions() as session, session.begin():
             session.execute(
                 update(Clinic)
@@ -115,6 +117,13 @@ def test_the_window_pauses_chicago_overnight_while_los_angeles_is_texted(night) 
         assert alert is not None and not alert.urgent and alert.state == "sending"
     assert len(held) == 5 and {row.next_attempt_at for row in held} == {opening}
     assert sent_to(world) == [LOS_ANGELES]  # nobody in Chicago at 9:30 PM
+    # The channel entry says why nothing moves (a progress edit after the Los Angeles text).
+    paused = "⏸️ Paused for quiet hours until 8:00 AM tomorrow (clients' time) · 5 texts waiting"
+    entry = world.wait_for(
+        lambda: next((m for m in world.messages() if paused in all_text(m.get("blocks") or [])), None),
+        "the entry to say the alert is paused",
+    )
+    assert "1 of 6 sent" in all_text(entry["blocks"])
 
     clock.jump_to(opening)  # the night passes
     finished = world.wait_finished(alert_id)

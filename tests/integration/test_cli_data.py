@@ -108,6 +108,18 @@ def test_clinic_sending_hours_default_set_and_changed(
     )
     code, _, err = _run(capsys, *add, "Third", "--sending-hours", "9am-5pm")
     assert code == 1 and err.startswith("error: '9am-5pm' is not a sending window; use HH:MM-HH:MM")
+    for bad, reason in [
+        ("25:00-08:00", "names no such time of day"),
+        ("08:00-24:30", "names no such time of day"),
+        ("8-21", "is not a sending window"),
+    ]:
+        code, out, err = _run(capsys, "clinic", "update", "Happy Paws", "--sending-hours", bad)
+        assert code == 1 and out == "" and len(err.strip().splitlines()) == 1
+        assert err.startswith(
+            f"error: '{bad}' {reason}; use HH:MM-HH:MM on a 24-hour clock, such as 08:00-21:00"
+        )
+    code, out, _ = _run(capsys, "clinic", "show", "Happy Paws")  # every refusal left the window as it was
+    assert "sending hours:      07:30-19:00" in out
 
 
 def test_user_add_links_slack_and_names_unknown_clinics(

@@ -6,14 +6,16 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.views.activity import activity_message
 from services import alerts
 from services.clock import ManualClock
 from services.models import AlertDelivery, MassAlert
 from services.sending_hours import estimate_finish, parse_hours
 from services.timeranges import TimeRange
+from tests.blockkit import all_text, assert_valid_message
 from tests.fakes import FakeGateway
 from tests.integration.recipient_builders import Builder
 from tests.integration.test_delivery import SENDER, deliveries, dispatcher, run_until_idle
@@ -124,3 +126,40 @@ def test_an_urgent_alert_is_sent_through_the_window(sessions, tmp_path: Path) ->
     times = sent_at(gateway)
     assert list(times) == list(ORDER)  # in order, nobody held: the last at 9:15 PM in Chicago
     assert max(times.values()) < START + timedelta(minutes=26)
+
+
+def test_the_entry_of_an_alert_held_by_quiet_hours_says_it_is_paused(sessions, tmp_path: Path) -> None:
+    clock = ManualClock(START)
+    clinic_id = clinic_with_two_zones(sessions, clock)
+    alert_id = send(sessions, clock, clinic_id)
+    assert alerts.snapshot(sessions, alert_id, clock.now()).paused_until is None  # the first text is due
+    gateway = FakeGateway(clock)
+    d = dispatcher(sessions, clock, gateway, tmp_path, lookahead_seconds=5.0)
+
+    run_until_idle(d, clock, 360, step=5.0)  # 8:56 PM: Chicago's first and LA's first went; still open
+    assert alerts.snapshot(sessions, alert_id, clock.now()).paused_until is None
+
+    run_until_idle(d, clock, 3600, step=5.0)  # 9:56 PM: LA's second went, Chicago's three wait for 8 AM
+    assert len(gateway.sent) == 3
+    paused = alerts.snapshot(sessions, alert_id, clock.now())
+    assert (paused.paused_until, paused.paused_zone, paused.pending) == (CHICAGO_OPENS, "America/Chicago", 3)
+    text, blocks = activity_message(paused, clock.now())
+    assert_valid_message(text, blocks)
+    assert (
+        "3 of 6 sent\n⏸️ Paused for quiet hours until 8:00 AM tomorrow (clients' time) · 3 texts waiting"
+        in (all_text(blocks))
+    )
+
+    # A retry's backoff inside an open window is no pause.
+    with sessions() as session, session.begin():
+        session.execute(
+            update(AlertDelivery)
+            .where(AlertDelivery.alert_id == alert_id, AlertDelivery.status == "pending")
+            .values(next_attempt_at=CHICAGO_OPENS + timedelta(minutes=30))
+        )
+    assert alerts.snapshot(sessions, alert_id, CHICAGO_OPENS + timedelta(minutes=1)).paused_until is None
+
+    clock.set(CHICAGO_OPENS + timedelta(minutes=30))  # the morning: texts go again, then it finishes
+    run_until_idle(d, clock, 1800, step=5.0)
+    done = alerts.snapshot(sessions, alert_id, clock.now())
+    assert done.pending == 0 and done.paused_until is None

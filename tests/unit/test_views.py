@@ -34,6 +34,7 @@ from services.sending_hours import ALL_DAY, DEFAULT_HOURS
 from tests.blockkit import all_text, assert_valid_message, assert_valid_view, check_message, check_view
 
 TZ = "America/Chicago"
+LA = "America/Los_Angeles"
 # Tue 1 Dec 2026 9:00 AM CST is 15:00 UTC.
 NINE_AM = datetime(2026, 12, 1, 15, 0, tzinfo=UTC)
 
@@ -460,6 +461,36 @@ def test_sending_activity_shows_progress_eta_and_a_guarded_cancel_button() -> No
     # texted and not texted side by side, never a total that mixes them (issue 12, item 11)
     assert "42 clients to be texted · 3 not texted: 2 opted out, 1 has no mobile number" in scope
     assert "45" not in scope
+
+
+def test_an_alert_held_by_quiet_hours_says_it_is_paused_until_the_window_opens() -> None:
+    # 9:03 PM in Chicago; the 24 texts left wait for 8:00 AM there (clients' time), nothing in flight.
+    night = datetime(2026, 12, 2, 3, 3, tzinfo=UTC)
+    opens = datetime(2026, 12, 2, 14, 0, tzinfo=UTC)
+    paused = snapshot(paused_until=opens, paused_zone=TZ, eta=night + timedelta(minutes=5))
+    text, blocks = activity_message(paused, night)
+    assert_valid_message(text, blocks)
+    status = block(blocks, BlockId.ACTIVITY_STATUS)
+    said = status["text"]["text"]
+    assert "`▓▓▓▓▓▓░░░░░░░░`  17 of 42 sent · 1 failed" in said
+    assert "⏸️ Paused for quiet hours until 8:00 AM tomorrow (clients' time) · 24 texts waiting" in said
+    assert "left" not in said  # no time left counted as if the texts were going
+    assert status["accessory"]["action_id"] == ActionId.CANCEL_ALERT  # still cancellable
+    assert "Paused for quiet hours until 8:00 AM tomorrow" in text
+    # Held in Los Angeles since before midnight: its opening is 8:00 AM there, the same day seen from LA.
+    early = datetime(2026, 12, 2, 7, 30, tzinfo=UTC)  # 11:30 PM in Los Angeles on 1 Dec
+    la_opens = datetime(2026, 12, 2, 16, 0, tzinfo=UTC)
+    queued = snapshot(state="queued", sent=0, failed=0, pending=42, paused_until=la_opens, paused_zone=LA)
+    text, blocks = activity_message(queued, early)
+    assert_valid_message(text, blocks)
+    said = block(blocks, BlockId.ACTIVITY_STATUS)["text"]["text"]
+    assert said == "⏸️ Paused for quiet hours until 8:00 AM tomorrow (clients' time) · 42 texts waiting"
+    assert "Queued" not in text
+    # App Home's line says it too.
+    item = home_item(7, NINE_AM, "Sam Ortiz", "sending", 30, 7, 0, paused_until=opens, paused_zone=TZ)
+    home = home_view(HomePage(clinics=[HomeClinic(1, "Happy Paws")], items=[item]), now=night)
+    assert_valid_view(home)
+    assert "⏸️ Paused for quiet hours until 8:00 AM tomorrow (clients' time) · 7 of 30 sent" in all_text(home)
 
 
 def test_queued_activity_can_be_cancelled() -> None:
