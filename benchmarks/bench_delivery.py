@@ -182,6 +182,9 @@ def run_pacing(
             "TWILIO_API_URL": sandbox.url,
             "PUBLIC_BASE_URL": "http://127.0.0.1:9",
             "SEND_CONCURRENCY": "96",
+            # Every worker's pool within PostgreSQL's max_connections (100) with room for this script.
+            "DATABASE_POOL_SIZE": str(min(10, 80 // workers)),
+            "DATABASE_MAX_OVERFLOW": str(max(0, min(30, 80 // workers) - 10)),
             "DISPATCH_INTERVAL_SECONDS": "0.05",
             "LOG_LEVEL": "WARNING",
             "COMPLETION_GRACE_SECONDS": "3600",

@@ -37,7 +37,11 @@ def prepare_process(settings: Settings) -> None:
     unreachable or not at the newest schema; a missing SQLite file is reported, never created."""
     setup_logging(settings.log_level, settings.log_format)
     refuse_socket_mode(settings)  # a configuration conflict is said before the database is touched
-    engine = make_engine(settings.database_url)
+    engine = make_engine(
+        settings.database_url,
+        pool_size=settings.database_pool_size,
+        max_overflow=settings.database_max_overflow,
+    )
     try:
         require_head(engine)
     finally:

@@ -104,7 +104,11 @@ def build(settings: Settings, overrides: Overrides | None = None) -> AppContext:
     """Everything this process runs on, from validated settings; `close()` releases it."""
     overrides = overrides or Overrides()
     refuse_socket_mode(settings)
-    engine = make_engine(settings.database_url)
+    engine = make_engine(
+        settings.database_url,
+        pool_size=settings.database_pool_size,
+        max_overflow=settings.database_max_overflow,
+    )
     sessions = make_session_factory(engine)
     clock = overrides.clock or SystemClock()
     # OAuth mode: no token of its own; Bolt and WorkspaceTokens use each workspace's installation.

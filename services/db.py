@@ -24,8 +24,11 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         connect_args = kwargs.pop("connect_args", {})
         connect_args.setdefault("timeout", 30)
         connect_args.setdefault("check_same_thread", False)
-        engine = create_engine(url, connect_args=connect_args, **kwargs)
         memory = url in ("sqlite://", "sqlite:///:memory:")
+        if memory:  # one connection shared by every thread (SingletonThreadPool): no pool to size
+            kwargs.pop("pool_size", None)
+            kwargs.pop("max_overflow", None)
+        engine = create_engine(url, connect_args=connect_args, **kwargs)
 
         @event.listens_for(engine, "connect")
         def _on_connect(dbapi_connection: Any, _record: Any) -> None:

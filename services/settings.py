@@ -195,6 +195,11 @@ class Settings:
     completion_grace_seconds: Annotated[Seconds, Field(ge=0)] = 600.0
     dispatch_interval_seconds: Annotated[Seconds, Field(ge=0.005)] = 0.05
     send_concurrency: Annotated[Whole, Field(ge=1)] = 32
+    #: SQLAlchemy's QueuePool per process (PostgreSQL): kept connections and extra ones under load.
+    #: Every process may hold size + overflow, so their sum over all processes must stay under the
+    #: server's max_connections (PostgreSQL's default: 100).
+    database_pool_size: Annotated[Whole, Field(ge=1)] = 10
+    database_max_overflow: Annotated[Whole, Field(ge=0)] = 20
     reports_dir: Annotated[Path, BeforeValidator(_strip)] = Path("reports")
     public_base_url: Url | None = None
     slack_bot_token: Annotated[XoxbToken | None, SECRET] = _secret()
