@@ -234,7 +234,7 @@ def run_pacing(
         finally:
             for proc in procs:
                 proc.terminate()
-            errors = [proc.communicate(timeout=60)[1] for proc in procs]
+            errors = [_stopped(proc) for proc in procs]
         messages = sandbox.messages
         arrivals = sandbox.arrivals()
     with sessions() as session:
@@ -303,6 +303,15 @@ def run_pacing(
         },
         "worker_errors": [e.strip().splitlines()[-1] for e in errors if "Traceback" in e],
     }
+
+
+def _stopped(proc: subprocess.Popen[str]) -> str:
+    """A terminated worker's stderr; one that has not stopped 60 s after SIGTERM is killed and said so."""
+    try:
+        return proc.communicate(timeout=60)[1]
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        return proc.communicate()[1] + "\nTraceback: worker still running 60 s after SIGTERM; killed"
 
 
 def queue_conversation_text(sessions: sessionmaker[Session], clinic_id: int, clients_each: int) -> int:

@@ -109,7 +109,12 @@ class DeliveryWorker:
         return run
 
     def stop(self) -> None:
-        """Stop scheduling, let in-flight sends finish, give the lock up."""
+        """Stop scheduling, let requests already made finish, give the lock up.
+
+        Texts still waiting for their turn give it up (their lease brings them back, as after a crash),
+        so a stop takes at most about one request's time even when the worker is behind.
+        """
+        self.dispatcher.stopping.set()
         if self.scheduler.running:
             self.scheduler.shutdown(wait=True)
         self.sender_pool.shutdown(wait=True)

@@ -54,6 +54,9 @@ class Dispatcher:
         self.capacity = capacity
         self._in_flight = 0
         self._lock = threading.Lock()
+        #: Set when the process stops: texts not yet requested give up their turn (their lease brings
+        #: them back, as after a crash) so a stop does not wait for a busy worker's backlog.
+        self.stopping = threading.Event()
         #: Crash tests' fault injection: {"claimed"|"sent"|"stored"|"starting"|"started": n} kills the process
         #: the nth time there ("starting"/"started": a scheduled alert's claim before / after it commits).
         self.crash_points: dict[str, int] = dict(crash_points or {})

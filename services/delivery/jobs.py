@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import threading
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -83,6 +84,7 @@ class Context(Protocol):
     clock: Clock
     config: DispatchConfig
     notifier: Notifier
+    stopping: threading.Event
 
     def checkpoint(self, name: str) -> None:
         """A crash test's kill point (no-op unless asked for)."""

@@ -230,6 +230,8 @@ class TurnTaker:
         # Our own stamp, when we could not send on it in time.
         mine: datetime | None = missed.stamp if missed is not None else None
         for _ in range(MAX_TRIES):
+            if self.ctx.stopping.is_set():
+                return Taken(Turn.GONE)  # the process stops: the lease brings the text back
             stamp: datetime | None = None
             with engine.begin() as conn:
                 last = conn.execute(_LAST_STAMP, {"sender": job.sender_key}).scalar()

@@ -521,3 +521,18 @@ def test_a_text_held_up_after_its_turn_takes_it_again_and_keeps_the_gap(sessions
         assert session.scalar(select(Sender.last_alert_sent_at)) == second
     rows = deliveries(sessions, alert_id)
     assert [r.attempts for r in rows] == [1, 1] and all(r.twilio_sid for r in rows)
+
+
+def test_a_stopping_worker_gives_up_texts_waiting_for_their_turn(sessions, clock, tmp_path) -> None:
+    """On stop, a claimed text not yet requested is not sent; its lease brings it back, sent once."""
+    clinic_id, _ = make_clinic(sessions, clock, ["+13125550001"])
+    alert_id = new_alert(sessions, clock, clinic_id)
+    gateway = FakeGateway(clock)
+    d = dispatcher(sessions, clock, gateway, tmp_path)
+    (job,) = d.claim()
+    d.stopping.set()
+    d.execute(job)
+    assert gateway.sent == [] and [r.status for r in deliveries(sessions, alert_id)] == ["sending"]
+    d.stopping.clear()  # a restarted worker
+    run_until_idle(d, clock, 60)
+    assert [t.request.to for t in gateway.sent] == ["+13125550001"]
