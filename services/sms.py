@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any, Protocol
@@ -49,11 +49,6 @@ VALIDITY_MIN, VALIDITY_MAX = 1, 36_000
 MAX_MEDIA_BYTES = 5 * 1024 * 1024
 
 
-class TooLate(Exception):
-    """The request's gate (SendRequest.gate) was closed immediately before it would have been written:
-    nothing reached Twilio. The alert pace's stamp had gone stale (services.delivery.turn)."""
-
-
 @dataclass(frozen=True)
 class SendRequest:
     """One text to send: To in E.164, and the clinic's From number and/or Messaging Service."""
@@ -63,8 +58,6 @@ class SendRequest:
     from_: str | None = None
     messaging_service_sid: str | None = None
     status_callback: str | None = None
-    #: Asked immediately before the create request is written; False raises TooLate, nothing sent.
-    gate: Callable[[], bool] | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -249,18 +242,9 @@ class _BaseUrlHttpClient(TwilioHttpClient):  # type: ignore[misc]
             prefix = self._base.path.rstrip("/")
             url = urlunsplit((self._base.scheme, self._base.netloc, prefix + parts.path, parts.query, ""))
         self._local.last = None
-        gate = getattr(self._local, "gate", None)
-        if gate is not None and not gate():
-            raise TooLate(
-                f"{method} {parts.path if self._base is not None else url} not sent: its gate closed"
-            )
         response = super().request(method, url, *args, **kwargs)
         self._local.last = response
         return response
-
-    def set_gate(self, gate: Callable[[], bool] | None) -> None:
-        """This thread's next requests are written only while `gate()` is true (None: always)."""
-        self._local.gate = gate
 
     def last_response(self) -> Response | None:
         """The response this thread received last (for error bodies and Retry-After)."""
@@ -398,7 +382,6 @@ class TwilioGateway:
             kwargs["messaging_service_sid"] = req.messaging_service_sid
         if req.status_callback:
             kwargs["status_callback"] = req.status_callback
-        self._http.set_gate(req.gate)
         try:
             message = self._client.messages.create(**kwargs)
         except (TwilioException, requests.exceptions.RequestException) as error:
@@ -409,8 +392,6 @@ class TwilioGateway:
                 "Twilio's answer could not be read; the text may have been sent",
                 http_status=getattr(self._http.last_response(), "status_code", None),
             ) from error
-        finally:
-            self._http.set_gate(None)
         if not message.sid:
             raise SmsError(
                 ErrorKind.IN_DOUBT, "Twilio's answer had no message id; the text may have been sent"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import cast
 from urllib.parse import urlencode
@@ -16,7 +15,7 @@ from services.delivery.jobs import ACTIVE, Context, Job, JobKind
 from services.delivery.pacing import wake_sender
 from services.delivery.rows import AlertText, TextRow, skip_pending, table_for
 from services.delivery.status import IN_FLIGHT, provider_status
-from services.delivery.turn import Taken, Turn, TurnTaker
+from services.delivery.turn import Turn, TurnTaker
 from services.models import (
     AlertDelivery,
     AlertState,
@@ -27,7 +26,7 @@ from services.models import (
     UTCDateTime,
     sender_parts,
 )
-from services.sms import ErrorKind, SendRequest, SmsError, TooLate
+from services.sms import ErrorKind, SendRequest, SmsError
 from services.twilio_errors import CARRIER_OPT_OUT, is_stop
 
 log = logging.getLogger(__name__)
@@ -57,8 +56,6 @@ _LAST_SENT = (
     .values(last_sent_at=bindparam("at", type_=_WHEN))
 )
 
-#: How many times a text takes its turn again after missing its stamp (services.sms.TooLate).
-MAX_GATE_MISSES = 10
 #: Longest backoff between two retries of a text Twilio asked to retry (429/20429, 30001), in seconds.
 MAX_BACKOFF_SECONDS = 60.0
 
@@ -95,35 +92,11 @@ class Sending:
             messaging_service_sid=service,
             status_callback=self.callback_url(job),
         )
-        taken: Taken | None = None
-        for _ in range(MAX_GATE_MISSES):
-            if job.kind is JobKind.ALERT:
-                taken = self._turns.take(job, taken)
-                if taken.turn is not Turn.GO:
-                    return  # withdrawn at its turn (Not sent, with the reason), or no longer this attempt's
-                request = replace(request, gate=self._turns.gate(taken))
-            try:
-                self._send(job, request)
-            except TooLate:
-                log.info(
-                    "%s %s missed its stamp before the request was written; taking the turn again",
-                    job.kind,
-                    job.row_id,
-                )
-                continue
-            return
-        log.warning(
-            "%s %s missed its stamp %d times; its lease brings it back", job.kind, job.row_id, MAX_GATE_MISSES
-        )
-
-    def _send(self, job: Job, request: SendRequest) -> None:
-        """One request to the provider and what it answered, stored; TooLate when its gate was closed."""
-        ctx = self.ctx
+        if job.kind is JobKind.ALERT and self._turns.take(job) is not Turn.GO:
+            return  # withdrawn at its turn (Not sent, with the reason), or no longer this attempt's
         requested = ctx.clock.now()
         try:
             result = ctx.gateway.send(request)
-        except TooLate:
-            raise
         except SmsError as error:
             self._record_error(job, error, requested)
         except Exception as error:

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import enum
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
@@ -150,15 +149,6 @@ class Turn(enum.Enum):
 
 
 @dataclass(frozen=True)
-class Taken:
-    """The outcome of a turn: what happened and, for GO, the instant reserved and the row's lease."""
-
-    turn: Turn
-    stamp: datetime | None = None
-    held: datetime | None = None
-
-
-@dataclass(frozen=True)
 class _Check:
     state: str
     cancelled_by: str | None
@@ -210,28 +200,24 @@ class TurnTaker:
         with self._lock:
             self._commit_seconds = 0.8 * self._commit_seconds + 0.2 * max(took.total_seconds(), 0.0)
 
-    def take(self, job: Job, missed: Taken | None = None) -> Taken:
+    def take(self, job: Job) -> Turn:
         """Check the send-time rule and stamp the pace, waiting as long as the previous text requires.
 
-        Returns GO (with the stamp: send now, the request gated by `gate`), WITHDRAWN when the row was
-        marked Not sent, GONE when the row is no longer this attempt's (settled, or its lease ran out
-        and the reconciler took it). `missed` is this text's previous GO when its request found the
-        gate closed (services.sms.TooLate): its own stamp may then move later without a pace's wait.
+        Returns GO when the caller must send now, WITHDRAWN when the row was marked Not sent, GONE when
+        the row is no longer this attempt's (settled, or its lease ran out and the reconciler took it).
         While it waits, the text keeps its lease (renewed when half of it is used) so the reconciler
         leaves it alone.
         """
         clock = self.ctx.clock
         gap = alert_gap(job.pace_seconds, self.ctx.config)
         lease = timedelta(seconds=self.ctx.config.lease_seconds)
-        # The lease the claim gave this attempt (or the last take renewed it to).
-        held = missed.held if missed is not None and missed.held is not None else job.slot_at + lease
+        held = job.slot_at + lease  # the lease the claim gave this attempt
         tolerance = timedelta(seconds=self.ctx.config.pace_margin_seconds / 2)
         engine: Engine = self.ctx.sessions.kw["bind"]
-        # Our own stamp, when we could not send on it in time.
-        mine: datetime | None = missed.stamp if missed is not None else None
+        mine: datetime | None = None  # our own stamp, when we could not send on it in time
         for _ in range(MAX_TRIES):
             if self.ctx.stopping.is_set():
-                return Taken(Turn.GONE)  # the process stops: the lease brings the text back
+                return Turn.GONE  # the process stops: the lease brings the text back
             stamp: datetime | None = None
             with engine.begin() as conn:
                 last = conn.execute(_LAST_STAMP, {"sender": job.sender_key}).scalar()
@@ -240,11 +226,11 @@ class TurnTaker:
                 if check is None or check.lease_until != held or held <= now:
                     # Settled, or the lease ran out: the reconciler may be looking this attempt up right
                     # now, and only it may decide whether the text left.
-                    return Taken(Turn.GONE)
+                    return Turn.GONE
                 withdrawn = _withdrawal(check)
                 if withdrawn is not None:
                     self._withdraw(conn, job, withdrawn, now, last, gap)
-                    return Taken(Turn.WITHDRAWN)
+                    return Turn.WITHDRAWN
                 at = now + self.lead()
                 if last is not None:
                     # Our own stamp is the latest: moving it later keeps the gap to the text before it.
@@ -263,21 +249,9 @@ class TurnTaker:
             if stamp > committed:
                 clock.sleep((stamp - committed).total_seconds())
             if clock.now() - stamp <= tolerance:
-                return Taken(Turn.GO, stamp, held)
+                return Turn.GO
             mine = stamp  # the commit (or the wake-up) was too slow: the stamp would lie; reserve again
-        return Taken(Turn.GONE)
-
-    def gate(self, taken: Taken) -> Callable[[], bool]:
-        """Whether a GO's request may still be written: at most half the pace margin after its stamp.
-
-        Asked by the SMS gateway immediately before the request is written (services.sms.SendRequest),
-        so a thread held up between its turn and the write (a busy interpreter) does not send on a
-        stale stamp; it takes the turn again instead.
-        """
-        assert taken.stamp is not None
-        stamp, clock = taken.stamp, self.ctx.clock
-        tolerance = timedelta(seconds=self.ctx.config.pace_margin_seconds / 2)
-        return lambda: clock.now() - stamp <= tolerance
+        return Turn.GONE
 
     def _withdraw(
         self,

@@ -17,9 +17,9 @@ from services.delivery import DispatchConfig, Dispatcher
 from services.delivery.callbacks import apply_status_callback
 from services.delivery.lock import acquire_dispatcher
 from services.errors import DomainError, InvalidInput
-from services.models import AlertDelivery, Client, Conversation, ConversationMessage, MassAlert, Sender
+from services.models import AlertDelivery, Client, Conversation, ConversationMessage, MassAlert
 from services.reports import COLUMNS
-from services.sms import ErrorKind, SendRequest, SendResult, SmsError, TooLate
+from services.sms import ErrorKind, SmsError
 from services.timeranges import TimeRange
 from tests.fakes import FakeGateway, RecordingNotifier
 from tests.integration.recipient_builders import Builder
@@ -482,45 +482,6 @@ def test_no_limit_on_the_number_of_alerts(sessions, clock, tmp_path) -> None:
     )
     times = [t.at for t in gateway.sent]
     assert all(b - a >= timedelta(seconds=12) for a, b in pairwise(times))
-
-
-class StallingGateway(FakeGateway):
-    """A FakeGateway whose thread stalls `stall` seconds between the turn and the write, `stalls` times;
-    like TwilioGateway it asks the request's gate just before writing (TooLate when it is closed)."""
-
-    def __init__(self, clock: ManualClock, stall: float, stalls: int) -> None:
-        super().__init__(clock)
-        self.stall, self.stalls, self.refused = stall, stalls, 0
-
-    def send(self, req: SendRequest) -> SendResult:
-        if self.stalls:
-            self.stalls -= 1
-            self.clock.sleep(self.stall)  # type: ignore[attr-defined]  # a busy interpreter, in test time
-        if req.gate is not None and not req.gate():
-            self.refused += 1
-            raise TooLate("gate closed")
-        return super().send(req)
-
-
-def test_a_text_held_up_after_its_turn_takes_it_again_and_keeps_the_gap(sessions, clock, tmp_path) -> None:
-    """The stamp is taken just before the request; a thread held up longer than half the pace margin
-    between its turn and the write would send on a stale stamp, so the write is refused (TooLate) and
-    the text takes its turn again: one text per client, the stamp is the real sending time, and the
-    next text keeps the pace from it."""
-    phones = ["+13125550001", "+13125550002"]
-    clinic_id, _ = make_clinic(sessions, clock, phones)
-    alert_id = new_alert(sessions, clock, clinic_id)
-    gateway = StallingGateway(clock, stall=0.3, stalls=1)
-    d = dispatcher(sessions, clock, gateway, tmp_path)
-    run_until_idle(d, clock, 40, step=0.5)
-    assert gateway.refused == 1
-    assert [t.request.to for t in gateway.sent] == phones
-    first, second = (t.at for t in gateway.sent)
-    assert second - first >= timedelta(seconds=12)
-    with sessions() as session:
-        assert session.scalar(select(Sender.last_alert_sent_at)) == second
-    rows = deliveries(sessions, alert_id)
-    assert [r.attempts for r in rows] == [1, 1] and all(r.twilio_sid for r in rows)
 
 
 def test_a_stopping_worker_gives_up_texts_waiting_for_their_turn(sessions, clock, tmp_path) -> None:

@@ -10,7 +10,7 @@ import pytest
 
 from sandbox.twilio import SandboxTwilio
 from services.clock import ManualClock
-from services.sms import ErrorKind, SendRequest, SmsError, TooLate, TwilioGateway
+from services.sms import ErrorKind, SendRequest, SmsError, TwilioGateway
 
 CLINIC = "+15557654321"
 CLIENT = "+15551230000"
@@ -82,24 +82,6 @@ def test_messaging_service_and_status_callback_are_passed_on(
         "StatusCallback": callback,
         "SmartEncoded": "true",
     }
-
-
-def test_a_closed_gate_stops_the_create_before_anything_reaches_twilio(
-    gateway: TwilioGateway, sandbox: SandboxTwilio
-) -> None:
-    asked: list[bool] = []
-
-    def closed() -> bool:
-        asked.append(False)
-        return False
-
-    with pytest.raises(TooLate):
-        gateway.send(SendRequest(to=CLIENT, body="Clinic closed today", from_=CLINIC, gate=closed))
-    assert asked == [False] and sandbox.arrivals() == [] and sandbox.messages == []
-    # The gate belonged to that request only: the next send, ungated, goes, and so does an open gate.
-    first = gateway.send(SendRequest(to=CLIENT, body="Clinic closed today", from_=CLINIC))
-    second = gateway.send(SendRequest(to=CLIENT, body="Clinic closed today", from_=CLINIC, gate=lambda: True))
-    assert [m.sid for m in sandbox.messages] == [first.sid, second.sid]
 
 
 def test_a_send_without_from_or_service_is_a_configuration_error(gateway: TwilioGateway) -> None:
