@@ -415,7 +415,12 @@ class HttpServer:
         if not self.thread.is_alive():
             return
         self.task_dispatcher.shutdown(timeout=5)
-        self.server.trigger.pull_trigger(lambda: wasyncore.close_all(self.server._map))
+        try:
+            self.server.trigger.pull_trigger(lambda: wasyncore.close_all(self.server._map))
+        except OSError:  # the loop ended meanwhile (a socket error under select) and closed its trigger
+            self.thread.join(timeout=5)
+            wasyncore.close_all(self.server._map)
+            return
         self.thread.join(timeout=5)
 
 

@@ -6,6 +6,7 @@ import io
 import json
 import logging
 import re
+import socket
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -184,3 +185,16 @@ def test_slack_and_twilio_api_errors_are_counted_by_code() -> None:
             gateway.account_status()
     assert api_errors("slack", "invalid_auth") == slack_before + 1
     assert api_errors("twilio", "20003") == twilio_before + 1
+
+
+def test_closing_the_server_after_its_loop_lost_its_trigger_releases_the_port(sessions) -> None:  # type: ignore[no-untyped-def]
+    """Seen once in CI: the loop ended (its trigger closed) between close()'s liveness check and its
+    wake-up; close() raised EBADF. Now it still closes the sockets and the port is free again."""
+    server = serve_in_thread(WebApp(sessions, None))
+    port = server.effective_port
+    server.server.trigger.close()  # what the loop's own shutdown leaves behind
+    server.close()
+    server.thread.join(timeout=5)
+    with socket.socket() as probe:  # the listening socket is gone: the port can be bound again
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        probe.bind(("127.0.0.1", port))
