@@ -82,7 +82,7 @@ class DeliveryWorker:
         """Open the pool's connections now, so the first texts after a start do not wait for them."""
         pool = self.dispatcher.sessions.kw["bind"].pool
         size = pool.size() if isinstance(pool, QueuePool) else 0
-        opened = [pool.connect() for _ in range(min(size, self.sender_pool._max_workers))]
+        opened = [pool.connect() for _ in range(min(size, self.dispatcher.capacity))]
         for connection in opened:
             connection.close()
 
